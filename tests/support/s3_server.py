@@ -1,0 +1,1 @@
+"""moto S3 server on loopback (fixture: s3_server)."""

@@ -1,0 +1,1 @@
+"""Tiny random model and SmolLM2 fixtures."""
