@@ -3,4 +3,5 @@
 pytest_plugins = [
     "support.s3_server",
     "support.tiny_models",
+    "support.kube",
 ]

@@ -1,0 +1,1 @@
+"""kmock Kubernetes API emulator harness (fixtures for operator tests)."""
