@@ -101,7 +101,7 @@ class Shard(Schema):
 
 class Sampling(Schema):
     temperature: float = Field(default=1.0, ge=0, le=5, description="0 means greedy.")
-    top_p: float = Field(default=1.0, gt=0, le=1)
+    top_p: float = Field(default=1.0, gt=0, le=1, description="Nucleus sampling mass; 1 disables it.")
     top_k: int = Field(default=-1, ge=-1, description="-1 disables top-k.")
     max_tokens: int = Field(default=1024, ge=1, le=65536, description="New tokens per sample.")
 
@@ -112,19 +112,23 @@ class GRPOSettings(Schema):
     steps: int = Field(description="Optimizer steps per iteration.", ge=1, le=100000)
     group_size: int = Field(description="Completions sampled per prompt.", ge=2, le=64)
     batch_size: int = Field(description="Prompts per optimizer step (whole rollout batch).", ge=1, le=4096)
-    learning_rate: float = Field(default=1e-6, gt=0, le=1)
-    weight_decay: float = Field(default=0.01, ge=0, le=1)
+    learning_rate: float = Field(default=1e-6, gt=0, le=1, description="Learning rate (constant schedule; reference 1e-6).")
+    weight_decay: float = Field(default=0.01, ge=0, le=1, description="AdamW weight decay (reference 0.01).")
     kl_coef: float = Field(default=0.01, ge=0, le=10, description="KL (k3) coefficient, TRL's beta.")
     clip_low: float = Field(default=0.2, gt=0, le=1, description="PPO ratio clip, lower side.")
     clip_high: float = Field(default=0.3, gt=0, le=1, description="PPO ratio clip, upper side.")
     temperature: float = Field(default=1.0, gt=0, le=5, description="Rollout temperature.")
-    max_prompt_tokens: int = Field(default=512, ge=16, le=65536)
-    max_completion_tokens: int = Field(default=1024, ge=8, le=65536)
+    max_prompt_tokens: int = Field(
+        default=512, ge=16, le=65536, description="Prompt tokens kept (longer prompts are truncated on the left)."
+    )
+    max_completion_tokens: int = Field(
+        default=1024, ge=8, le=65536, description="New tokens per sampled completion."
+    )
     micro_batch_size: int = Field(
         default=0, ge=0, description="Completions per device per forward pass; 0 = whole batch."
     )
     save_every: int = Field(default=1, ge=1, description="Checkpoint to storage every k steps (resume).")
-    gradient_checkpointing: bool = Field(default=False)
+    gradient_checkpointing: bool = Field(default=False, description="Trade compute for memory during training.")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -160,7 +164,10 @@ class GenerationSettings(Schema):
 
 class LabelingSettings(Schema):
     samples: int = Field(default=10, ge=1, le=64, description="m answers per question (paper 10, code 9).")
-    sampling: Sampling = Field(default_factory=lambda: Sampling(temperature=1.0, top_p=1.0, top_k=40))
+    sampling: Sampling = Field(
+        default_factory=lambda: Sampling(temperature=1.0, top_p=1.0, top_k=40),
+        description="How the Solver samples its m answers per question.",
+    )
     band: Literal["paper", "code"] = Field(
         default="paper", description="paper: |score-1/2| <= 0.25; code: 0.3 <= score <= 0.8."
     )
@@ -194,10 +201,12 @@ class SolverSettings(Schema):
 
 class BenchmarkSpec(Schema):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$", description="Name used in scores.")
-    kind: Literal["jsonl", "arithmetic"] = Field(default="jsonl")
+    kind: Literal["jsonl", "arithmetic"] = Field(
+        default="jsonl", description="jsonl: a JSONL file; arithmetic: generated arithmetic problems."
+    )
     path: str | None = Field(default=None, description="JSONL file (local or s3://) for kind jsonl.")
-    question_field: str = Field(default="question")
-    answer_field: str = Field(default="answer")
+    question_field: str = Field(default="question", description="JSONL field holding the question.")
+    answer_field: str = Field(default="answer", description="JSONL field holding the gold answer.")
     answer_format: Literal["plain", "gsm8k", "boxed"] = Field(
         default="plain", description="gsm8k: answer after '####'; boxed: last \\boxed{}."
     )
@@ -217,8 +226,8 @@ class EvaluationSettings(Schema):
         default_factory=lambda: [BenchmarkSpec(name="arithmetic", kind="arithmetic")],
         description="Benchmarks scored with greedy decoding.",
     )
-    max_tokens: int = Field(default=1024, ge=1, le=65536)
-    batch_size: int = Field(default=32, ge=1, le=100000)
+    max_tokens: int = Field(default=1024, ge=1, le=65536, description="New tokens per greedy answer.")
+    batch_size: int = Field(default=32, ge=1, le=100000, description="Prompts per generation call.")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,87 @@
+"""Fill an iteration's status record from the summaries of a succeeded phase (one per shard).
+
+Summary metrics are documented in docs/ARCHITECTURE.md ("Summary"). Summaries come from files or pod
+termination messages, so every field is treated as optional: a missing number leaves the status field
+unset rather than failing the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from .status import IterationRecord
+
+
+def _metrics(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s.get("metrics") or {} for s in summaries if isinstance(s, dict)]
+
+
+def _total(metrics: list[dict[str, Any]], key: str) -> int | None:
+    values = [m[key] for m in metrics if isinstance(m.get(key), (int, float))]
+    return int(sum(values)) if values else None
+
+
+def _weighted_mean(metrics: list[dict[str, Any]], key: str, weight_key: str) -> float | None:
+    """Mean of per-shard `key` weighted by per-shard `weight_key` (shards differ in size)."""
+    pairs = [
+        (float(m[key]), float(m.get(weight_key) or 0))
+        for m in metrics
+        if isinstance(m.get(key), (int, float))
+    ]
+    if not pairs:
+        return None
+    weight = sum(w for _, w in pairs)
+    if weight <= 0:
+        return sum(v for v, _ in pairs) / len(pairs)
+    return sum(v * w for v, w in pairs) / weight
+
+
+def summary_seconds(summaries: Iterable[dict[str, Any]]) -> float | None:
+    """Wall time of a phase: its slowest shard."""
+    values = [float(s["seconds"]) for s in summaries if isinstance(s, dict) and isinstance(s.get("seconds"), (int, float))]
+    return max(values) if values else None
+
+
+def apply_summaries(record: IterationRecord, phase: str, output: str, summaries: list[dict[str, Any]]) -> None:
+    """Copy the numbers of `phase`'s summaries into `record` (in place). `output` is the phase's key."""
+    metrics = _metrics(summaries)
+    if phase == "challenger":
+        record.challenger_checkpoint = output
+        record.challenger_reward = _weighted_mean(metrics, "mean_reward", "steps")
+    elif phase == "solver":
+        record.solver_checkpoint = output
+        record.solver_reward = _weighted_mean(metrics, "mean_reward", "steps")
+    elif phase == "generate":
+        record.questions_generated = _total(metrics, "requested")
+        record.questions_valid = _total(metrics, "valid")
+    elif phase == "label":
+        _apply_label(record, metrics)
+    elif phase == "evaluate":
+        _apply_evaluate(record, metrics)
+
+
+def _apply_label(record: IterationRecord, metrics: list[dict[str, Any]]) -> None:
+    record.questions_labelled = _total(metrics, "questions")
+    record.questions_kept = _total(metrics, "kept")
+    record.mean_agreement = _weighted_mean(metrics, "mean_agreement", "questions")
+    record.label_matches_challenger = _weighted_mean(metrics, "label_matches_challenger", "kept")
+    reasons: dict[str, int] = {}
+    for m in metrics:
+        for reason, count in (m.get("dropped") or {}).items():
+            if isinstance(count, (int, float)):
+                reasons[str(reason)] = reasons.get(str(reason), 0) + int(count)
+    record.drop_reasons = reasons
+
+
+def _apply_evaluate(record: IterationRecord, metrics: list[dict[str, Any]]) -> None:
+    scores: dict[str, float] = {}
+    for m in metrics:
+        for bench, result in (m.get("scores") or {}).items():
+            if isinstance(result, dict) and isinstance(result.get("accuracy"), (int, float)):
+                scores[str(bench)] = float(result["accuracy"])
+    record.scores = scores
+    means = [float(m["mean_accuracy"]) for m in metrics if isinstance(m.get("mean_accuracy"), (int, float))]
+    if means:
+        record.mean_score = means[0]
+    elif scores:
+        record.mean_score = sum(scores.values()) / len(scores)

@@ -1,0 +1,117 @@
+"""RZeroRun.status: what the control plane has seen and done. Written only by the plan's decisions.
+
+Kept small for etcd: one `IterationRecord` per iteration with summary numbers, never per-question data.
+Timestamps are timezone-aware UTC datetimes (RFC 3339 on the wire).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from rzero_worker.task import Schema
+
+RunPhase = Literal["Pending", "Running", "Suspended", "Succeeded", "Failed"]
+Stage = Literal[
+    "Pending", "Evaluation", "ChallengerTraining", "QuestionGeneration", "Labeling", "SolverTraining", "Done"
+]
+PhaseState = Literal["Pending", "Running", "Retrying", "Succeeded", "Failed"]
+ConditionType = Literal["Ready", "Progressing", "Failed", "SpecValid", "Suspended"]
+
+# The status stage shown while a worker phase runs.
+STAGE_OF_PHASE: dict[str, str] = {
+    "challenger": "ChallengerTraining",
+    "generate": "QuestionGeneration",
+    "label": "Labeling",
+    "solver": "SolverTraining",
+    "evaluate": "Evaluation",
+}
+
+
+class Condition(Schema):
+    """A Kubernetes-style condition."""
+
+    type: ConditionType = Field(description="Ready, Progressing, Failed, SpecValid or Suspended.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(default="", max_length=1024, description="CamelCase reason.")
+    message: str = Field(default="", max_length=32768, description="Human-readable detail.")
+    last_transition_time: datetime | None = Field(default=None, description="When status last changed.")
+    observed_generation: int | None = Field(default=None, description="metadata.generation this reflects.")
+
+
+class CurrentAttempt(Schema):
+    """The phase attempt in flight (or waiting to be retried)."""
+
+    iteration: int = Field(ge=0, description="Iteration of the phase.")
+    phase: Literal["challenger", "generate", "label", "solver", "evaluate"] = Field(description="Worker phase.")
+    attempt: int = Field(ge=1, description="1-based attempt number.")
+    name: str = Field(description="Deterministic name of the Job (or local process) of this attempt.")
+    shards: int = Field(default=1, ge=1, description="Tasks (Indexed Job completions) of this attempt.")
+    started_at: datetime | None = Field(default=None, description="When this attempt was started.")
+    retry_at: datetime | None = Field(
+        default=None, description="Set after a failed attempt: when the next attempt may start."
+    )
+
+
+class PhaseRecord(Schema):
+    state: PhaseState = Field(description="Pending, Running, Retrying, Succeeded or Failed.")
+    attempts: int = Field(default=0, ge=0, description="Attempts started so far.")
+    started_at: datetime | None = Field(default=None, description="When the first attempt started.")
+    finished_at: datetime | None = Field(default=None, description="When it succeeded or finally failed.")
+    seconds: float | None = Field(default=None, description="Worker seconds of the successful attempt (max over shards).")
+    message: str = Field(default="", max_length=4096, description="Last failure message, if any.")
+
+
+class IterationRecord(Schema):
+    """Summary numbers of one iteration, filled from the phase summaries."""
+
+    iteration: int = Field(ge=0, description="0 = the base model's evaluation.")
+    challenger_checkpoint: str | None = Field(default=None, description="Run-relative key of challenger(i).")
+    solver_checkpoint: str | None = Field(default=None, description="Run-relative key of solver(i).")
+    questions_generated: int | None = Field(default=None, description="Candidates requested from the Challenger.")
+    questions_valid: int | None = Field(default=None, description="Candidates with a well-formed question.")
+    questions_labelled: int | None = Field(default=None, description="Questions the Solver answered.")
+    questions_kept: int | None = Field(default=None, description="Questions inside the agreement band.")
+    mean_agreement: float | None = Field(default=None, description="Mean majority share over labelled questions.")
+    drop_reasons: dict[str, int] = Field(default_factory=dict, description="Dropped questions by reason.")
+    label_matches_challenger: float | None = Field(
+        default=None, description="Share of kept labels equal to the Challenger's own answer (drift signal)."
+    )
+    challenger_reward: float | None = Field(default=None, description="Mean reward of Challenger training.")
+    solver_reward: float | None = Field(default=None, description="Mean reward of Solver training.")
+    scores: dict[str, float] = Field(default_factory=dict, description="Accuracy by benchmark.")
+    mean_score: float | None = Field(default=None, description="Mean accuracy over benchmarks.")
+    started_at: datetime | None = Field(default=None, description="When its first phase started.")
+    finished_at: datetime | None = Field(default=None, description="When its evaluation succeeded.")
+    phases: dict[str, PhaseRecord] = Field(default_factory=dict, description="Per-phase state and attempts.")
+
+
+class RZeroRunStatus(Schema):
+    phase: RunPhase = Field(default="Pending", description="Pending, Running, Suspended, Succeeded or Failed.")
+    iteration: int = Field(default=0, ge=0, description="Iteration in progress (or last finished).")
+    progress: str = Field(default="", description="'iteration/iterations', for `kubectl get`.")
+    stage: Stage = Field(default="Pending", description="What the run is doing now.")
+    message: str = Field(default="", max_length=32768, description="Human-readable state.")
+    observed_generation: int | None = Field(default=None, description="metadata.generation last acted on.")
+    run_root: str | None = Field(default=None, description="Storage prefix <uri>/<namespace>/<name>/<uid>.")
+    current: CurrentAttempt | None = Field(default=None, description="The phase attempt in flight.")
+    kept_questions: int | None = Field(default=None, description="Questions kept by the latest labeling.")
+    latest_score: float | None = Field(default=None, description="Mean accuracy of the latest evaluation.")
+    failed_attempts: int = Field(default=0, ge=0, description="Failed phase attempts over the whole run.")
+    conditions: list[Condition] = Field(default_factory=list, description="Kubernetes-style conditions.")
+    iteration_history: list[IterationRecord] = Field(default_factory=list, description="One record per iteration.")
+
+    def record(self, iteration: int) -> IterationRecord | None:
+        """The history record of `iteration`, if any."""
+        for item in self.iteration_history:
+            if item.iteration == iteration:
+                return item
+        return None
+
+    def condition(self, type_: str) -> Condition | None:
+        for item in self.conditions:
+            if item.type == type_:
+                return item
+        return None

@@ -1,0 +1,123 @@
+"""Worker tasks for one phase of one iteration: pure, built from the spec as it is when the phase starts.
+
+Which artefacts each phase reads (run-relative keys, see docs/ARCHITECTURE.md "Storage layout"):
+
+| phase      | reads                                            | commits                        |
+|------------|--------------------------------------------------|--------------------------------|
+| challenger | challenger(i-1) (base at i=1), solver(i-1)       | iter-i/challenger              |
+| generate   | challenger(i)                                    | iter-i/generate/shard-..       |
+| label      | solver(i-1), iter-i/generate                     | iter-i/label/shard-..          |
+| solver     | solver(i-1), iter-i/label                        | iter-i/solver                  |
+| evaluate   | solver(i) (the base Solver model at i=0)         | iter-i/evaluate                |
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from rzero_worker.task import (
+    PHASES,
+    ChallengerTask,
+    EvaluateTask,
+    GenerateTask,
+    LabelTask,
+    ModelInput,
+    Shard,
+    SolverTask,
+    StorageLocation,
+)
+
+from .api.spec import RZeroRunSpec
+
+AnyTask = ChallengerTask | GenerateTask | LabelTask | SolverTask | EvaluateTask
+
+
+def iteration_key(iteration: int) -> str:
+    return f"iter-{iteration:03d}"
+
+
+def phase_key(iteration: int, phase: str) -> str:
+    """Run-relative prefix of a phase's output (sharded phases commit one sub-prefix per shard)."""
+    return f"{iteration_key(iteration)}/{phase}"
+
+
+def run_root_for(storage_uri: str, namespace: str, name: str, uid: str) -> str:
+    """The run root `<uri>/<namespace>/<name>/<uid>` (local runs use namespace 'local')."""
+    return f"{storage_uri.rstrip('/')}/{namespace}/{name}/{uid}"
+
+
+def derive_seed(root_seed: int, iteration: int, phase: str, shard: int = 0) -> int:
+    """A stable 31-bit seed per (run seed, iteration, phase, shard): distinct streams, reproducible runs."""
+    digest = hashlib.sha256(f"{root_seed}/{iteration}/{phase}/{shard}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def shard_count(spec: RZeroRunSpec, phase: str) -> int:
+    """Tasks (Indexed Job completions) a phase runs as."""
+    if phase == "generate":
+        return spec.sharding.generate
+    if phase == "label":
+        return spec.sharding.label
+    return 1
+
+
+def build_tasks(spec: RZeroRunSpec, run_root: str, run_name: str, iteration: int, phase: str) -> list[AnyTask]:
+    """One task per shard for `phase` of `iteration`. Raises ValueError for an impossible step."""
+    if phase not in PHASES:
+        raise ValueError(f"unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
+    if iteration == 0 and phase != "evaluate":
+        raise ValueError(f"iteration 0 only evaluates the base model, not {phase!r}")
+    if iteration < 0:
+        raise ValueError(f"iteration must be >= 0, got {iteration}")
+    count = shard_count(spec, phase)
+    if count < 1:
+        raise ValueError(f"sharding.{phase} must be >= 1, got {count}")
+    return [_build_one(spec, run_root, run_name, iteration, phase, Shard(index=i, count=count)) for i in range(count)]
+
+
+def _challenger_model(spec: RZeroRunSpec, iteration: int) -> ModelInput:
+    """challenger(iteration): the base model at 0, else that iteration's committed checkpoint."""
+    if iteration == 0:
+        return ModelInput(source=spec.model)
+    return ModelInput(artifact=phase_key(iteration, "challenger"))
+
+
+def _solver_model(spec: RZeroRunSpec, iteration: int) -> ModelInput:
+    """solver(iteration): the Solver's base model at 0, else that iteration's committed checkpoint."""
+    if iteration == 0:
+        return ModelInput(source=spec.solver_model)
+    return ModelInput(artifact=phase_key(iteration, "solver"))
+
+
+def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: str, shard: Shard) -> AnyTask:
+    common = dict(
+        run=run_name,
+        iteration=i,
+        storage=StorageLocation(uri=run_root, endpoint_url=spec.storage.endpoint, region=spec.storage.region),
+        seed=derive_seed(spec.seed, i, phase, shard.index),
+        device=spec.device.model_copy(deep=True),
+    )
+    out = phase_key(i, phase)
+    if phase == "challenger":
+        return ChallengerTask(
+            **common, output=out, challenger=_challenger_model(spec, i - 1), solver=_solver_model(spec, i - 1),
+            settings=spec.challenger.model_copy(deep=True),
+        )
+    if phase == "generate":
+        return GenerateTask(
+            **common, output=f"{out}/{shard.key}", challenger=_challenger_model(spec, i), shard=shard,
+            settings=spec.generation.model_copy(deep=True),
+        )
+    if phase == "label":
+        return LabelTask(
+            **common, output=f"{out}/{shard.key}", solver=_solver_model(spec, i - 1),
+            questions=phase_key(i, "generate"), shard=shard, settings=spec.labeling.model_copy(deep=True),
+        )
+    if phase == "solver":
+        return SolverTask(
+            **common, output=out, solver=_solver_model(spec, i - 1), dataset=phase_key(i, "label"),
+            settings=spec.solver.model_copy(deep=True),
+        )
+    return EvaluateTask(
+        **common, output=out, model=_solver_model(spec, i), settings=spec.evaluation.model_copy(deep=True)
+    )

@@ -1,0 +1,188 @@
+"""The CRD is generated from the API types, is a valid structural CRD, and accepts what validation accepts."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from rzero_operator.api.crd import CEL_RULES, build_crd, open_api_schema, render_crd_yaml
+from rzero_operator.api.reference import render_configuration_reference
+from rzero_operator.validate import InvalidManifest, validate_manifest
+
+REPO = Path(__file__).resolve().parents[2]
+CRD_FILE = REPO / "crds" / "rzeroruns.rzero.dev.yaml"
+REGENERATE = (
+    ".venv/bin/python -c \"from rzero_operator.api.crd import render_crd_yaml; "
+    "print(render_crd_yaml(), end='')\" > crds/rzeroruns.rzero.dev.yaml"
+)
+
+
+def manifest(**spec) -> dict:
+    body = {"model": "builtin:smollm2-135m-instruct", "storage": {"uri": "s3://runs/rzero"}}
+    body.update(spec)
+    return {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {"name": "demo"}, "spec": body}
+
+
+def to_json_schema(node):
+    """OpenAPI 3.0 -> JSON Schema (for jsonschema): nullable and boolean exclusive bounds."""
+    if isinstance(node, list):
+        return [to_json_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: to_json_schema(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
+    if out.pop("nullable", False) and "type" in out:
+        out["type"] = [out["type"], "null"]
+    for key, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if out.get(key) is True:
+            out[key] = out.pop(bound)
+        elif out.get(key) is False:
+            out.pop(key)
+    return out
+
+
+def schema_nodes(node, path="$"):
+    yield path, node
+    for name, child in node.get("properties", {}).items():
+        yield from schema_nodes(child, f"{path}.{name}")
+    if "items" in node:
+        yield from schema_nodes(node["items"], f"{path}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        yield from schema_nodes(node["additionalProperties"], f"{path}{{}}")
+
+
+def test_committed_crd_file_equals_the_generated_one():
+    assert CRD_FILE.read_text() == render_crd_yaml(), f"CRD drifted from the API types; regenerate: {REGENERATE}"
+
+
+def test_committed_configuration_reference_is_up_to_date():
+    committed = (REPO / "docs" / "configuration.md").read_text()
+    assert committed == render_configuration_reference(), "docs/configuration.md is stale; regenerate it"
+
+
+def test_crd_has_the_fixed_names_scope_and_status_subresource():
+    crd = build_crd()
+    spec = crd["spec"]
+    assert crd["metadata"]["name"] == "rzeroruns.rzero.dev"
+    assert spec["group"] == "rzero.dev" and spec["scope"] == "Namespaced"
+    assert spec["names"]["kind"] == "RZeroRun" and spec["names"]["plural"] == "rzeroruns"
+    assert spec["names"]["singular"] == "rzerorun" and spec["names"]["shortNames"] == ["rzr"]
+    (version,) = spec["versions"]
+    assert version["name"] == "v1alpha1" and version["served"] and version["storage"]
+    assert version["subresources"] == {"status": {}}
+
+
+def test_printer_columns_show_phase_iteration_stage_kept_score_and_age():
+    (version,) = build_crd()["spec"]["versions"]
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert columns == {
+        "Phase": ".status.phase", "Iteration": ".status.progress", "Stage": ".status.stage",
+        "Kept": ".status.keptQuestions", "Score": ".status.latestScore", "Age": ".metadata.creationTimestamp",
+    }
+    status_fields = open_api_schema()["properties"]["status"]["properties"]
+    for path in columns.values():
+        if path.startswith(".status."):
+            assert path.removeprefix(".status.") in status_fields
+
+
+def test_crd_validates_against_the_real_kubernetes_schema():
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    kubernetes_validate.validate(crd, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_kubernetes_validate_would_catch_a_malformed_crd():
+    crd = build_crd()
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"][0]["bogus"] = 1
+    with pytest.raises(Exception, match="bogus"):
+        kubernetes_validate.validate(crd, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_schema_is_structural_no_refs_no_unions_every_node_typed():
+    for path, node in schema_nodes(open_api_schema()):
+        assert not {"$ref", "$defs", "anyOf", "oneOf", "allOf", "title", "const"} & node.keys(), path
+        assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), path
+        assert not ("properties" in node and "additionalProperties" in node), path
+        assert node.get("additionalProperties") is not False, path
+        assert isinstance(node.get("nullable", False), bool), path
+        for bound in ("exclusiveMinimum", "exclusiveMaximum"):
+            assert isinstance(node.get(bound, False), bool), f"{path}: OpenAPI 3.0 {bound} is a boolean"
+
+
+def test_every_spec_field_has_a_description_for_kubectl_explain():
+    spec = open_api_schema()["properties"]["spec"]
+    missing = [path for path, node in schema_nodes(spec) if path != "$" and not node.get("description")
+               and not path.endswith("[]") and not path.endswith("{}")]
+    assert missing == []
+
+
+def test_defaults_are_kept_and_nested_defaults_are_valid_against_their_schema():
+    spec = open_api_schema()["properties"]["spec"]["properties"]
+    assert spec["iterations"]["default"] == 3
+    assert spec["retry"]["properties"]["maxAttempts"]["default"] == 3
+    assert spec["challenger"]["default"]["grpo"]["groupSize"] == 4
+    assert spec["labeling"]["properties"]["minScore"]["nullable"] is True
+    for path, node in schema_nodes(open_api_schema()):
+        if "default" in node:
+            jsonschema.validate(node["default"], to_json_schema(node))
+
+
+def test_optional_fields_are_nullable_and_not_required():
+    storage = open_api_schema()["properties"]["spec"]["properties"]["storage"]
+    assert storage["required"] == ["uri"]
+    assert storage["properties"]["secretRef"]["nullable"] is True
+    assert "default" not in storage["properties"]["secretRef"]
+
+
+def test_cel_rules_each_have_a_message():
+    rules = [r for _, node in schema_nodes(open_api_schema()) for r in node.get("x-kubernetes-validations", [])]
+    assert len(rules) >= sum(len(v) for v in CEL_RULES.values())
+    for rule in rules:
+        assert rule["rule"] and rule["message"]
+
+
+def test_labeling_band_rule_is_attached_to_the_labeling_block():
+    labeling = open_api_schema()["properties"]["spec"]["properties"]["labeling"]
+    assert any("minScore" in r["rule"] for r in labeling["x-kubernetes-validations"])
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {},
+        {"iterations": 5, "sharding": {"generate": 4, "label": 2}, "queueName": "gpu-queue"},
+        {"storage": {"uri": "s3://runs/x", "endpoint": "http://minio:9000", "secretRef": {"name": "s3-creds"}}},
+        {"resources": {"image": "registry.example.com:5000/team/rzero-worker:0.1.0", "cpu": "500m",
+                       "memory": "16Gi", "gpus": 8, "nodes": 2,
+                       "env": [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}],
+                       "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                       "phases": {"solver": {"gpus": 8, "nodes": 4}}}},
+        {"labeling": {"band": "code", "minScore": 0.2}, "retry": {"maxAttempts": 5, "backoffSeconds": 10}},
+    ],
+)
+def test_manifests_the_validator_accepts_also_pass_the_crd_schema(spec):
+    doc = manifest(**spec)
+    validate_manifest(doc)
+    jsonschema.validate(doc, to_json_schema(open_api_schema()))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"iterations": 0},
+        {"resources": {"memory": "16 GB"}},
+        {"resources": {"image": "Not An Image!"}},
+        {"queueName": "Bad_Queue"},
+        {"storage": {"uri": "gs://bucket/x"}},
+        {"labeling": {"samples": 0}},
+    ],
+)
+def test_manifests_the_crd_schema_rejects_are_also_rejected_by_the_validator(spec):
+    doc = manifest(**spec)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, to_json_schema(open_api_schema()))
+    with pytest.raises(InvalidManifest):
+        validate_manifest(copy.deepcopy(doc))

@@ -1,0 +1,104 @@
+"""Worker tasks per (iteration, phase): which artefacts each phase reads and writes, shards and seeds."""
+
+from __future__ import annotations
+
+import pytest
+
+from rzero_operator.api import RZeroRunSpec
+from rzero_operator.tasks import build_tasks, derive_seed, run_root_for
+from rzero_worker.task import parse_task
+
+ROOT = "s3://runs/rzero/ns/demo/uid-1"
+
+
+def make_spec(**fields) -> RZeroRunSpec:
+    body = {"model": "base.gguf", "iterations": 3, "seed": 7,
+            "storage": {"uri": "s3://runs/rzero", "endpoint": "http://minio:9000", "region": "eu-west-1"}}
+    body.update(fields)
+    return RZeroRunSpec.model_validate(body)
+
+
+def one(phase: str, iteration: int, spec: RZeroRunSpec | None = None):
+    (task,) = build_tasks(spec or make_spec(), ROOT, "demo", iteration, phase)
+    return task
+
+
+def test_run_root_is_uri_namespace_name_uid():
+    assert run_root_for("s3://runs/rzero/", "ns", "demo", "uid-1") == ROOT
+
+
+def test_tasks_carry_the_run_root_storage_and_device_but_no_credentials():
+    task = one("solver", 1)
+    assert (task.storage.uri, task.storage.endpoint_url, task.storage.region) == (
+        ROOT, "http://minio:9000", "eu-west-1")
+    assert task.run == "demo" and task.device.device == "auto"
+    assert "secret" not in str(task.wire()).lower()
+
+
+def test_base_evaluation_scores_the_solver_base_model():
+    assert one("evaluate", 0).model.source == "base.gguf"
+    assert one("evaluate", 0, make_spec(solverSource="solver-base")).model.source == "solver-base"
+    assert one("evaluate", 0).output == "iter-000/evaluate"
+
+
+def test_first_challenger_trains_the_base_model_against_the_base_solver():
+    task = one("challenger", 1, make_spec(solverSource="solver-base"))
+    assert (task.challenger.source, task.solver.source, task.output) == ("base.gguf", "solver-base", "iter-001/challenger")
+
+
+def test_later_challenger_continues_from_the_previous_checkpoints():
+    task = one("challenger", 3)
+    assert (task.challenger.artifact, task.solver.artifact) == ("iter-002/challenger", "iter-002/solver")
+
+
+def test_generate_uses_this_iterations_challenger_one_task_per_shard():
+    tasks = build_tasks(make_spec(sharding={"generate": 3}), ROOT, "demo", 2, "generate")
+    assert [t.output for t in tasks] == [f"iter-002/generate/shard-0000{i}-of-00003" for i in range(3)]
+    assert all(t.challenger.artifact == "iter-002/challenger" for t in tasks)
+    assert [t.shard.index for t in tasks] == [0, 1, 2] and {t.shard.count for t in tasks} == {3}
+
+
+def test_label_uses_the_previous_solver_and_this_iterations_questions():
+    tasks = build_tasks(make_spec(sharding={"label": 2}), ROOT, "demo", 2, "label")
+    assert all(t.solver.artifact == "iter-001/solver" and t.questions == "iter-002/generate" for t in tasks)
+    assert one("label", 1).solver.source == "base.gguf"
+    assert tasks[1].output == "iter-002/label/shard-00001-of-00002"
+
+
+def test_solver_trains_the_previous_solver_on_this_iterations_labels():
+    task = one("solver", 2)
+    assert (task.solver.artifact, task.dataset, task.output) == ("iter-001/solver", "iter-002/label", "iter-002/solver")
+
+
+def test_evaluate_scores_this_iterations_solver():
+    assert one("evaluate", 2).model.artifact == "iter-002/solver"
+
+
+def test_settings_come_from_the_spec_blocks():
+    spec = make_spec(challenger={"reward": "code", "solverSamples": 9}, labeling={"samples": 9, "band": "code"},
+                     solver={"formatWeight": 0.1}, generation={"numQuestions": 100})
+    assert one("challenger", 1, spec).settings.reward == "code"
+    assert one("label", 1, spec).settings.samples == 9
+    assert one("solver", 1, spec).settings.format_weight == 0.1
+    assert one("generate", 1, spec).settings.num_questions == 100
+
+
+def test_seeds_differ_by_iteration_phase_and_shard_and_are_reproducible():
+    tasks = build_tasks(make_spec(sharding={"generate": 2}), ROOT, "demo", 1, "generate")
+    assert tasks[0].seed != tasks[1].seed
+    assert tasks[0].seed == derive_seed(7, 1, "generate", 0)
+    assert derive_seed(7, 1, "generate", 0) != derive_seed(8, 1, "generate", 0)
+    assert derive_seed(7, 1, "label", 0) != derive_seed(7, 2, "label", 0)
+    assert 0 <= derive_seed(7, 1, "generate", 0) < 2**31
+
+
+@pytest.mark.parametrize("phase", ["challenger", "generate", "label", "solver", "evaluate"])
+def test_every_task_survives_the_wire_round_trip_the_worker_does(phase):
+    for task in build_tasks(make_spec(), ROOT, "demo", 1, phase):
+        assert parse_task(task.wire()) == task
+
+
+@pytest.mark.parametrize("iteration, phase", [(0, "challenger"), (1, "train"), (-1, "evaluate")])
+def test_impossible_steps_are_refused(iteration, phase):
+    with pytest.raises(ValueError):
+        build_tasks(make_spec(), ROOT, "demo", iteration, phase)

@@ -1,0 +1,98 @@
+"""Offline validation: messages a person can act on, naming the field by its manifest (camelCase) path."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from rzero_operator.validate import InvalidManifest, validate_file, validate_manifest
+
+
+def manifest(**spec) -> dict:
+    body = {"model": "builtin:smollm2-135m-instruct", "storage": {"uri": "rzero-runs"}}
+    body.update(spec)
+    return {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {"name": "demo"}, "spec": body}
+
+
+def errors_of(doc: dict) -> list[str]:
+    with pytest.raises(InvalidManifest) as caught:
+        validate_manifest(doc)
+    return caught.value.errors
+
+
+def test_a_minimal_manifest_is_valid_and_gets_the_reference_defaults():
+    run = validate_manifest(manifest())
+    assert run.metadata.name == "demo" and run.spec.iterations == 3
+    assert run.spec.challenger.grpo.group_size == 4 and run.spec.retry.max_attempts == 3
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ({"labeling": {"minScore": 0.8, "maxScore": 0.5}}, "spec.labeling: band minScore 0.8 must be below maxScore 0.5"),
+        ({"iterations": 0}, "spec.iterations: must be >= 1, got 0"),
+        ({"iterations": 101}, "spec.iterations: must be <= 100, got 101"),
+        ({"labeling": {"band": "wide"}}, "spec.labeling.band: must be one of 'paper' or 'code', got 'wide'"),
+        ({"sharding": {"generate": 5}, "generation": {"numQuestions": 2}}, "spec.sharding.generate: must not exceed"),
+        ({"storage": {"uri": "gs://b/p"}}, "spec.storage.uri: 'gs://b/p' is not s3://bucket/prefix or a local path"),
+        ({"storage": {"uri": "local", "secretRef": {"name": "s3"}}}, "spec.storage.secretRef: applies only to s3://"),
+        ({"resources": {"memory": "16 GB"}}, "spec.resources.memory: '16 GB' is not a Kubernetes quantity"),
+        ({"resources": {"image": "Bad Image"}}, "spec.resources.image: 'Bad Image' is not an image reference"),
+        ({"resources": {"serviceAccountName": "Not_OK"}}, "spec.resources.serviceAccountName: 'Not_OK' is not a DNS"),
+        ({"queueName": "UPPER"}, "spec.queueName: 'UPPER' is not a DNS label"),
+        ({"resources": {"nodes": 2, "gpus": 0}}, "spec.resources.nodes: multi-node training needs gpus >= 1"),
+        ({"retry": {"backoffSeconds": 60, "maxBackoffSeconds": 10}}, "spec.retry.maxBackoffSeconds: must be at least"),
+        ({"resources": {"env": [{"name": "A", "valueFrom": {}}]}},
+         "spec.resources.env[0].valueFrom: must set exactly one of secretKeyRef or configMapKeyRef"),
+        ({"evaluation": {"benchmarks": [{"name": "gsm8k"}]}}, "spec.evaluation.benchmarks[0]: benchmark 'gsm8k': kind jsonl needs a path"),
+        ({"modle": "typo"}, "spec.modle: unknown field"),
+    ],
+)
+def test_errors_name_the_field_by_its_camel_case_path(spec, expected):
+    errors = errors_of(manifest(**spec))
+    assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_missing_required_fields_are_named():
+    doc = manifest()
+    del doc["spec"]["model"], doc["spec"]["storage"]
+    assert errors_of(doc) == ["spec.model: is required", "spec.storage: is required"]
+
+
+def test_wrong_kind_or_api_version_is_refused_before_the_body():
+    doc = manifest()
+    doc["apiVersion"], doc["kind"] = "v1", "Pod"
+    assert errors_of(doc) == ["apiVersion: must be rzero.dev/v1alpha1, got 'v1'", "kind: must be RZeroRun, got 'Pod'"]
+
+
+def test_run_names_must_be_dns_labels():
+    doc = manifest()
+    doc["metadata"]["name"] = "My_Run"
+    assert any(e.startswith("metadata.name: 'My_Run' is not a DNS label") for e in errors_of(doc))
+
+
+def test_secret_values_never_echo_in_messages():
+    doc = manifest(resources={"env": [{"name": "TOKEN", "value": "hunter2-secret", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]})
+    assert not any("hunter2" in e for e in errors_of(doc))
+
+
+def test_validate_file_reports_every_document_of_a_multi_document_yaml(tmp_path):
+    path = tmp_path / "runs.yaml"
+    path.write_text(yaml.safe_dump_all([manifest(), manifest(iterations=0)]))
+    assert validate_file(path) == ["document 2: spec.iterations: must be >= 1, got 0"]
+
+
+def test_validate_file_accepts_a_valid_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(manifest()))
+    assert validate_file(path) == []
+
+
+def test_validate_file_explains_unreadable_or_malformed_files(tmp_path):
+    assert "cannot read" in validate_file(tmp_path / "missing.yaml")[0]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("spec: [unclosed")
+    assert "not valid YAML" in validate_file(bad)[0]
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert "no RZeroRun document" in validate_file(empty)[0]
