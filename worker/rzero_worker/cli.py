@@ -1,0 +1,133 @@
+"""`rzero worker PHASE (--task FILE | --task-json JSON)`: what each phase Job runs.
+
+Exit codes (docs/ARCHITECTURE.md): 0 done or already committed; 2 invalid task/configuration (the
+Job's podFailurePolicy fails at once, no retry); 1 anything else (retryable).
+
+The task is validated before anything heavy is imported: a bad task fails in well under a second and
+never loads torch. The phase module (and with it the ML stack) is imported only when the phase runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from rzero_worker.task import PHASES, parse_task
+
+log = logging.getLogger("rzero_worker")
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+class InvalidTask(Exception):
+    """The task document is unreadable or invalid (exit 2); the message names the field."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as stop:  # argparse already printed the usage error
+        return int(stop.code or 0)
+    _configure_logging()
+    try:
+        task = load_task(args)
+        if task.phase != args.phase:
+            raise InvalidTask(f"phase: the command line says {args.phase!r} but the task is for {task.phase!r}")
+    except InvalidTask as error:
+        return _fail(args.phase, f"invalid task: {error}", EXIT_INVALID)
+    return _run(task)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rzero worker", description="Run one R-Zero phase for a task.")
+    parser.add_argument("phase", choices=PHASES, help="The phase to run; must match the task's phase.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--task", metavar="FILE", help="Task document, JSON or YAML ('-' = stdin).")
+    source.add_argument("--task-json", metavar="JSON", help="Task document as a JSON string.")
+    return parser
+
+
+def load_task(args: argparse.Namespace):
+    """Read and validate the task document; raises InvalidTask naming the file or field."""
+    if args.task_json is not None:
+        document, origin = _parse_document(args.task_json, "--task-json"), "--task-json"
+    else:
+        origin = "stdin" if args.task == "-" else args.task
+        try:
+            text = sys.stdin.read() if args.task == "-" else Path(args.task).read_text()
+        except OSError as error:
+            raise InvalidTask(f"cannot read task file {origin}: {error.strerror or error}") from None
+        document = _parse_document(text, origin)
+    if not isinstance(document, dict):
+        raise InvalidTask(f"{origin}: the task must be a mapping, got {type(document).__name__}")
+    try:
+        return parse_task(document)
+    except ValidationError as error:
+        raise InvalidTask(format_validation_error(error)) from None
+
+
+def _parse_document(text: str, origin: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    import yaml  # JSON failed: YAML (a superset) gives the better error message for YAML files
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise InvalidTask(f"{origin} is neither valid JSON nor YAML: {error}") from None
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line per problem, each starting with the field path, e.g.
+    `settings.grpo.steps: Input should be greater than or equal to 1`."""
+    lines = []
+    for item in error.errors():
+        loc = list(item["loc"])
+        if loc and loc[0] in PHASES:  # the discriminated union prefixes the phase tag: not a field
+            loc = loc[1:]
+        path = ".".join(str(part) for part in loc) or "phase"
+        lines.append(f"{path}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def _run(task) -> int:
+    from rzero_worker.phases import load_phase  # light: just the registry
+    from rzero_worker.phases.runner import ConfigurationError, run_phase
+
+    def impl(ctx):
+        return load_phase(task.phase)(ctx)  # the ML stack is imported here, only when needed
+
+    try:
+        return run_phase(task, impl)
+    except ConfigurationError as error:
+        return _fail(task.phase, f"configuration error: {error}", EXIT_INVALID, task)
+    except Exception as error:  # noqa: BLE001 - every failure must reach the termination log
+        log.error("phase %s failed:\n%s", task.phase, traceback.format_exc())
+        return _fail(task.phase, f"{type(error).__name__}: {error}", EXIT_FAILED, task)
+
+
+def _fail(phase: str, message: str, code: int, task=None) -> int:
+    from rzero_worker.summary import make_failure_summary, write_termination_log
+
+    print(f"rzero worker {phase}: {message}", file=sys.stderr, flush=True)
+    try:
+        write_termination_log(make_failure_summary(phase, message, task))
+    except OSError as error:  # the log is a courtesy to the operator; the exit code is what counts
+        log.warning("could not write the termination log: %s", error)
+    return code
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )

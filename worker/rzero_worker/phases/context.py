@@ -1,0 +1,152 @@
+"""What a phase implementation gets to work with: `PhaseContext`.
+
+A phase is `run(ctx: PhaseContext) -> dict` (its metrics). It reads inputs through the context, writes
+its output files into `ctx.staging`, and, if it trains, saves resumable checkpoints with
+`ctx.save_checkpoint`. The runner (runner.py) uploads and commits the staging directory afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rzero_worker.storage import (
+    MANIFEST_NAME,
+    Manifest,
+    Storage,
+    check_key,
+    commit,
+    download_committed,
+    is_committed,
+    join_key,
+    read_manifest,
+)
+
+log = logging.getLogger(__name__)
+
+CACHE_DIR_ENV = "RZERO_CACHE_DIR"
+_STEP_DIR = re.compile(r"^step-(\d{6,})$")
+_SHARD_DIR = re.compile(r"^shard-(\d{5})-of-(\d{5})$")
+
+
+class ConfigurationError(Exception):
+    """The task cannot succeed as configured (bad benchmark file, unknown model...): exit code 2, the
+    operator does not retry. Raise it from a phase for problems no retry can fix."""
+
+
+class InputNotReadyError(Exception):
+    """A run-relative input is not (fully) committed. Exit 1: the operator may retry."""
+
+
+def default_cache_dir() -> Path:
+    """$RZERO_CACHE_DIR, else ~/.cache/rzero (Jobs mount an emptyDir there: the root fs is read-only)."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "rzero")
+
+
+def is_main_process() -> bool:
+    """torchrun starts one worker per GPU; only global rank 0 writes to storage."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+@dataclass
+class PhaseContext:
+    task: object  # one of rzero_worker.task.*Task
+    storage: Storage
+    workdir: Path  # local scratch, removed after the phase
+    staging: Path  # the phase's output files; uploaded under task.output and committed
+    cache_dir: Path  # downloaded models and inputs, kept across phases on the same machine
+    keep_checkpoints: int = 2  # committed checkpoints kept in storage; older ones are pruned
+    main_process: bool = field(default_factory=is_main_process)
+
+    # ---------------------------------------------------------------------------------------------
+    # Training checkpoints: <output>.ckpt/step-NNNNNN/, each committed with its own manifest
+
+    @property
+    def checkpoint_root(self) -> str:
+        return f"{self.task.output}.ckpt"
+
+    def checkpoint_prefix(self, step: int) -> str:
+        if step < 0:
+            raise ValueError(f"checkpoint step must be >= 0, got {step}")
+        return join_key(self.checkpoint_root, f"step-{step:06d}")
+
+    def save_checkpoint(self, step: int, local_dir: Path) -> Manifest | None:
+        """Upload a checkpoint directory and commit it; prune older ones. Other ranks: no-op."""
+        if not self.main_process:
+            return None
+        prefix = self.checkpoint_prefix(step)
+        self.storage.delete_prefix(prefix)  # leftovers of an attempt killed mid-upload
+        self.storage.upload_dir(Path(local_dir), prefix)
+        manifest = commit(self.storage, prefix)
+        for old in self.committed_checkpoint_steps()[: -self.keep_checkpoints]:
+            self.storage.delete_prefix(self.checkpoint_prefix(old))
+        return manifest
+
+    def committed_checkpoint_steps(self) -> list[int]:
+        """Steps with a manifest, ascending (an uncommitted, half-uploaded step is not listed)."""
+        steps = []
+        for key in self.storage.list(self.checkpoint_root):
+            parts = key[len(self.checkpoint_root) + 1 :].split("/")
+            match = _STEP_DIR.match(parts[0])
+            if match and parts[1:] == [MANIFEST_NAME]:
+                steps.append(int(match.group(1)))
+        return sorted(steps)
+
+    def latest_checkpoint(self) -> tuple[int, Path] | None:
+        """The newest committed checkpoint, downloaded and verified into the workdir, or None."""
+        for step in reversed(self.committed_checkpoint_steps()):
+            if read_manifest(self.storage, self.checkpoint_prefix(step)) is None:
+                continue  # unparsable manifest: not committed
+            local = self.workdir / "resume" / f"step-{step:06d}"
+            download_committed(self.storage, self.checkpoint_prefix(step), local)
+            log.info("resuming from committed checkpoint step %d", step)
+            return step, local
+        return None
+
+    # ---------------------------------------------------------------------------------------------
+    # Inputs: committed outputs of earlier phases
+
+    def input_prefix(self, key: str) -> str:
+        """`key` itself, checked to be committed (e.g. 'iter-001/solver')."""
+        if not is_committed(self.storage, check_key(key)):
+            raise InputNotReadyError(f"input {self.storage.uri_for(key)} is not committed")
+        return key
+
+    def input_prefixes(self, key: str) -> list[str]:
+        """The committed prefixes making up an input: `key` when it is committed itself, else all its
+        `shard-IIIII-of-KKKKK` sub-prefixes, which must all be committed."""
+        if is_committed(self.storage, check_key(key)):
+            return [key]
+        shards: dict[int, set[int]] = {}
+        for stored in self.storage.list(key):
+            parts = stored[len(key) + 1 :].split("/")
+            match = _SHARD_DIR.match(parts[0])
+            if match and parts[1:] == [MANIFEST_NAME]:
+                shards.setdefault(int(match.group(2)), set()).add(int(match.group(1)))
+        if not shards:
+            raise InputNotReadyError(f"input {self.storage.uri_for(key)} has no committed output or shards")
+        if len(shards) > 1:
+            raise InputNotReadyError(f"input {self.storage.uri_for(key)} mixes shard counts {sorted(shards)}")
+        (count, present), = shards.items()
+        missing = sorted(set(range(count)) - present)
+        if missing:
+            raise InputNotReadyError(
+                f"input {self.storage.uri_for(key)}: {len(present)} of {count} shards committed, "
+                f"missing {', '.join(f'shard-{i:05d}-of-{count:05d}' for i in missing[:5])}"
+            )
+        return [join_key(key, f"shard-{i:05d}-of-{count:05d}") for i in range(count)]
+
+    def download_input(self, prefix: str) -> Path:
+        """Download a committed prefix into the cache (verified; reused when already there)."""
+        local = self.input_cache_dir(prefix)
+        download_committed(self.storage, self.input_prefix(prefix), local)
+        return local
+
+    def input_cache_dir(self, prefix: str) -> Path:
+        """Cache location of a run-relative prefix; the storage uri is hashed in so runs never collide."""
+        root = hashlib.sha256(self.storage.uri.encode()).hexdigest()[:16]
+        return self.cache_dir / "artifacts" / root / check_key(prefix)

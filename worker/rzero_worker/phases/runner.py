@@ -1,0 +1,141 @@
+"""The one way every phase runs: commit rule, no-op re-runs, summary, termination log.
+
+    run_phase(task, impl) -> 0
+
+1. Output already committed: print the stored summary, write the termination log, return 0 without
+   calling impl (re-running a committed phase is a no-op).
+2. Otherwise delete half-written files under task.output (a previous attempt died mid-upload). The
+   `<output>.ckpt/` checkpoints stay: that is how a killed training phase resumes.
+3. metrics = impl(ctx); write summary.json into the staging dir; upload it under task.output; commit
+   (manifest last); drop the now useless checkpoints; print the summary JSON; write the termination log.
+
+Exceptions from impl propagate (nothing is committed); the CLI turns them into exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from rzero_worker.phases.context import (
+    ConfigurationError,
+    InputNotReadyError,
+    PhaseContext,
+    default_cache_dir,
+    is_main_process,
+)
+from rzero_worker.storage import Storage, commit, join_key, open_storage, read_manifest
+from rzero_worker.summary import make_summary, write_termination_log
+
+log = logging.getLogger(__name__)
+
+SUMMARY_FILE = "summary.json"
+WORKDIR_ENV = "RZERO_WORKDIR"  # parent of the per-phase scratch directory
+
+PhaseImpl = Callable[[PhaseContext], dict]
+
+
+def run_phase(
+    task,
+    impl: PhaseImpl,
+    *,
+    storage: Storage | None = None,
+    workdir: Path | None = None,
+    cache_dir: Path | None = None,
+) -> int:
+    """Run `impl` for `task` under the commit rule; returns 0 (exceptions propagate)."""
+    storage = storage or open_storage(task.storage)
+    if read_manifest(storage, task.output) is not None:
+        summary = stored_summary(storage, task)
+        log.info("%s is already committed: nothing to do", storage.uri_for(task.output))
+        _announce(summary)
+        return 0
+
+    main = is_main_process()
+    with _scratch(workdir, task.phase) as scratch:
+        ctx = PhaseContext(
+            task=task,
+            storage=storage,
+            workdir=scratch,
+            staging=scratch / "staging",
+            cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
+            main_process=main,
+        )
+        ctx.staging.mkdir(parents=True, exist_ok=True)
+        ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+        if main:
+            removed = storage.delete_prefix(task.output)
+            if removed:
+                log.info("removed %d half-written files under %s", removed, storage.uri_for(task.output))
+
+        started = time.monotonic()
+        metrics = impl(ctx)
+        summary = make_summary(task, _checked_metrics(metrics), time.monotonic() - started)
+        if main:
+            _commit_output(ctx, summary)
+    _announce(summary)
+    return 0
+
+
+def stored_summary(storage: Storage, task) -> dict:
+    """The committed output's summary.json (a minimal one if it is missing or unreadable)."""
+    try:
+        summary = json.loads(storage.get_bytes(join_key(task.output, SUMMARY_FILE)))
+        if isinstance(summary, dict):
+            return summary
+    except (FileNotFoundError, ValueError):
+        pass
+    log.warning("%s is committed but has no readable %s", storage.uri_for(task.output), SUMMARY_FILE)
+    return make_summary(task, {}, 0.0)
+
+
+def _commit_output(ctx: PhaseContext, summary: dict) -> None:
+    (ctx.staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n")
+    ctx.storage.upload_dir(ctx.staging, ctx.task.output)
+    commit(ctx.storage, ctx.task.output)
+    # The output is final; its resume checkpoints (possibly many GB) are no longer needed.
+    ctx.storage.delete_prefix(ctx.checkpoint_root)
+
+
+def _checked_metrics(metrics) -> dict:
+    """Metrics must be a JSON object of finite values: the operator parses them from the summary."""
+    if not isinstance(metrics, dict):
+        raise TypeError(f"a phase must return its metrics as a dict, got {type(metrics).__name__}")
+    try:
+        text = json.dumps(metrics, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"phase metrics are not JSON-serializable: {error}") from None
+    return json.loads(text)
+
+
+def _announce(summary: dict) -> None:
+    print(json.dumps(summary, separators=(",", ":")), flush=True)
+    write_termination_log(summary)
+
+
+@contextmanager
+def _scratch(workdir: Path | None, phase: str) -> Iterator[Path]:
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        yield Path(workdir)
+        return
+    parent = os.environ.get(WORKDIR_ENV) or None
+    with tempfile.TemporaryDirectory(prefix=f"rzero-{phase}-", dir=parent) as path:
+        yield Path(path)
+
+
+__all__ = [
+    "ConfigurationError",
+    "InputNotReadyError",
+    "PhaseContext",
+    "PhaseImpl",
+    "SUMMARY_FILE",
+    "run_phase",
+    "stored_summary",
+]

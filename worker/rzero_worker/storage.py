@@ -1,0 +1,341 @@
+"""Run storage: a local directory or an S3 prefix, and the manifest commit rule.
+
+A `Storage` is rooted at a run root (`StorageLocation.uri`); every key is a relative POSIX path under it,
+e.g. `iter-001/solver/model/config.json`. Prefixes are directories: `iter-001/solver` never matches
+`iter-001/solver.ckpt/...`.
+
+Commit rule (docs/ARCHITECTURE.md): a prefix is committed once `<prefix>/_MANIFEST.json` exists. It is
+written last and lists every file with size and sha256; readers trust only committed prefixes.
+
+This module imports no ML library (the operator imports it). boto3 is imported only for s3:// roots.
+Credentials are never read here: boto3's standard chain finds them (AWS_* variables, web identity...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from rzero_worker.task import StorageLocation
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "_MANIFEST.json"
+MANIFEST_API_VERSION = "rzero.dev/manifest-v1"
+_TMP_MARK = ".rzero-tmp-"  # local in-flight writes; never listed, never read as data
+HASH_CHUNK = 8 * 1024 * 1024
+
+# Checkpoints are large: multipart above 64 MiB, 8 parts in flight. S3 needs parts >= 5 MiB anyway.
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+MULTIPART_CHUNKSIZE = 64 * 1024 * 1024
+MAX_ATTEMPTS = 10  # botocore "standard" retries: exponential backoff with jitter on throttling and 5xx
+
+
+class StorageError(Exception):
+    """Bad key or a storage-level failure the caller should see as such."""
+
+
+class NotCommittedError(FileNotFoundError):
+    """A reader asked for a prefix that has no (valid) manifest."""
+
+
+class IntegrityError(StorageError):
+    """A downloaded file does not match its manifest entry."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def join_key(*parts: str) -> str:
+    """Join run-relative key parts ('' parts are skipped)."""
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+def check_key(key: str, *, allow_root: bool = False) -> str:
+    """Refuse keys that could escape the run root or alias another key."""
+    if not isinstance(key, str):
+        raise StorageError(f"storage key must be a string, got {type(key).__name__}")
+    if key == "" and allow_root:
+        return key
+    parts = key.split("/")
+    if key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in parts):
+        raise StorageError(f"invalid storage key {key!r}: use a relative path like 'iter-001/solver'")
+    return key
+
+
+class FileInfo(BaseModel):
+    path: str = Field(description="Path relative to the committed prefix.")
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Manifest(BaseModel):
+    api_version: str = Field(default=MANIFEST_API_VERSION, alias="apiVersion")
+    prefix: str
+    created_at: str = Field(alias="createdAt")
+    files: list[FileInfo]
+
+    model_config = {"populate_by_name": True}
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True, indent=1).encode()
+
+    def digest(self) -> str:
+        """Content identity of the committed files (stable across re-commits of the same bytes)."""
+        lines = "".join(f"{f.path}\0{f.size}\0{f.sha256}\n" for f in sorted(self.files, key=lambda f: f.path))
+        return hashlib.sha256(lines.encode()).hexdigest()
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+# --------------------------------------------------------------------------------------------------
+# Backends
+
+
+class Storage(ABC):
+    """Same operations for both backends. Keys are run-relative; `list` returns run-relative keys."""
+
+    uri: str
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """Raises FileNotFoundError when the key does not exist."""
+
+    @abstractmethod
+    def put_file(self, key: str, local_path: Path) -> None: ...
+
+    @abstractmethod
+    def get_file(self, key: str, local_path: Path) -> None:
+        """Download atomically: local_path appears complete or not at all."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> list[str]:
+        """Every key under the directory `prefix` (recursive), sorted, run-relative."""
+
+    @abstractmethod
+    def _delete_keys(self, keys: list[str]) -> None: ...
+
+    @abstractmethod
+    def file_info(self, key: str, path: str) -> FileInfo:
+        """Size and sha256 of a stored key (reported under the manifest-relative `path`)."""
+
+    @abstractmethod
+    def uri_for(self, key: str) -> str: ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete everything under `prefix`. Manifests go first, so a half-deleted prefix never reads
+        as committed."""
+        keys = self.list(prefix)
+        manifests = [k for k in keys if k.rsplit("/", 1)[-1] == MANIFEST_NAME]
+        self._delete_keys(manifests)
+        self._delete_keys([k for k in keys if k not in set(manifests)])
+        return len(keys)
+
+    def upload_dir(self, local_dir: Path, prefix: str) -> list[str]:
+        """Upload every file under local_dir to `prefix/<relative path>`; returns the relative paths."""
+        local_dir = Path(local_dir)
+        relative = sorted(p.relative_to(local_dir).as_posix() for p in local_dir.rglob("*") if p.is_file())
+        for rel in relative:
+            self.put_file(join_key(prefix, rel), local_dir / rel)
+        return relative
+
+    def download_dir(self, prefix: str, local_dir: Path) -> list[str]:
+        """Download every key under `prefix` into local_dir; returns the relative paths."""
+        check_key(prefix, allow_root=True)
+        start = len(prefix) + 1 if prefix else 0
+        relative = [key[start:] for key in self.list(prefix)]
+        for rel in relative:
+            self.get_file(join_key(prefix, rel), Path(local_dir) / rel)
+        return relative
+
+
+def atomic_temp_path(final: Path):
+    """A temp file beside `final`; os.replace makes it visible only once complete."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_MARK, dir=final.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def move_into_place(tmp: Path, final: Path) -> None:
+    try:
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class LocalStorage(Storage):
+    def __init__(self, root: Path):
+        self.root = Path(root).expanduser().resolve()
+        self.uri = str(self.root)
+
+    def _path(self, key: str, *, allow_root: bool = False) -> Path:
+        key = check_key(key, allow_root=allow_root)
+        return self.root.joinpath(*key.split("/")) if key else self.root
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        final = self._path(key)
+        tmp = atomic_temp_path(final)
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        move_into_place(tmp, final)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def put_file(self, key: str, local_path: Path) -> None:
+        final = self._path(key)
+        tmp = atomic_temp_path(final)
+        try:
+            shutil.copyfile(local_path, tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        move_into_place(tmp, final)
+
+    def get_file(self, key: str, local_path: Path) -> None:
+        source = self._path(key)
+        if not source.is_file():
+            raise FileNotFoundError(f"{self.uri_for(key)} does not exist")
+        final = Path(local_path)
+        tmp = atomic_temp_path(final)
+        try:
+            shutil.copyfile(source, tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        move_into_place(tmp, final)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> list[str]:
+        base = self._path(prefix, allow_root=True)
+        if not base.is_dir():
+            return []
+        keys = []
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                if not name.startswith(_TMP_MARK):
+                    keys.append((Path(dirpath) / name).relative_to(self.root).as_posix())
+        return sorted(keys)
+
+    def _delete_keys(self, keys: list[str]) -> None:
+        for key in keys:
+            self._path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> int:
+        count = super().delete_prefix(prefix)
+        base = self._path(prefix, allow_root=True)
+        if base != self.root and base.is_dir():
+            shutil.rmtree(base)  # also sweeps temp files a crashed writer left behind
+        return count
+
+    def file_info(self, key: str, path: str) -> FileInfo:
+        local = self._path(key)
+        return FileInfo(path=path, size=local.stat().st_size, sha256=sha256_file(local))
+
+    def uri_for(self, key: str) -> str:
+        return str(self._path(key, allow_root=True))
+
+
+def open_storage(location: StorageLocation, **s3_options) -> Storage:
+    """Storage for a run root: `s3://bucket/prefix` or a local directory.
+
+    s3_options (tests, tuning): multipart_threshold, multipart_chunksize, max_attempts.
+    """
+    if location.uri.startswith("s3://"):
+        from rzero_worker.storage_s3 import S3Storage  # boto3 is imported only for s3:// roots
+
+        return S3Storage(location, **s3_options)
+    return LocalStorage(Path(location.uri))
+
+
+# --------------------------------------------------------------------------------------------------
+# Commit rule
+
+
+def commit(storage: Storage, prefix: str) -> Manifest:
+    """Write `<prefix>/_MANIFEST.json` listing every file now under the prefix. Call it last."""
+    check_key(prefix)
+    manifest_key = join_key(prefix, MANIFEST_NAME)
+    start = len(prefix) + 1
+    files = [storage.file_info(key, key[start:]) for key in storage.list(prefix) if key != manifest_key]
+    manifest = Manifest(
+        prefix=prefix, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), files=files
+    )
+    storage.put_bytes(manifest_key, manifest.to_json())
+    log.info("committed %s (%d files, %d bytes)", storage.uri_for(prefix), len(files), manifest.total_bytes)
+    return manifest
+
+
+def read_manifest(storage: Storage, prefix: str) -> Manifest | None:
+    """The prefix's manifest, or None when absent or unparsable (= not committed)."""
+    try:
+        raw = storage.get_bytes(join_key(check_key(prefix), MANIFEST_NAME))
+    except FileNotFoundError:
+        return None
+    try:
+        return Manifest.model_validate_json(raw)
+    except ValidationError:
+        log.warning("ignoring unparsable manifest under %s", storage.uri_for(prefix))
+        return None
+
+
+def is_committed(storage: Storage, prefix: str) -> bool:
+    return read_manifest(storage, prefix) is not None
+
+
+def download_committed(storage: Storage, prefix: str, local_dir: Path) -> Manifest:
+    """Download a committed prefix into local_dir and verify every file against the manifest.
+
+    Files already in local_dir with the manifest's size and sha256 are kept (local_dir doubles as a
+    cache). Raises NotCommittedError when the prefix is not committed, IntegrityError on a mismatch.
+    """
+    manifest = read_manifest(storage, prefix)
+    if manifest is None:
+        raise NotCommittedError(f"{storage.uri_for(prefix)} is not committed (no valid {MANIFEST_NAME})")
+    local_dir = Path(local_dir)
+    for entry in manifest.files:
+        target = local_dir / check_key(entry.path)
+        if _matches(target, entry):
+            continue
+        storage.get_file(join_key(prefix, entry.path), target)
+        if not _matches(target, entry):
+            target.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"{storage.uri_for(join_key(prefix, entry.path))} does not match its manifest "
+                f"(expected {entry.size} bytes, sha256 {entry.sha256[:12]}...)"
+            )
+    return manifest
+
+
+def _matches(path: Path, entry: FileInfo) -> bool:
+    return path.is_file() and path.stat().st_size == entry.size and sha256_file(path) == entry.sha256

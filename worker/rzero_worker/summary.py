@@ -1,0 +1,101 @@
+"""Phase summaries: `summary.json` in the committed output, and the pod's termination log.
+
+Kubernetes keeps at most 4096 bytes of `/dev/termination-log` per container; the operator reads the
+summary from there, so it is trimmed to fit by dropping the largest metric entries first (the full
+summary stays in storage). Stdlib only: the operator imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+SUMMARY_API_VERSION = "rzero.dev/summary-v1"
+TERMINATION_LOG = Path("/dev/termination-log")
+TERMINATION_LOG_ENV = "RZERO_TERMINATION_LOG"  # tests point this at a temp file
+TERMINATION_LOG_LIMIT = 4096
+
+
+def make_summary(task, metrics: dict, seconds: float) -> dict:
+    """The summary of a finished phase (docs/ARCHITECTURE.md "Summary")."""
+    return {
+        "apiVersion": SUMMARY_API_VERSION,
+        "run": task.run,
+        "phase": task.phase,
+        "iteration": task.iteration,
+        "output": task.output,
+        "seconds": round(float(seconds), 3),
+        "metrics": dict(metrics),
+    }
+
+
+def make_failure_summary(phase: str, error: str, task=None) -> dict:
+    """What a failed phase leaves in the termination log: enough for the operator's message."""
+    summary: dict = {"apiVersion": SUMMARY_API_VERSION, "phase": phase}
+    if task is not None:
+        summary.update(run=task.run, iteration=task.iteration, output=task.output)
+    summary["error"] = error
+    return summary
+
+
+def encode_summary(summary: dict) -> bytes:
+    return json.dumps(summary, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def fit_summary(summary: dict, limit: int = TERMINATION_LOG_LIMIT) -> dict:
+    """A copy of `summary` whose compact JSON fits in `limit` bytes.
+
+    Drops the largest metric entries first and names them in `trimmedMetrics`; as a last resort cuts
+    the error text and then the metrics altogether. The result is always valid JSON.
+    """
+    fitted = dict(summary)
+    metrics = dict(fitted.get("metrics") or {})
+    dropped: list[str] = []
+    while len(encode_summary(_with_metrics(fitted, metrics, dropped))) > limit and metrics:
+        largest = max(metrics, key=lambda name: len(encode_summary({name: metrics[name]})))
+        del metrics[largest]
+        dropped.append(largest)
+    fitted = _with_metrics(fitted, metrics, dropped)
+    if len(encode_summary(fitted)) > limit:
+        fitted.pop("trimmedMetrics", None)
+    if len(encode_summary(fitted)) > limit and isinstance(fitted.get("error"), str):
+        overflow = len(encode_summary(fitted)) - limit
+        text = fitted["error"].encode()
+        # Keep the end of the error: the last traceback lines say what went wrong.
+        fitted["error"] = "..." + text[overflow + 16 :].decode(errors="ignore")
+    while len(encode_summary(fitted)) > limit:
+        # Only pathological inputs (huge run names) get here: keep the identity fields that fit.
+        removable = [k for k in fitted if k not in ("apiVersion", "phase")]
+        if not removable:
+            break
+        fitted.pop(removable[-1])
+    return fitted
+
+
+def _with_metrics(summary: dict, metrics: dict, dropped: list[str]) -> dict:
+    result = dict(summary)
+    if "metrics" in summary:
+        result["metrics"] = metrics
+    if dropped:
+        result["trimmedMetrics"] = list(dropped)
+    return result
+
+
+def termination_log_path(path: str | Path | None = None) -> Path | None:
+    """Where the termination log goes: explicit path, $RZERO_TERMINATION_LOG, or /dev/termination-log
+    when it exists (i.e. inside a Kubernetes container); None outside a pod."""
+    if path is not None:
+        return Path(path)
+    if os.environ.get(TERMINATION_LOG_ENV):
+        return Path(os.environ[TERMINATION_LOG_ENV])
+    return TERMINATION_LOG if TERMINATION_LOG.exists() else None
+
+
+def write_termination_log(summary: dict, path: str | Path | None = None) -> Path | None:
+    """Write the (trimmed) summary to the termination log; returns the path written, or None."""
+    target = termination_log_path(path)
+    if target is None:
+        return None
+    target.write_bytes(encode_summary(fit_summary(summary)))
+    return target
