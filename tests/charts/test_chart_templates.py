@@ -1,0 +1,143 @@
+"""Templates: valid Go-template syntax for the subset we use, render to valid Kubernetes manifests, and the
+Deployment runs `rzero operator` with arguments the real CLI accepts."""
+
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+
+from rzero_operator.cli import build_parser
+
+from .gofunctions import FUNCTIONS
+from .gotemplate import TemplateError, lex, parse
+from .helm_render import CHART, REPO, by_kind, compile_chart, render_chart, render_notes
+
+KUBERNETES_VERSION = "1.31.0"
+VARIANTS = {
+    "defaults": {},
+    "cluster-wide-peering-minio-monitor": {
+        "watch": {"allNamespaces": True}, "peering": {"enabled": True}, "replicaCount": 2,
+        "minio": {"enabled": True}, "metrics": {"serviceMonitor": {"enabled": True}},
+    },
+    "two-namespaces-placement": {
+        "watch": {"namespaces": ["team-a", "team-b"]}, "peering": {"enabled": True},
+        "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}], "nodeSelector": {"pool": "system"},
+        "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
+        "storage": {"endpoint": "https://s3.example.com", "secretName": "rzero-s3"},
+        "imagePullSecrets": [{"name": "registry"}], "podAnnotations": {"a": "b"},
+    },
+    "no-metrics-no-rbac": {"metrics": {"enabled": False}, "rbac": {"create": False}, "serviceAccount": {"create": False}},
+}
+
+
+def compile_one(text: str):
+    return parse(lex(text, "t"), FUNCTIONS, {})
+
+
+def test_every_template_parses_with_balanced_blocks_and_known_functions():
+    trees, defines = compile_chart()
+    assert {"templates/deployment.yaml", "templates/rbac.yaml", "templates/NOTES.txt"} <= set(trees)
+    assert {"rzero.fullname", "rzero.labels", "rzero.watchedNamespaces"} <= set(defines)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{{ if .x }}a", "no matching end"),
+        ("a{{ end }}", "unexpected end"),
+        ("{{ toJsonPretty .x }}", "unknown function"),
+        ("{{-.x }}", "followed by a space"),
+        ("{{ .x }", "unbalanced"),
+        ("{{ else }}", "else outside"),
+        ("{{ (.x }}", "unclosed"),
+    ],
+)
+def test_the_syntax_checker_refuses_broken_templates(text, problem):
+    with pytest.raises(TemplateError, match=problem):
+        compile_one(text)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_rendered_manifests_validate_against_kubernetes_schemas(variant):
+    manifests = render_chart(VARIANTS[variant])
+    checked = 0
+    for manifest in manifests:
+        try:
+            kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+            checked += 1
+        except kubernetes_validate.SchemaNotFoundError:
+            assert manifest["apiVersion"].startswith(("kopf.dev/", "monitoring.coreos.com/")), manifest["kind"]
+    assert checked >= 1 and any(m["kind"] == "Deployment" for m in manifests)
+
+
+def deployment(values=None) -> dict:
+    (found,) = [d for d in by_kind(render_chart(values), "Deployment") if d["metadata"]["name"].endswith("operator")]
+    return found
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_operator_command_is_an_argument_list_the_cli_accepts(variant):
+    (container,) = deployment(VARIANTS[variant])["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["rzero"]
+    args = container["args"]
+    assert all(isinstance(arg, str) for arg in args)
+    parsed = build_parser().parse_args(args)  # exits (SystemExit) on an unknown flag
+    assert parsed.command == "operator"
+    watch = VARIANTS[variant].get("watch", {})
+    if watch.get("allNamespaces"):
+        assert parsed.all_namespaces and not parsed.namespace
+    else:
+        assert parsed.namespace == (watch.get("namespaces") or ["rzero-system"])
+    assert parsed.peering == ("rzero" if VARIANTS[variant].get("peering") else None)
+
+
+def test_the_operator_gets_the_worker_image_and_storage_defaults_by_name_only():
+    values = {"storage": {"endpoint": "https://s3.example.com", "secretName": "rzero-s3"}}
+    (container,) = deployment(values)["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["RZERO_WORKER_IMAGE"] == "ghcr.io/rzero-dev/rzero-worker:0.1.0"
+    assert env["RZERO_DEFAULT_S3_ENDPOINT"] == "https://s3.example.com"
+    assert env["RZERO_DEFAULT_S3_SECRET"] == "rzero-s3"
+
+
+def test_the_operator_pod_is_hardened():
+    pod = deployment()["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 1000
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+
+
+def test_minio_is_off_by_default_and_marked_as_a_demo():
+    assert not [d for d in render_chart() if "minio" in d["metadata"]["name"]]
+    assert "NOT FOR PRODUCTION" in (CHART / "templates" / "minio.yaml").read_text()
+    objects = [d for d in render_chart({"minio": {"enabled": True}}) if "minio" in d["metadata"]["name"]]
+    assert sorted(d["kind"] for d in objects) == ["Deployment", "Job", "Secret", "Service"]
+
+
+def test_notes_tell_how_to_submit_and_watch_a_run():
+    notes = render_notes({"watch": {"namespaces": ["team-a"]}})
+    assert "kubectl -n team-a apply -f examples/" in notes
+    assert "kubectl -n team-a get rzeroruns --watch" in notes
+    example = notes.split("apply -f ")[1].split()[0]
+    assert (REPO / example).is_file(), f"NOTES points at {example}, which the repository lacks"
+
+
+def test_chart_crd_is_byte_identical_to_the_generated_crd():
+    from rzero_operator.api.crd import render_crd_yaml
+
+    chart_copy = (CHART / "crds" / "rzeroruns.rzero.dev.yaml").read_bytes()
+    assert chart_copy == (REPO / "crds" / "rzeroruns.rzero.dev.yaml").read_bytes()
+    assert chart_copy == render_crd_yaml().encode()
+
+
+def test_kopf_peering_crds_validate_and_use_the_kopf_dev_group():
+    import yaml
+
+    docs = list(yaml.safe_load_all((CHART / "crds" / "kopf-peering.yaml").read_text()))
+    assert {d["metadata"]["name"] for d in docs} == {"kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"}
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
