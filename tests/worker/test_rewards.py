@@ -1,0 +1,137 @@
+"""Challenger and Solver rewards, checked against values worked out by hand (formulas in DESIGN §2)."""
+
+import pytest
+
+from rzero_worker.grading import GradingPool
+from rzero_worker.rewards import (
+    bleu_distance_matrix,
+    challenger_rewards,
+    cluster_labels,
+    format_reward,
+    repetition_penalties,
+    solver_rewards,
+    uncertainty_reward,
+)
+from rzero_worker.task import ChallengerSettings
+
+NEAR_1 = "A basket holds 3 red apples and 5 green apples . How many apples are in the basket ?"
+NEAR_2 = "A basket holds 3 red apples and 7 green apples . How many apples are in the basket ?"
+NEAR_3 = "A basket holds 4 red apples and 5 green apples . How many apples are in the basket ?"
+OTHER = "Find the smallest prime p such that p squared plus 2 is also prime ."
+
+
+def challenger_completion(question: str, answer: str = "8") -> str:
+    return f"<question>{question}</question>\nThe answer is \\boxed{{{answer}}}."
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with GradingPool(workers=1, timeout_s=10.0) as grading_pool:
+        yield grading_pool
+
+
+@pytest.mark.parametrize(
+    "p_hat, paper, code", [(0.5, 1.0, 0.5), (0.3, 0.6, 0.3), (1.0, 0.0, 0.0), (0.0, 0.0, 0.0), (0.8, 0.4, 0.2)]
+)
+def test_uncertainty_reward_both_formulas(p_hat, paper, code):
+    assert uncertainty_reward(p_hat, "paper") == pytest.approx(paper)
+    assert uncertainty_reward(p_hat, "code") == pytest.approx(code)
+
+
+def test_uncertainty_reward_refuses_bad_input():
+    with pytest.raises(ValueError, match="p_hat"):
+        uncertainty_reward(1.5)
+    with pytest.raises(ValueError, match="formula"):
+        uncertainty_reward(0.5, "other")
+
+
+def test_repetition_penalty_three_near_duplicates_and_one_different_question():
+    questions = [NEAR_1, NEAR_2, OTHER, NEAR_3]
+    labels = cluster_labels(questions)
+    assert labels[0] == labels[1] == labels[3] != labels[2]
+    assert repetition_penalties(questions) == pytest.approx([3 / 4, 3 / 4, 1 / 4, 3 / 4])
+    assert repetition_penalties(questions, weight=2.0) == pytest.approx([1.5, 1.5, 0.5, 1.5])
+
+
+def test_repetition_penalty_of_distinct_questions_and_tiny_batches():
+    assert repetition_penalties([NEAR_1, OTHER]) == pytest.approx([0.5, 0.5])
+    assert repetition_penalties([NEAR_1]) == [1.0]
+    assert repetition_penalties([]) == []
+
+
+def test_empty_questions_are_singletons():
+    assert repetition_penalties(["", "", NEAR_1, NEAR_2]) == pytest.approx([1 / 4, 1 / 4, 2 / 4, 2 / 4])
+
+
+def test_bleu_distance_uses_the_earlier_question_as_hypothesis():
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    short, long = "the cat sat on the mat", "the cat sat on the mat all day long"
+    smoothing = SmoothingFunction().method1
+    as_reference = sentence_bleu([long.split()], short.split(), smoothing_function=smoothing)
+    as_hypothesis = sentence_bleu([short.split()], long.split(), smoothing_function=smoothing)
+    assert as_reference != pytest.approx(as_hypothesis)  # BLEU is not symmetric...
+    distance = bleu_distance_matrix([short, long])
+    assert distance[0, 1] == distance[1, 0] == pytest.approx(1 - as_reference)  # ...the reference's choice
+    assert distance[0, 0] == 0.0
+
+
+def test_challenger_rewards_paper_formula_clamps_at_zero():
+    completions = [challenger_completion(q) for q in (NEAR_1, NEAR_2, NEAR_3, OTHER)]
+    rewards = challenger_rewards(completions, [0.5, 0.3, 1.0, 0.5], ChallengerSettings())
+    # r_unc = 1, 0.6, 0, 1; r_rep = 3/4, 3/4, 3/4, 1/4
+    assert rewards == pytest.approx([0.25, 0.0, 0.0, 0.75])
+
+
+def test_challenger_rewards_code_formula_has_no_clamp():
+    completions = [challenger_completion(q) for q in (NEAR_1, NEAR_2, NEAR_3, OTHER)]
+    rewards = challenger_rewards(completions, [0.5, 0.3, 1.0, 0.5], ChallengerSettings(reward="code"))
+    # min(p, 1-p) = 0.5, 0.3, 0, 0.5; r_rep = 3/4, 3/4, 3/4, 1/4
+    assert rewards == pytest.approx([-0.25, -0.45, -0.75, 0.25])
+
+
+def test_challenger_rewards_for_missing_question_tags():
+    completions = [challenger_completion("What is 2 + 2 ?"), "I cannot think of a question. \\boxed{4}"]
+    assert challenger_rewards(completions, [0.5, None], ChallengerSettings()) == pytest.approx([0.5, 0.0])
+    # code: -1 for the format failure, and like the reference it also pays its singleton penalty 1/B
+    code = challenger_rewards(completions, [0.5, None], ChallengerSettings(reward="code"))
+    assert code == pytest.approx([0.5 - 0.5, -1.0 - 0.5])
+
+
+def test_challenger_rewards_unscored_question_counts_as_invalid():
+    completions = [challenger_completion("What is 2 + 2 ?"), challenger_completion(OTHER)]
+    assert challenger_rewards(completions, [None, 0.5], ChallengerSettings()) == pytest.approx([0.0, 0.5])
+
+
+def test_challenger_rewards_refuse_mismatched_lengths():
+    with pytest.raises(ValueError, match="p_hats"):
+        challenger_rewards(["<question>q</question>"], [], ChallengerSettings())
+
+
+def test_format_reward_needs_think_then_a_box():
+    assert format_reward("<think>2+2=4</think> so \\boxed{4}") == 1.0
+    assert format_reward("\\boxed{4}") == 0.0
+    assert format_reward("<think>no answer</think>") == 0.0
+    assert format_reward("\\boxed{4} <think>late</think>") == 0.0
+
+
+SOLVER_COMPLETIONS = [
+    "<think>2 + 2 = 4</think> The answer is \\boxed{4}.",
+    "\\boxed{4.0}",
+    "<think>hmm</think> \\boxed{5}",
+    "no answer at all",
+]
+
+
+def test_solver_rewards_are_pseudo_label_accuracy(pool):
+    assert solver_rewards(SOLVER_COMPLETIONS, ["4"] * 4, pool) == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_solver_rewards_with_format_weight(pool):
+    rewards = solver_rewards(SOLVER_COMPLETIONS, ["4"] * 4, pool, format_weight=0.1)
+    assert rewards == pytest.approx([1.0, 0.9, 0.1, 0.0])
+
+
+def test_solver_rewards_use_math_equivalence(pool):
+    completions = ["\\boxed{\\frac{1}{2}}", "\\boxed{\\sqrt{8}}"]
+    assert solver_rewards(completions, ["0.5", "2\\sqrt{2}"], pool) == [1.0, 1.0]

@@ -1,0 +1,29 @@
+r"""Grading: `\boxed{}` extraction and normalisation, math-verify equivalence in a pool of processes with a
+hard per-item timeout, and the majority vote that makes pseudo-labels.
+
+Importing this package imports no ML library; math-verify is imported only inside the worker processes.
+"""
+
+from .extract import (
+    extract_boxed,
+    is_empty_answer,
+    normalize_answer,
+    numeric_value,
+    parse_challenger_output,
+)
+from .verify import GradingPool, default_workers
+from .vote import Vote, grade, majority_vote, vote_many
+
+__all__ = [
+    "GradingPool",
+    "Vote",
+    "default_workers",
+    "extract_boxed",
+    "grade",
+    "is_empty_answer",
+    "majority_vote",
+    "normalize_answer",
+    "numeric_value",
+    "parse_challenger_output",
+    "vote_many",
+]

@@ -1,0 +1,138 @@
+r"""Rewards: the Challenger's (uncertainty minus BLEU-cluster repetition) and the Solver's (pseudo-label match).
+
+Formulas (DESIGN §2), paper by default, the reference code's selectable (`ChallengerSettings.reward`):
+
+    paper: r = max(0, r_unc - r_rep),  r_unc = 1 - 2|p - 1/2|;  no <question> tags: r = 0
+    code:  r = min(p, 1 - p) - r_rep   (no clamp);               no <question> tags: r = -1 - r_rep
+
+    r_rep = lambda * |C_k| / B over the WHOLE rollout batch of B completions.
+
+How the reference code (`examples/reward_function/caller_penalty.py`) computes r_rep, which we match:
+- BLEU is not symmetric; the reference fills the upper triangle with BLEU(hypothesis = question i,
+  references = [question j]) for i < j and mirrors it. nltk `sentence_bleu` on whitespace tokens,
+  `SmoothingFunction().method1`; distance = 1 - BLEU, 0 on the diagonal.
+- clustering: agglomerative, average linkage, on the precomputed distances, cut at 0.5. sklearn's
+  `distance_threshold` keeps merges whose distance is strictly below the threshold; scipy's `fcluster`
+  keeps those <= t, so we cut at the float just below the threshold to get the same clusters.
+- invalid completions (no question) stay in the batch as the empty question: BLEU with an empty
+  sentence is 0, so each is a singleton cluster. They count in B, and (code formula only) their
+  -1 reward also loses lambda/B, exactly as in the reference. Paper: they get 0.
+- p-hat: the share of the Solver's m samples in the majority class (`Vote.score`). A completion whose
+  p-hat is None (not scored) is treated as invalid.
+
+Solver: accuracy = 1 if the last boxed answer is equivalent to the pseudo-label (math-verify, label as
+gold) else 0; with format weight w > 0: (1 - w) * accuracy + w * format, format = 1 when the completion
+matches `<think>.*</think>.*\boxed{.*}.*` (the reference uses w = 0.1).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import numpy as np
+
+from .grading.extract import extract_boxed, parse_challenger_output
+from .grading.vote import grade
+from .task import ChallengerSettings
+
+Formula = Literal["paper", "code"]
+_FORMAT = re.compile(r"<think>.*</think>.*\\boxed\{.*\}.*", re.DOTALL)
+
+
+def uncertainty_reward(p_hat: float, formula: Formula = "paper") -> float:
+    """paper: 1 - 2|p - 1/2| (1 at p = 1/2, 0 at p = 0 or 1); code: min(p, 1 - p) (at most 1/2)."""
+    if not 0.0 <= p_hat <= 1.0:
+        raise ValueError(f"p_hat must be in [0, 1], got {p_hat}")
+    if formula == "paper":
+        return 1.0 - 2.0 * abs(p_hat - 0.5)
+    if formula == "code":
+        return min(p_hat, 1.0 - p_hat)
+    raise ValueError(f"reward formula must be 'paper' or 'code', got {formula!r}")
+
+
+def bleu_distance_matrix(questions: list[str]) -> np.ndarray:
+    """Square matrix of 1 - BLEU(hypothesis=q_i, references=[q_j]) for i < j, mirrored; 0 diagonal."""
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    smoothing = SmoothingFunction().method1
+    tokens = [question.split() for question in questions]
+    size = len(questions)
+    distance = np.zeros((size, size))
+    for i in range(size):
+        for j in range(i + 1, size):
+            if tokens[i] and tokens[j]:
+                score = sentence_bleu([tokens[j]], tokens[i], smoothing_function=smoothing)
+            else:
+                score = 0.0  # an empty question shares nothing (nltk also says 0)
+            distance[i, j] = distance[j, i] = 1.0 - score
+    return distance
+
+
+def cluster_labels(questions: list[str], threshold: float = 0.5) -> list[int]:
+    """Cluster id of each question: average-linkage clusters whose merges are all below `threshold`."""
+    if len(questions) < 2:
+        return [1] * len(questions)
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    condensed = squareform(bleu_distance_matrix(questions), checks=False)
+    tree = linkage(condensed, method="average")
+    cut = np.nextafter(threshold, -np.inf)  # strict: the reference (sklearn) never merges at == threshold
+    return [int(label) for label in fcluster(tree, t=cut, criterion="distance")]
+
+
+def repetition_penalties(questions: list[str], weight: float = 1.0, threshold: float = 0.5) -> list[float]:
+    """r_rep = weight * |C_k| / B for each question of the batch."""
+    labels = cluster_labels(questions, threshold)
+    sizes: dict[int, int] = {}
+    for label in labels:
+        sizes[label] = sizes.get(label, 0) + 1
+    batch = len(questions)
+    return [weight * sizes[label] / batch for label in labels]
+
+
+def challenger_rewards(
+    completions: list[str], p_hats: list[float | None], settings: ChallengerSettings
+) -> list[float]:
+    """One reward per Challenger completion of the whole rollout batch (see the module notes)."""
+    if len(completions) != len(p_hats):
+        raise ValueError(f"challenger_rewards: {len(completions)} completions but {len(p_hats)} p_hats")
+    questions = [parse_challenger_output(completion)[0] for completion in completions]
+    valid = [question is not None and p_hat is not None for question, p_hat in zip(questions, p_hats)]
+    penalties = repetition_penalties(
+        [question if ok else "" for question, ok in zip(questions, valid)],
+        weight=settings.repetition_weight,
+        threshold=settings.bleu_distance_threshold,
+    )
+    rewards = []
+    for ok, p_hat, penalty in zip(valid, p_hats, penalties):
+        if settings.reward == "paper":
+            rewards.append(max(0.0, uncertainty_reward(p_hat, "paper") - penalty) if ok else 0.0)
+        else:
+            rewards.append((uncertainty_reward(p_hat, "code") if ok else -1.0) - penalty)
+    return rewards
+
+
+def format_reward(completion: str) -> float:
+    r"""1 when the completion reasons in <think>...</think> and then gives a \boxed{} answer."""
+    return 1.0 if _FORMAT.fullmatch(completion or "") else 0.0
+
+
+def solver_rewards(
+    completions: list[str], labels: list[str], pool, format_weight: float = 0.0
+) -> list[float]:
+    """accuracy (boxed answer equivalent to the pseudo-label), mixed with the format reward when w > 0."""
+    if len(completions) != len(labels):
+        raise ValueError(f"solver_rewards: {len(completions)} completions but {len(labels)} labels")
+    if not 0.0 <= format_weight <= 1.0:
+        raise ValueError(f"format_weight must be in [0, 1], got {format_weight}")
+    verdicts = grade([extract_boxed(completion) for completion in completions], labels, pool)
+    rewards = []
+    for completion, verdict in zip(completions, verdicts):
+        accuracy = 1.0 if verdict else 0.0  # None (undecidable in time) earns nothing
+        if format_weight > 0:
+            rewards.append((1.0 - format_weight) * accuracy + format_weight * format_reward(completion))
+        else:
+            rewards.append(accuracy)
+    return rewards
