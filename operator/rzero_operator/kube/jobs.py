@@ -1,0 +1,150 @@
+"""Kubernetes objects of one phase attempt: a ConfigMap with the task(s), the Job, and for multi-node
+training a headless Service. Pure builders, no I/O.
+
+- One task: a plain Job running `rzero worker PHASE --task /etc/rzero/task.json`.
+- K shards (generate/label): an Indexed Job, completions = parallelism = K; pod i reads `task-i.json`
+  via `$(JOB_COMPLETION_INDEX)`.
+- nodes > 1 (challenger/solver): an Indexed Job with one pod per node, all started together, plus a headless
+  Service for the torchrun rendezvous at `<job>-0.<service>`.
+
+Every object is owned by the RZeroRun (controller reference), so deleting the run deletes them all.
+Retries are the plan's business: a Job is one attempt (backoffLimit 0); only disruptions (preemption,
+node drain) are retried inside the Job, and a configuration error (exit code 2) fails it at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ..api.spec import DEFAULT_IMAGE, RZeroRunSpec
+from . import naming
+from .pod import CONTAINER, node_count, pod_spec, task_file_name
+
+IMAGE_ENV = "RZERO_WORKER_IMAGE"
+TTL_AFTER_FINISHED_S = 7 * 86400  # long enough to read a summary after an operator outage
+CONFIG_ERROR_EXIT_CODE = 2
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """The owning RZeroRun's identity."""
+
+    name: str
+    namespace: str
+    uid: str
+    api_version: str = "rzero.dev/v1alpha1"
+    kind: str = "RZeroRun"
+
+    def owner_reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": self.api_version, "kind": self.kind, "name": self.name, "uid": self.uid,
+            "controller": True, "blockOwnerDeletion": True,
+        }
+
+
+@dataclass(frozen=True)
+class PhaseObjects:
+    """What one attempt needs, in creation order: config_map, service (or None), job."""
+
+    config_map: dict[str, Any]
+    service: dict[str, Any] | None
+    job: dict[str, Any]
+
+
+def default_image() -> str:
+    """The operator-wide worker image (Helm sets RZERO_WORKER_IMAGE), else the release default."""
+    return os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
+
+
+def worker_image(spec: RZeroRunSpec, operator_default: str) -> str:
+    """The spec's image when the user set one, else the operator's default."""
+    if "image" in spec.resources.model_fields_set:
+        return spec.resources.image
+    return operator_default
+
+
+def _metadata(run: RunRef, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"name": name, "namespace": run.namespace, "labels": dict(labels), "ownerReferences": [run.owner_reference()]}
+
+
+def build_config_map(run: RunRef, name: str, labels: dict[str, str], tasks: Sequence[Any]) -> dict[str, Any]:
+    """The task documents (no secrets in them: credentials travel as secret references only)."""
+    if len(tasks) == 1:
+        data = {task_file_name(None): json.dumps(tasks[0].wire(), indent=1)}
+    else:
+        data = {task_file_name(i): json.dumps(task.wire(), indent=1) for i, task in enumerate(tasks)}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _metadata(run, name, labels), "data": data}
+
+
+def build_service(run: RunRef, name: str, job: str, labels: dict[str, str]) -> dict[str, Any]:
+    """Headless Service giving each training pod a stable DNS name for the rendezvous."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(run, name, labels),
+        "spec": {
+            "clusterIP": "None",
+            "selector": {naming.JOB_NAME_POD_LABEL: job},
+            "publishNotReadyAddresses": True,  # the rendezvous happens before any pod is "ready"
+            "ports": [{"name": "rendezvous", "port": 29500, "targetPort": 29500, "protocol": "TCP"}],
+        },
+    }
+
+
+def _pod_failure_policy() -> dict[str, Any]:
+    return {
+        "rules": [
+            {"action": "FailJob", "onExitCodes": {
+                "containerName": CONTAINER, "operator": "In", "values": [CONFIG_ERROR_EXIT_CODE]}},
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        ]
+    }
+
+
+def build_job(
+    run: RunRef, spec: RZeroRunSpec, phase: str, name: str, labels: dict[str, str], *, pods: int,
+    indexed: bool, image: str, service: str | None,
+) -> dict[str, Any]:
+    job_labels = dict(labels)
+    if spec.queue_name:
+        job_labels[naming.QUEUE_LABEL] = spec.queue_name
+    job_spec: dict[str, Any] = {
+        "backoffLimit": 0,
+        "ttlSecondsAfterFinished": TTL_AFTER_FINISHED_S,
+        "podFailurePolicy": _pod_failure_policy(),
+        "template": {
+            "metadata": {"labels": dict(labels)},
+            "spec": pod_spec(spec, phase, image=image, job=name, config_map=name, sharded=indexed and service is None,
+                             service=service),
+        },
+    }
+    if indexed:
+        job_spec.update(completionMode="Indexed", completions=pods, parallelism=pods)
+    if spec.phase_deadline_seconds:
+        job_spec["activeDeadlineSeconds"] = spec.phase_deadline_seconds
+    if spec.queue_name:
+        job_spec["suspend"] = True  # Kueue admits (unsuspends) it when the queue has quota
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _metadata(run, name, job_labels), "spec": job_spec}
+
+
+def build_phase_objects(run: RunRef, spec: RZeroRunSpec, start: Any, *, operator_image: str | None = None) -> PhaseObjects:
+    """All objects of one phase attempt. `start`: the plan's StartPhase (iteration, phase, attempt, name,
+    tasks — one rzero_worker task per shard)."""
+    iteration, phase, attempt, name, tasks = start.iteration, start.phase, start.attempt, start.name, start.tasks
+    if not tasks:
+        raise ValueError(f"phase {phase!r} of iteration {iteration}: no tasks to run")
+    labels = naming.attempt_labels(run.name, run.uid, iteration, phase, attempt)
+    image = worker_image(spec, operator_image or default_image())
+    nodes = node_count(spec, phase)
+    if nodes > 1 and len(tasks) > 1:
+        raise ValueError(f"phase {phase!r}: multi-node training takes one task, got {len(tasks)}")
+    service = build_service(run, naming.service_name(name), name, labels) if nodes > 1 else None
+    pods = nodes if nodes > 1 else len(tasks)
+    job = build_job(
+        run, spec, phase, name, labels, pods=pods, indexed=pods > 1, image=image,
+        service=service["metadata"]["name"] if service else None,
+    )
+    return PhaseObjects(config_map=build_config_map(run, name, labels, tasks), service=service, job=job)

@@ -1,0 +1,164 @@
+"""The worker pod template of a phase Job: command, environment, resources, placement, hardening.
+
+Pure builders (dicts in, dicts out). Kubernetes expands `$(VAR)` in `command` from the container's own
+environment, so the shard/rank of an Indexed Job reaches the worker as plain arguments — no shell.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..api.spec import PodResources, RZeroRunSpec
+
+CONTAINER = "worker"
+TASK_DIR = "/etc/rzero"
+CACHE_DIR = "/cache"
+MASTER_PORT = 29500
+SHARD_TASK_FILE = "task-$(JOB_COMPLETION_INDEX).json"
+TRAINING_PHASES = ("challenger", "solver")
+
+
+def task_file_name(index: int | None) -> str:
+    """ConfigMap key of a task: `task.json` for a single task, `task-<index>.json` for shards."""
+    return "task.json" if index is None else f"task-{index}.json"
+
+
+def worker_command(phase: str, *, sharded: bool, nodes: int, gpus: int, job: str, service: str | None) -> list[str]:
+    """The container command as an argument list (never a shell string)."""
+    task_path = f"{TASK_DIR}/{SHARD_TASK_FILE if sharded else task_file_name(None)}"
+    if nodes <= 1:
+        return ["rzero", "worker", phase, "--task", task_path]
+    return [
+        "torchrun",
+        "--nnodes", str(nodes),
+        "--nproc-per-node", str(max(1, gpus)),
+        "--node-rank", "$(NODE_RANK)",
+        "--master-addr", "$(MASTER_ADDR)",
+        "--master-port", "$(MASTER_PORT)",
+        # --no-python: run the `rzero` entry point itself on every rank (no `python -m` wrapper needed).
+        "--no-python", "rzero", "worker", phase, "--task", task_path,
+    ]
+
+
+def storage_env(spec: RZeroRunSpec) -> list[dict[str, Any]]:
+    """S3 settings; the credentials only as references to the Secret named in the spec."""
+    storage = spec.storage
+    env: list[dict[str, Any]] = []
+    if storage.secret_ref is not None:
+        ref = storage.secret_ref
+        keys = [("AWS_ACCESS_KEY_ID", ref.access_key_id_key), ("AWS_SECRET_ACCESS_KEY", ref.secret_access_key_key)]
+        if ref.session_token_key:
+            keys.append(("AWS_SESSION_TOKEN", ref.session_token_key))
+        env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}} for var, key in keys]
+    if storage.endpoint:
+        env.append({"name": "AWS_ENDPOINT_URL", "value": storage.endpoint})
+    if storage.region:
+        env += [{"name": "AWS_REGION", "value": storage.region}, {"name": "AWS_DEFAULT_REGION", "value": storage.region}]
+    return env
+
+
+def worker_env(spec: RZeroRunSpec, *, nodes: int, job: str, service: str | None) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        # A read-only root filesystem: every cache goes to the writable emptyDir volumes.
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "XDG_CACHE_HOME", "value": CACHE_DIR},
+        {"name": "HF_HOME", "value": f"{CACHE_DIR}/huggingface"},
+        {"name": "TRITON_CACHE_DIR", "value": f"{CACHE_DIR}/triton"},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+    ]
+    if nodes > 1 and service:
+        env += [
+            {"name": "MASTER_ADDR", "value": f"{job}-0.{service}"},
+            {"name": "MASTER_PORT", "value": str(MASTER_PORT)},
+            {"name": "NNODES", "value": str(nodes)},
+            {"name": "NODE_RANK", "valueFrom": {"fieldRef": {
+                "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}},
+        ]
+    env += storage_env(spec)
+    env += [item.wire() for item in spec.resources.env]
+    return env
+
+
+def container_resources(shape: PodResources) -> dict[str, Any]:
+    requests: dict[str, str] = {"cpu": str(shape.cpu), "memory": str(shape.memory)}
+    limits: dict[str, str] = {"memory": str(shape.memory)}  # memory limit = request: no surprise OOM kills
+    if shape.gpus:
+        requests["nvidia.com/gpu"] = str(shape.gpus)
+        limits["nvidia.com/gpu"] = str(shape.gpus)
+    return {"requests": requests, "limits": limits}
+
+
+def _volumes(config_map: str) -> tuple[list[dict], list[dict]]:
+    volumes = [
+        {"name": "task", "configMap": {"name": config_map}},
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "cache", "emptyDir": {}},
+        {"name": "dshm", "emptyDir": {"medium": "Memory"}},  # torch DataLoader / NCCL shared memory
+    ]
+    mounts = [
+        {"name": "task", "mountPath": TASK_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "cache", "mountPath": CACHE_DIR},
+        {"name": "dshm", "mountPath": "/dev/shm"},
+    ]
+    return volumes, mounts
+
+
+def pod_spec(
+    spec: RZeroRunSpec, phase: str, *, image: str, job: str, config_map: str, sharded: bool,
+    service: str | None,
+) -> dict[str, Any]:
+    """The pod template's `spec` for one phase attempt."""
+    shape = spec.resources.for_phase(phase)
+    nodes = shape.nodes if phase in TRAINING_PHASES and shape.nodes else 1
+    volumes, mounts = _volumes(config_map)
+    container = {
+        "name": CONTAINER,
+        "image": image,
+        "imagePullPolicy": spec.resources.image_pull_policy,
+        "command": worker_command(phase, sharded=sharded, nodes=nodes, gpus=shape.gpus or 0, job=job, service=service),
+        "env": worker_env(spec, nodes=nodes, job=job, service=service),
+        "resources": container_resources(shape),
+        "volumeMounts": mounts,
+        # The worker writes its summary JSON to /dev/termination-log; on a crash the log tail explains why.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    if nodes > 1:
+        container["ports"] = [{"name": "rendezvous", "containerPort": MASTER_PORT, "protocol": "TCP"}]
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "runAsGroup": 1000,
+            "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": volumes,
+        "automountServiceAccountToken": False,  # workers never talk to the API server
+    }
+    if nodes > 1 and service:
+        pod["subdomain"] = service  # gives `<job>-<index>.<service>` DNS names for the rendezvous
+    if shape.node_selector:
+        pod["nodeSelector"] = dict(shape.node_selector)
+    if shape.tolerations:
+        pod["tolerations"] = [item.wire() for item in shape.tolerations]
+    if spec.resources.affinity:
+        pod["affinity"] = spec.resources.affinity
+    if spec.resources.priority_class_name:
+        pod["priorityClassName"] = spec.resources.priority_class_name
+    if spec.resources.service_account_name:
+        pod["serviceAccountName"] = spec.resources.service_account_name
+    return pod
+
+
+def node_count(spec: RZeroRunSpec, phase: str) -> int:
+    """Pods of a training phase's attempt (1 for data-parallel phases, which shard instead)."""
+    shape = spec.resources.for_phase(phase)
+    return (shape.nodes or 1) if phase in TRAINING_PHASES else 1

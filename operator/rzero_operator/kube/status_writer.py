@@ -1,0 +1,56 @@
+"""Write a run's status: only through the /status subresource, only when it changed, as a merge patch.
+
+A JSON merge patch keeps keys it does not mention, so a field the new status drops (e.g. `current` after a
+phase succeeds) must be sent as null. The status we write is authoritative: keys the model does not know
+(a stale or hand-edited status) are nulled too, which is how a stale status gets rebuilt.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..api.status import RZeroRunStatus
+from .client import KubeApi
+
+log = logging.getLogger(__name__)
+
+
+def parse_status(raw: dict | None) -> RZeroRunStatus:
+    """The stored status, or a fresh one when it is missing or unreadable (rebuilt from Jobs/storage)."""
+    if not raw:
+        return RZeroRunStatus()
+    try:
+        return RZeroRunStatus.model_validate(raw)
+    except ValidationError as error:
+        log.warning("status unreadable, rebuilding it from Jobs and storage: %s", error.errors()[:3])
+        return RZeroRunStatus()
+
+
+def merge_patch(old: Any, new: Any) -> Any:
+    """The RFC 7386 merge patch turning `old` into `new` (None when they are equal)."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return None if old == new else new
+    patch: dict[str, Any] = {}
+    for key in old.keys() - new.keys():
+        patch[key] = None
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = value
+        elif old[key] != value:
+            if isinstance(old[key], dict) and isinstance(value, dict):
+                patch[key] = merge_patch(old[key], value)
+            else:
+                patch[key] = value
+    return patch
+
+
+def write_status(api: KubeApi, namespace: str, name: str, raw_old: dict | None, new: RZeroRunStatus) -> bool:
+    """Patch the status subresource with the difference; returns whether anything was sent."""
+    patch = merge_patch(raw_old or {}, new.wire())
+    if not patch:
+        return False
+    api.patch_run_status(namespace, name, patch)
+    return True

@@ -1,0 +1,207 @@
+"""The Job builders: what one phase attempt looks like on a cluster (pure, no API server)."""
+
+from __future__ import annotations
+
+import json
+
+import kubernetes_validate
+import pytest
+
+from rzero_operator.api.spec import RZeroRunSpec
+from rzero_operator.kube import naming
+from rzero_operator.kube.jobs import RunRef, build_phase_objects
+from rzero_operator.plan import StartPhase, attempt_name
+from rzero_operator.tasks import build_tasks
+
+K8S_VERSION = "1.33.0"
+RUN = RunRef(name="demo", namespace="ml", uid="0f6b2c2e-1111-2222-3333-444455556666")
+SECRET_VALUE = "AKIA-THIS-MUST-NEVER-APPEAR"
+
+
+def make_spec(**overrides) -> RZeroRunSpec:
+    doc = {
+        "model": "builtin:smollm2-135m-instruct",
+        "iterations": 1,
+        "storage": {"uri": "s3://bucket/runs", "endpoint": "http://minio:9000",
+                    "secretRef": {"name": "s3-creds"}},
+    }
+    doc.update(overrides)
+    return RZeroRunSpec.model_validate(doc)
+
+
+def start_for(spec: RZeroRunSpec, iteration: int, phase: str, attempt: int = 1) -> StartPhase:
+    tasks = build_tasks(spec, f"s3://bucket/runs/ml/demo/{RUN.uid}", RUN.name, iteration, phase)
+    name = attempt_name(RUN.name, iteration, phase, attempt)
+    return StartPhase(iteration=iteration, phase=phase, attempt=attempt, name=name, tasks=tasks)
+
+
+def validate_all(objects) -> None:
+    for obj in (objects.config_map, objects.service, objects.job):
+        if obj is not None:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def container(job: dict) -> dict:
+    return job["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_single_task_job_runs_the_worker_on_the_mounted_task_file():
+    spec = make_spec()
+    objects = build_phase_objects(RUN, spec, start_for(spec, 1, "challenger"))
+    validate_all(objects)
+    job = objects.job
+    assert job["metadata"]["name"] == "demo-i001-challenger-a1"
+    assert container(job)["command"] == ["rzero", "worker", "challenger", "--task", "/etc/rzero/task.json"]
+    task = json.loads(objects.config_map["data"]["task.json"])
+    assert task["phase"] == "challenger" and task["output"] == "iter-001/challenger"
+    mounts = {m["mountPath"]: m for m in container(job)["volumeMounts"]}
+    assert mounts["/etc/rzero"]["readOnly"] is True
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["task"]["configMap"]["name"] == objects.config_map["metadata"]["name"]
+    assert "completionMode" not in job["spec"] and objects.service is None
+
+
+def test_every_object_carries_the_standard_labels_and_a_controller_owner_reference():
+    spec = make_spec()
+    objects = build_phase_objects(RUN, spec, start_for(spec, 1, "label", attempt=2))
+    for obj in (objects.config_map, objects.job):
+        labels = obj["metadata"]["labels"]
+        assert labels[naming.APP_LABEL] == "rzero"
+        assert labels[naming.MANAGED_BY_LABEL] == "rzero-operator"
+        assert labels[naming.RUN_LABEL] == "demo"
+        assert labels[naming.ITERATION_LABEL] == "1"
+        assert labels[naming.PHASE_LABEL] == "label"
+        assert labels[naming.ATTEMPT_LABEL] == "2"
+        (owner,) = obj["metadata"]["ownerReferences"]
+        assert owner == {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "name": "demo", "uid": RUN.uid,
+                         "controller": True, "blockOwnerDeletion": True}
+
+
+def test_credentials_travel_only_as_secret_references():
+    spec = make_spec(resources={"env": [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}]})
+    objects = build_phase_objects(RUN, spec, start_for(spec, 1, "solver"))
+    env = {item["name"]: item for item in container(objects.job)["env"]}
+    assert env["AWS_ACCESS_KEY_ID"] == {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "s3-creds", "key": "AWS_ACCESS_KEY_ID"}}}
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "s3-creds", "key": "AWS_SECRET_ACCESS_KEY"}
+    assert "value" not in env["AWS_SECRET_ACCESS_KEY"]
+    assert env["AWS_ENDPOINT_URL"]["value"] == "http://minio:9000"
+    assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hf", "key": "token"}
+    assert "secretAccessKey" not in json.dumps(objects.config_map)
+
+
+def test_pods_are_hardened_and_failures_follow_the_exit_code_contract():
+    spec = make_spec(phaseDeadlineSeconds=3600)
+    objects = build_phase_objects(RUN, spec, start_for(spec, 0, "evaluate"))
+    job_spec = objects.job["spec"]
+    pod = job_spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 1000
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container(objects.job)["securityContext"]
+    assert security == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+    writable = {m["mountPath"] for m in container(objects.job)["volumeMounts"] if not m.get("readOnly")}
+    assert {"/tmp", "/cache"} <= writable
+    assert container(objects.job)["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert job_spec["backoffLimit"] == 0 and job_spec["activeDeadlineSeconds"] == 3600
+    assert job_spec["ttlSecondsAfterFinished"] > 0
+    rules = job_spec["podFailurePolicy"]["rules"]
+    assert rules[0]["action"] == "FailJob" and rules[0]["onExitCodes"]["values"] == [2]
+    assert rules[1]["action"] == "Ignore" and rules[1]["onPodConditions"][0]["type"] == "DisruptionTarget"
+
+
+def test_resources_placement_and_identity_come_from_the_spec():
+    spec = make_spec(resources={
+        "image": "registry.example/rzero/worker:v9", "gpus": 2, "cpu": "8", "memory": "64Gi",
+        "nodeSelector": {"gpu": "h100"}, "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}},
+        "priorityClassName": "training", "serviceAccountName": "rzero-worker",
+        "phases": {"evaluate": {"gpus": 1, "memory": "16Gi"}},
+    })
+    objects = build_phase_objects(RUN, spec, start_for(spec, 1, "solver"))
+    validate_all(objects)
+    pod = objects.job["spec"]["template"]["spec"]
+    assert container(objects.job)["image"] == "registry.example/rzero/worker:v9"
+    assert container(objects.job)["resources"] == {
+        "requests": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": "2"},
+        "limits": {"memory": "64Gi", "nvidia.com/gpu": "2"},
+    }
+    assert pod["nodeSelector"] == {"gpu": "h100"}
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["affinity"]["nodeAffinity"]
+    assert pod["priorityClassName"] == "training" and pod["serviceAccountName"] == "rzero-worker"
+    evaluate = build_phase_objects(RUN, spec, start_for(spec, 1, "evaluate"))
+    assert container(evaluate.job)["resources"]["limits"] == {"memory": "16Gi", "nvidia.com/gpu": "1"}
+
+
+def test_the_operator_default_image_applies_when_the_spec_sets_none(monkeypatch):
+    monkeypatch.setenv("RZERO_WORKER_IMAGE", "mirror.local/rzero-worker:pinned")
+    spec = make_spec()
+    objects = build_phase_objects(RUN, spec, start_for(spec, 1, "generate"))
+    assert container(objects.job)["image"] == "mirror.local/rzero-worker:pinned"
+
+
+def test_sharded_phase_is_an_indexed_job_reading_its_shard_task_from_the_completion_index():
+    spec = make_spec(sharding={"generate": 3}, generation={"numQuestions": 30})
+    objects = build_phase_objects(RUN, spec, start_for(spec, 1, "generate"))
+    validate_all(objects)
+    job_spec = objects.job["spec"]
+    assert (job_spec["completionMode"], job_spec["completions"], job_spec["parallelism"]) == ("Indexed", 3, 3)
+    assert container(objects.job)["command"][-1] == "/etc/rzero/task-$(JOB_COMPLETION_INDEX).json"
+    shards = [json.loads(objects.config_map["data"][f"task-{i}.json"])["shard"] for i in range(3)]
+    assert shards == [{"index": i, "count": 3} for i in range(3)]
+
+
+def test_multi_node_training_uses_torchrun_with_rank_from_the_index_and_a_headless_service():
+    spec = make_spec(resources={"gpus": 8, "nodes": 4})
+    objects = build_phase_objects(RUN, spec, start_for(spec, 2, "solver"))
+    validate_all(objects)
+    name = objects.job["metadata"]["name"]
+    service = objects.service
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["selector"] == {"batch.kubernetes.io/job-name": name}
+    assert objects.job["spec"]["template"]["spec"]["subdomain"] == service["metadata"]["name"]
+    assert (objects.job["spec"]["completionMode"], objects.job["spec"]["completions"]) == ("Indexed", 4)
+    command = container(objects.job)["command"]
+    assert command[0] == "torchrun"
+    assert command[command.index("--nnodes") + 1] == "4"
+    assert command[command.index("--nproc-per-node") + 1] == "8"
+    assert command[command.index("--node-rank") + 1] == "$(NODE_RANK)"
+    assert command[-6:] == ["--no-python", "rzero", "worker", "solver", "--task", "/etc/rzero/task.json"]
+    env = {item["name"]: item for item in container(objects.job)["env"]}
+    assert env["MASTER_ADDR"]["value"] == f"{name}-0.{service['metadata']['name']}"
+    assert env["NNODES"]["value"] == "4"
+    assert "job-completion-index" in env["NODE_RANK"]["valueFrom"]["fieldRef"]["fieldPath"]
+    # Data-parallel phases are not multi-node: generation in the same run is a plain single pod.
+    generate = build_phase_objects(RUN, spec, start_for(spec, 2, "generate"))
+    assert generate.service is None and container(generate.job)["command"][0] == "rzero"
+
+
+def test_a_queue_name_adds_the_kueue_label_and_creates_the_job_suspended():
+    spec = make_spec(queueName="gpu-queue")
+    objects = build_phase_objects(RUN, spec, start_for(spec, 1, "label"))
+    validate_all(objects)
+    assert objects.job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-queue"
+    assert objects.job["spec"]["suspend"] is True
+    plain = build_phase_objects(RUN, make_spec(), start_for(make_spec(), 1, "label"))
+    assert "suspend" not in plain.job["spec"]
+
+
+def test_job_names_stay_deterministic_dns_labels_for_long_run_names():
+    long_run = RunRef(name="a" * 63, namespace="ml", uid=RUN.uid)
+    spec = make_spec()
+    start = StartPhase(iteration=12, phase="generate", attempt=10, name=attempt_name(long_run.name, 12, "generate", 10),
+                       tasks=build_tasks(spec, "s3://bucket/x", long_run.name, 12, "generate"))
+    first = build_phase_objects(long_run, spec, start)
+    again = build_phase_objects(long_run, spec, start)
+    assert first == again
+    assert len(first.job["metadata"]["name"]) <= 63
+    assert len(first.job["metadata"]["labels"][naming.RUN_LABEL]) <= 63
+    validate_all(first)
+
+
+def test_a_start_without_tasks_is_refused():
+    spec = make_spec()
+    start = StartPhase(iteration=1, phase="solver", attempt=1, name="demo-i001-solver-a1", tasks=[])
+    with pytest.raises(ValueError, match="no tasks"):
+        build_phase_objects(RUN, spec, start)
