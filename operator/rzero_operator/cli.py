@@ -1,0 +1,161 @@
+"""`rzero`: the one command line for users, Jobs and the operator pod.
+
+    rzero run FILE            run the R-Zero loop locally (resumes where it stopped)
+    rzero status [FILE]       per-iteration table of a local run
+    rzero report [FILE]       PNG plots + report.md of a local run
+    rzero validate FILE...    check RZeroRun manifests offline (exit 1 naming the bad fields)
+    rzero crd                 print the generated CustomResourceDefinition
+    rzero operator            start the Kubernetes operator (kopf)
+    rzero worker PHASE ...    run one phase (what each Job runs)
+
+Every subcommand imports what it needs only when it runs: `rzero validate` and `rzero crd` stay fast and
+never import torch, and the operator image (no torch) can run everything but `worker`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _add_run_location(parser: argparse.ArgumentParser, file_required: bool) -> None:
+    parser.add_argument(
+        "file", metavar="FILE", type=Path, nargs=None if file_required else "?", help="RZeroRun manifest (YAML)."
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="Base directory for a relative storage uri (default: the current directory); "
+        "for s3:// storage, where local state and logs go (default: ./rzero-runs).",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rzero", description="R-Zero self-evolving LLM training, locally or on Kubernetes.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="Run the R-Zero loop locally; run again to resume.")
+    _add_run_location(run, file_required=True)
+    run.add_argument("--iterations", type=int, default=None, help="Override spec.iterations.")
+    run.add_argument("--no-progress", action="store_true", help="No progress bars (plain log lines).")
+    run.add_argument("--parallel", type=int, default=1, help="Shards of a phase to run at once (default 1).")
+    run.add_argument("--no-report", action="store_true", help="Do not write the report at the end.")
+
+    status = sub.add_parser("status", help="Per-iteration table of a local run.")
+    _add_run_location(status, file_required=False)
+    status.add_argument("--json", action="store_true", help="Print the raw status JSON instead.")
+
+    report = sub.add_parser("report", help="Write PNG plots and report.md of a local run.")
+    _add_run_location(report, file_required=False)
+    report.add_argument("--out", type=Path, default=None, help="Output directory (default: <run dir>/report).")
+
+    validate = sub.add_parser("validate", help="Validate RZeroRun manifests offline.")
+    validate.add_argument("files", metavar="FILE", type=Path, nargs="+", help="YAML files (multi-document ok).")
+
+    sub.add_parser("crd", help="Print the RZeroRun CustomResourceDefinition (YAML).")
+
+    operator = sub.add_parser("operator", help="Start the Kubernetes operator.")
+    scope = operator.add_mutually_exclusive_group()
+    scope.add_argument("--namespace", "-n", action="append", default=None, help="Namespace to watch (repeatable).")
+    scope.add_argument("--all-namespaces", "-A", action="store_true", help="Watch every namespace (the default).")
+    operator.add_argument("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+    operator.add_argument("--peering", default=None, help="kopf peering object name (for several replicas).")
+
+    worker = sub.add_parser("worker", help="Run one phase (what each Job runs).", add_help=False)
+    worker.add_argument("worker_args", nargs=argparse.REMAINDER, help="PHASE --task FILE | --task-json JSON")
+    return parser
+
+
+# --------------------------------------------------------------------------------------------------
+# Subcommands
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from rzero_operator.validate import validate_file
+
+    failed = False
+    for path in args.files:
+        try:
+            errors = validate_file(path)
+        except OSError as err:
+            errors = [f"cannot read: {err.strerror or err}"]
+        if errors:
+            failed = True
+            for message in errors:
+                print(f"{path}: {message}", file=sys.stderr)
+        else:
+            print(f"{path}: valid")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_crd(args: argparse.Namespace) -> int:
+    from rzero_operator.api.crd import render_crd_yaml
+
+    sys.stdout.write(render_crd_yaml())
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from rzero_worker.cli import main as worker_main
+
+    return int(worker_main(list(args.worker_args)) or 0)
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    from rzero_operator.kube.main import run_operator
+
+    namespaces = None if args.all_namespaces else args.namespace
+    return int(run_operator(namespaces=namespaces, metrics_port=args.metrics_port, peering=args.peering) or 0)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rzero_operator.local.executor import run_local
+
+    return run_local(
+        args.file,
+        root=args.root,
+        iterations=args.iterations,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        max_parallel=args.parallel,
+        write_report=not args.no_report,
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from rzero_operator.local.commands import print_status
+
+    return print_status(args.file, root=args.root, as_json=args.json)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from rzero_operator.local.commands import make_report
+
+    return make_report(args.file, root=args.root, out=args.out)
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "status": cmd_status,
+    "report": cmd_report,
+    "validate": cmd_validate,
+    "crd": cmd_crd,
+    "operator": cmd_operator,
+    "worker": cmd_worker,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `rzero worker ...` hands every argument (even --help) to the worker's own parser.
+    if argv[:1] == ["worker"]:
+        return cmd_worker(argparse.Namespace(worker_args=argv[1:]))
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Run a phase's worker tasks as child processes: the local stand-in for a Job.
+
+Each shard runs exactly the command a Job runs, `python -m rzero_worker PHASE --task FILE`, as an argument
+list (no shell). Its stdout and stderr go to a log file; a failed shard's last lines become the failure
+message. Shards run a few at a time (`max_parallel`). On Ctrl-C (KeyboardInterrupt) or SIGTERM every child
+is asked to stop (SIGTERM), given a grace period, then killed, and the interruption is re-raised so the
+executor can save its state.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+POLL_SECONDS = 0.5
+STOP_GRACE_SECONDS = 15.0
+TAIL_LINES = 20
+
+
+WORKER_LAUNCHER = (sys.executable, "-m", "rzero_worker")
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One child process to run: the task file it reads and the log it writes."""
+
+    phase: str
+    task_file: Path
+    log_file: Path
+    launcher: tuple[str, ...] = WORKER_LAUNCHER  # the same worker CLI a Job runs
+
+    def command(self) -> list[str]:
+        return [*self.launcher, self.phase, "--task", str(self.task_file)]
+
+
+def tail(path: Path, lines: int = TAIL_LINES) -> str:
+    """The last lines of a log file ('' when there is none); a progress bar redrawn with carriage returns
+    counts as one line showing its final state."""
+    try:
+        with open(path, encoding="utf-8", errors="replace", newline="\n") as handle:
+            last = deque(handle, maxlen=lines)
+    except FileNotFoundError:
+        return ""
+    shown = [next((part for part in reversed(line.rstrip("\n").split("\r")) if part), "") for line in last]
+    return "\n".join(shown).rstrip()
+
+
+def last_line(path: Path) -> str:
+    """The log's last non-empty line, cheaply (reads only the end of the file)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 4096))
+            chunk = handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    # tqdm inside the worker redraws with carriage returns: the newest state is after the last one.
+    lines = [part.strip() for part in chunk.replace("\r", "\n").split("\n") if part.strip()]
+    return lines[-1] if lines else ""
+
+
+def _start(job: ShardJob, env: dict[str, str]) -> tuple[subprocess.Popen, object]:
+    job.log_file.parent.mkdir(parents=True, exist_ok=True)
+    log = open(job.log_file, "ab")
+    log.write(f"$ {' '.join(job.command())}\n".encode())
+    log.flush()
+    proc = subprocess.Popen(job.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    return proc, log
+
+
+def _stop_all(running: dict[int, tuple[subprocess.Popen, object]], grace: float) -> None:
+    """SIGTERM every child, wait up to `grace` seconds, then SIGKILL the stragglers."""
+    for proc, _ in running.values():
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc, log in running.values():
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def run_shards(
+    jobs: list[ShardJob],
+    *,
+    max_parallel: int = 1,
+    env: dict[str, str] | None = None,
+    on_poll: Callable[[list[ShardJob]], None] | None = None,
+    deadline: float | None = None,
+    stop_grace: float = STOP_GRACE_SECONDS,
+) -> list[int | None]:
+    """Run every job, at most `max_parallel` at once; return their exit codes in job order.
+
+    `on_poll(running_jobs)` is called about twice a second while children run (progress display).
+    After `deadline` seconds every child still running is stopped; it and every job not yet started get
+    the exit code None.
+    """
+    env = dict(os.environ if env is None else env)
+    codes: list[int | None] = [None] * len(jobs)
+    pending = deque(range(len(jobs)))
+    running: dict[int, tuple[subprocess.Popen, object]] = {}
+    started = time.monotonic()
+    try:
+        while pending or running:
+            if deadline is not None and time.monotonic() - started > deadline:
+                _stop_all(running, stop_grace)
+                break
+            while pending and len(running) < max(1, max_parallel):
+                index = pending.popleft()
+                running[index] = _start(jobs[index], env)
+            for index, (proc, log) in list(running.items()):
+                if proc.poll() is not None:
+                    codes[index] = proc.returncode
+                    log.close()
+                    del running[index]
+            if on_poll is not None:
+                on_poll([jobs[index] for index in running])
+            if running:
+                time.sleep(POLL_SECONDS)
+    except BaseException:
+        _stop_all(running, stop_grace)
+        raise
+    return codes

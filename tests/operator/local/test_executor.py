@@ -1,0 +1,200 @@
+"""The local executor: observe -> decide -> save -> act, resuming from its state file and committed outputs.
+
+The first tests drive single steps (no worker runs); the end-to-end tests run the real worker on the tiny
+random model from tests/support/tiny_models.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rzero_operator.local.executor import LocalExecutor, load_run, run_local
+from rzero_operator.local.layout import LocalLayout
+from rzero_operator.local.progress import RunProgress
+from rzero_operator.local.state import load_state
+from rzero_worker.storage import LocalStorage, commit, read_manifest
+
+
+def tiny_manifest(model: str, storage: Path, **spec_overrides) -> dict:
+    """One iteration on the tiny model with the smallest budgets the phases accept."""
+    grpo = {"steps": 1, "groupSize": 2, "batchSize": 2, "maxPromptTokens": 128, "maxCompletionTokens": 16}
+    spec = {
+        "model": model,
+        "iterations": 1,
+        "storage": {"uri": str(storage)},
+        "device": {"device": "cpu", "dtype": "float32", "backend": "transformers"},
+        "challenger": {"grpo": grpo, "solverSamples": 2, "solverSampling": {"maxTokens": 12}},
+        "generation": {"numQuestions": 4, "batchSize": 4, "sampling": {"maxTokens": 24}},
+        "labeling": {"samples": 2, "sampling": {"maxTokens": 12}, "gradingWorkers": 1, "auditSize": 2},
+        "solver": {"grpo": grpo},
+        "evaluation": {"benchmarks": [{"name": "arithmetic", "kind": "arithmetic", "size": 3}], "maxTokens": 12},
+        "retry": {"maxAttempts": 2, "backoffSeconds": 0},
+    }
+    spec.update(spec_overrides)
+    return {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {"name": "tiny"}, "spec": spec}
+
+
+def write_manifest(tmp_path: Path, manifest: dict) -> Path:
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    return path
+
+
+def executor_for(path: Path) -> LocalExecutor:
+    run = load_run(path)
+    layout = LocalLayout.resolve(run.metadata.name, run.spec.storage.uri)
+    return LocalExecutor(run, layout, RunProgress("tiny", 1, enabled=False))
+
+
+# --------------------------------------------------------------------------------------------------
+# Single steps: no worker runs
+
+
+def test_the_first_step_records_the_base_evaluation_and_a_uid_that_later_runs_reuse(tmp_path):
+    path = write_manifest(tmp_path, tiny_manifest("/models/none", tmp_path / "runs"))
+    first = executor_for(path)
+    decision = first.step()
+    assert decision.start is not None and (decision.start.iteration, decision.start.phase) == (0, "evaluate")
+    state = load_state(first.layout.state_file)
+    assert state.status["current"]["phase"] == "evaluate" and state.attempt.phase == "evaluate"
+    assert state.attempt.tasks[0]["output"] == "iter-000/evaluate"
+    assert state.run_root == f"{tmp_path / 'runs'}/local/tiny/{state.uid}"
+    assert executor_for(path).state.uid == state.uid
+
+
+def _commit_fake_output(executor: LocalExecutor, key: str, metrics: dict) -> None:
+    storage = LocalStorage(Path(executor.state.run_root))
+    summary = {"apiVersion": "rzero.dev/summary-v1", "phase": "evaluate", "iteration": 0, "output": key,
+               "seconds": 1.0, "metrics": metrics}
+    storage.put_bytes(f"{key}/summary.json", json.dumps(summary).encode())
+    commit(storage, key)
+
+
+def test_a_committed_output_counts_as_succeeded_even_when_the_executor_died_before_recording_it(tmp_path):
+    path = write_manifest(tmp_path, tiny_manifest("/models/none", tmp_path / "runs"))
+    crashed = executor_for(path)
+    crashed.step()  # status says: evaluate of iteration 0 is running; then the executor "dies"
+    scores = {"arithmetic": {"accuracy": 0.5, "ci95": [0.1, 0.9], "n": 2}}
+    _commit_fake_output(crashed, "iter-000/evaluate", {"scores": scores, "mean_accuracy": 0.5})
+
+    resumed = executor_for(path)
+    assert resumed.observe().state == "succeeded"
+    decision = resumed.step()
+    assert (decision.start.iteration, decision.start.phase) == (1, "challenger")
+    history = resumed.state.status["iterationHistory"]
+    assert history[0]["phases"]["evaluate"]["state"] == "Succeeded"
+    assert history[0]["scores"] == {"arithmetic": 0.5}
+
+
+def test_an_attempt_with_no_exit_code_and_no_committed_output_is_started_again_as_the_same_attempt(tmp_path):
+    path = write_manifest(tmp_path, tiny_manifest("/models/none", tmp_path / "runs"))
+    executor_for(path).step()
+    resumed = executor_for(path)
+    assert resumed.observe().state == "absent"
+    decision = resumed.step()
+    assert (decision.start.phase, decision.start.attempt) == ("evaluate", 1)
+    assert any(reason == "PhaseRestarted" for _, reason, _ in decision.events)
+
+
+def test_editing_the_manifest_between_runs_bumps_the_local_generation(tmp_path):
+    manifest = tiny_manifest("/models/none", tmp_path / "runs")
+    path = write_manifest(tmp_path, manifest)
+    executor_for(path).step()
+    manifest["spec"]["generation"]["numQuestions"] = 8
+    write_manifest(tmp_path, manifest)
+    edited = executor_for(path)
+    assert edited.state.generation == 2
+    edited.step()
+    assert edited.state.status["observedGeneration"] == 2
+
+
+# --------------------------------------------------------------------------------------------------
+# End to end: real worker subprocesses on the tiny random model
+
+
+def test_a_run_goes_to_succeeded_with_its_history_filled(tmp_path, tiny_model_dir, capsys):
+    path = write_manifest(tmp_path, tiny_manifest(str(tiny_model_dir), tmp_path / "runs"))
+    assert run_local(path, progress=False) == 0
+    out = capsys.readouterr().out
+    state = executor_for(path).state
+    status = state.status
+    assert status["phase"] == "Succeeded", status["message"]
+    history = {entry["iteration"]: entry for entry in status["iterationHistory"]}
+    assert set(history) == {0, 1}
+    assert all(p["state"] == "Succeeded" for p in history[1]["phases"].values())
+    assert list(history[1]["phases"]) == ["challenger", "generate", "label", "solver", "evaluate"]
+    assert history[1]["questionsGenerated"] == 4 and "arithmetic" in history[1]["scores"]
+    assert "run tiny: Succeeded" in out
+    report = Path(state.run_root) / "report" / "report.md"
+    assert report.exists() and "| 1 |" in report.read_text()
+
+
+def test_a_killed_run_resumes_without_redoing_committed_phases(tmp_path, tiny_model_dir):
+    path = write_manifest(tmp_path, tiny_manifest(str(tiny_model_dir), tmp_path / "runs"))
+    command = [sys.executable, "-m", "rzero_operator.cli", "run", str(path), "--no-progress", "--no-report"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    first = subprocess.Popen(command, cwd=tmp_path, env=env, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = tmp_path / "runs" / "local" / "tiny"
+    deadline = time.monotonic() + 300
+    try:
+        while not list(runs.glob("*/iter-000/evaluate/_MANIFEST.json")):
+            assert first.poll() is None, "the executor ended before the first phase committed"
+            assert time.monotonic() < deadline, "the first phase did not commit in time"
+            time.sleep(0.2)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # a crash: executor and worker die together, no clean-up
+        first.wait()
+    [manifest_file] = runs.glob("*/iter-000/evaluate/_MANIFEST.json")
+    committed_at = manifest_file.read_bytes()
+
+    second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    state = executor_for(path).state
+    history = {entry["iteration"]: entry for entry in state.status["iterationHistory"]}
+    # The resumed run went on from where the first one died (its own outcome is another test's business).
+    assert history[0]["phases"]["evaluate"] == {**history[0]["phases"]["evaluate"], "state": "Succeeded", "attempts": 1}
+    assert history[1]["phases"]["challenger"]["state"] == "Succeeded", second.stderr[-3000:]
+    assert manifest_file.read_bytes() == committed_at  # the committed evaluation was not redone
+    logs = sorted(p.name for p in (Path(state.run_root) / "logs").iterdir())
+    assert [name for name in logs if "iter-000-evaluate" in name] == ["iter-000-evaluate-a1-shard-00000.log"]
+    evaluate_log = (Path(state.run_root) / "logs" / "iter-000-evaluate-a1-shard-00000.log").read_text()
+    assert evaluate_log.count("$ ") == 1, "iteration 0's evaluation ran twice"
+
+
+def test_a_failing_phase_is_retried_then_fails_the_run_naming_the_phase(tmp_path, tiny_model_dir):
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    for item in Path(tiny_model_dir).iterdir():
+        (broken / item.name).write_bytes(item.read_bytes())
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated weights: a runtime (retryable) failure
+    path = write_manifest(tmp_path, tiny_manifest(str(broken), tmp_path / "runs"))
+    assert run_local(path, progress=False, write_report=False) == 1
+    state = executor_for(path).state
+    status = state.status
+    assert status["phase"] == "Failed"
+    assert "evaluate of iteration 0 failed after 2 attempt(s)" in status["message"]
+    assert status["failedAttempts"] == 2
+    logs = sorted(p.name for p in (Path(state.run_root) / "logs").iterdir())
+    assert logs == ["iter-000-evaluate-a1-shard-00000.log", "iter-000-evaluate-a2-shard-00000.log"]
+    assert read_manifest(LocalStorage(Path(state.run_root)), "iter-000/evaluate") is None
+
+
+def test_a_configuration_error_fails_the_run_at_once(tmp_path, tiny_model_dir):
+    benchmarks = [{"name": "missing", "kind": "jsonl", "path": str(tmp_path / "no-such.jsonl")}]
+    manifest = tiny_manifest(str(tiny_model_dir), tmp_path / "runs")
+    manifest["spec"]["evaluation"]["benchmarks"] = benchmarks
+    path = write_manifest(tmp_path, manifest)
+    assert run_local(path, progress=False, write_report=False) == 1
+    status = executor_for(path).state.status
+    assert status["failedAttempts"] == 1
+    assert "configuration error" in status["message"] and "no-such.jsonl" in status["message"]

@@ -1,0 +1,161 @@
+"""The `rzero` command line: every subcommand, its exit codes and messages, and its import discipline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rzero_operator.api import IterationRecord, PhaseRecord, RZeroRunStatus
+from rzero_operator.cli import main
+from rzero_operator.local.layout import LocalLayout
+from rzero_operator.local.state import LocalState, save_state
+
+REPO = Path(__file__).resolve().parents[2]
+SUBCOMMANDS = ("run", "status", "report", "validate", "crd", "operator", "worker")
+
+GOOD = textwrap.dedent(
+    """
+    apiVersion: rzero.dev/v1alpha1
+    kind: RZeroRun
+    metadata: {name: tiny}
+    spec:
+      model: builtin:smollm2-135m-instruct
+      iterations: 1
+      storage: {uri: runs}
+    """
+)
+
+
+def write(tmp_path: Path, text: str, name: str = "run.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in SUBCOMMANDS:
+        assert f"    {command} " in out
+
+
+def test_validate_accepts_a_good_manifest(tmp_path, capsys):
+    assert main(["validate", str(write(tmp_path, GOOD))]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def test_validate_names_every_bad_field_and_exits_1(tmp_path, capsys):
+    bad = yaml.safe_load(GOOD)
+    bad["spec"]["iterations"] = 0
+    bad["spec"]["labeling"] = {"minScore": 0.9, "maxScore": 0.2}
+    bad["spec"]["generation"] = {"numQuestionz": 5}
+    path = write(tmp_path, yaml.safe_dump(bad))
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "spec.iterations: must be >= 1" in err
+    assert "spec.labeling" in err and "minScore" in err
+    assert "spec.generation.numQuestionz: unknown field" in err
+    assert all(line.startswith(f"{path}: ") for line in err.strip().splitlines())
+
+
+def test_validate_reports_an_unreadable_file(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "missing.yaml")]) == 1
+    assert "missing.yaml" in capsys.readouterr().err
+
+
+def test_crd_prints_exactly_the_committed_crd(capsys):
+    assert main(["crd"]) == 0
+    assert capsys.readouterr().out == (REPO / "crds" / "rzeroruns.rzero.dev.yaml").read_text()
+
+
+def test_validate_and_crd_never_import_the_ml_stack(tmp_path):
+    path = write(tmp_path, GOOD)
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from rzero_operator.cli import main
+        assert main(["validate", {str(path)!r}]) == 0
+        main(["crd"])
+        heavy = sorted(m for m in ("torch", "transformers", "trl", "matplotlib", "kopf") if m in sys.modules)
+        print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY=\n" in done.stderr
+
+
+def test_worker_subcommand_delegates_to_the_worker_cli(capsys):
+    # An invalid task is a configuration error: exit 2, naming the field, before anything heavy runs.
+    task = {"apiVersion": "rzero.dev/task-v1", "phase": "evaluate", "run": "x", "iteration": -1}
+    assert main(["worker", "evaluate", "--task-json", json.dumps(task)]) == 2
+    assert "iteration" in capsys.readouterr().err
+
+
+def test_run_refuses_an_invalid_manifest_with_exit_2(tmp_path, capsys):
+    bad = yaml.safe_load(GOOD)
+    bad["spec"]["storage"] = {"uri": "ftp://host/x"}
+    assert main(["run", str(write(tmp_path, yaml.safe_dump(bad))), "--root", str(tmp_path)]) == 2
+    assert "spec.storage.uri" in capsys.readouterr().err
+
+
+def _saved_run(tmp_path: Path) -> Path:
+    """A manifest plus the state a local run of it left behind (one finished iteration)."""
+    manifest = write(tmp_path, GOOD)
+    layout = LocalLayout.resolve("tiny", "runs", root=tmp_path)
+    done = PhaseRecord(state="Succeeded", attempts=1)
+    status = RZeroRunStatus(
+        phase="Running", iteration=1, stage="Labeling", message="iteration 1: label (attempt 1)",
+        iteration_history=[
+            IterationRecord(iteration=0, scores={"arithmetic": 0.25}, phases={"evaluate": done}),
+            IterationRecord(
+                iteration=1, questions_generated=16, questions_kept=6, mean_agreement=0.5,
+                phases={"challenger": done, "generate": done, "label": PhaseRecord(state="Running", attempts=1)},
+            ),
+        ],
+    )
+    save_state(layout.state_file, LocalState("tiny", "u1", layout.run_root("u1"), status.wire()))
+    return manifest
+
+
+def test_status_prints_a_per_iteration_table_for_a_manifest(tmp_path, capsys):
+    manifest = _saved_run(tmp_path)
+    assert main(["status", str(manifest), "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == "run tiny: Running, iteration 1, stage Labeling"
+    header = next(line for line in lines if line.startswith("iter"))
+    assert header.split() == ["iter", "generated", "kept", "agreement", "label=chal", "arithmetic", "phases"]
+    row0 = next(line for line in lines if line.startswith("0 "))
+    row1 = next(line for line in lines if line.startswith("1 "))
+    assert row0.split()[:6] == ["0", "-", "-", "-", "-", "0.250"]
+    assert row1.split()[:4] == ["1", "16", "6", "0.500"]
+    assert "challenger✓ generate✓ label…" in row1
+
+
+def test_status_without_a_manifest_lists_every_run_under_root(tmp_path, capsys):
+    _saved_run(tmp_path)
+    assert main(["status", "--root", str(tmp_path / "runs")]) == 0
+    assert "run tiny: Running" in capsys.readouterr().out
+    assert main(["status", "--root", str(tmp_path / "runs"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"]["stage"] == "Labeling"
+
+
+def test_status_of_a_run_never_started_says_so(tmp_path, capsys):
+    assert main(["status", str(write(tmp_path, GOOD)), "--root", str(tmp_path)]) == 1
+    assert "has not started" in capsys.readouterr().err
+
+
+def test_report_writes_the_markdown_and_plots_of_a_local_run(tmp_path, capsys):
+    manifest = _saved_run(tmp_path)
+    assert main(["report", str(manifest), "--root", str(tmp_path), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "report.md").exists()
+    assert (tmp_path / "rep" / "evaluation-scores.png").exists()

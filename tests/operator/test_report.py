@@ -1,0 +1,90 @@
+"""The run report: plots and Markdown built from the status history and the committed label summaries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rzero_operator.api import IterationRecord, RZeroRunStatus
+from rzero_operator.report import iteration_rows, read_label_histograms, sum_histograms, write_report
+from rzero_worker.storage import LocalStorage, commit
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def status_with_two_iterations() -> dict:
+    """A status as the plan writes it (camelCase wire form)."""
+    return RZeroRunStatus(
+        phase="Succeeded",
+        stage="Done",
+        message="all 2 iteration(s) done",
+        iteration_history=[
+            IterationRecord(iteration=0, scores={"arithmetic": 0.10, "gsm8k": 0.05}),
+            IterationRecord(
+                iteration=1, questions_generated=16, questions_kept=5, mean_agreement=0.61,
+                drop_reasons={"out_of_band": 9, "no_answer": 2}, label_matches_challenger=0.4,
+                scores={"arithmetic": 0.15, "gsm8k": 0.07},
+            ),
+            IterationRecord(iteration=2, questions_generated=16, questions_kept=7, mean_agreement=0.55,
+                            scores={"arithmetic": 0.2}),
+        ],
+    ).wire()
+
+
+def test_rows_follow_the_status_history_in_iteration_order():
+    status = status_with_two_iterations()
+    status["iterationHistory"].reverse()
+    rows = iteration_rows(status)
+    assert [row.iteration for row in rows] == [0, 1, 2]
+    assert rows[1].kept == 5 and rows[1].generated == 16 and rows[1].scores == {"arithmetic": 0.15, "gsm8k": 0.07}
+    assert rows[0].kept is None and rows[2].scores == {"arithmetic": 0.2}
+
+
+def test_score_entries_with_confidence_intervals_are_read_as_their_accuracy():
+    status = {"iterationHistory": [{"iteration": 1, "scores": {"gsm8k": {"accuracy": 0.5, "ci95": [0.4, 0.6]}}}]}
+    assert iteration_rows(status)[0].scores == {"gsm8k": 0.5}
+
+
+def test_report_writes_three_png_plots_and_a_markdown_summary(tmp_path):
+    histograms = {1: [0, 1, 2, 3, 1, 2, 3, 2, 1, 1], 2: [1, 0, 0, 4, 4, 4, 1, 1, 1, 0]}
+    report = write_report(tmp_path, "demo", status_with_two_iterations(), histograms, band=(0.25, 0.75))
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pngs == ["agreement-histograms.png", "evaluation-scores.png", "kept-questions.png"]
+    for name in pngs:
+        data = (tmp_path / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5000  # a real image, not an empty canvas
+    text = report.read_text()
+    assert text.startswith("# R-Zero run `demo`")
+    assert "| 1 | 16 | 5 | 0.610 | 0.40 | 0.150 | 0.070 |" in text
+    assert "| 2 | 16 | 7 | 0.550 | – | 0.200 | – |" in text
+    assert "iteration 1: no_answer 2, out_of_band 9" in text
+    for name in pngs:
+        assert f"]({name})" in text
+
+
+def test_a_run_with_only_the_base_evaluation_gets_just_the_score_plot(tmp_path):
+    status = {"phase": "Running", "iterationHistory": [{"iteration": 0, "scores": {"arithmetic": 0.1}}]}
+    write_report(tmp_path, "demo", status, {})
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["evaluation-scores.png"]
+
+
+def _label_shard(storage: LocalStorage, key: str, histogram: list[int], committed: bool = True) -> None:
+    summary = {"apiVersion": "rzero.dev/summary-v1", "phase": "label", "metrics": {"score_histogram": histogram}}
+    storage.put_bytes(f"{key}/summary.json", json.dumps(summary).encode())
+    if committed:
+        commit(storage, key)
+
+
+def test_label_histograms_are_summed_over_committed_shards_only(tmp_path):
+    storage = LocalStorage(tmp_path)
+    _label_shard(storage, "iter-001/label/shard-00000-of-00002", [1] * 10)
+    _label_shard(storage, "iter-001/label/shard-00001-of-00002", [0, 2, 0, 0, 0, 0, 0, 0, 0, 3])
+    _label_shard(storage, "iter-002/label/shard-00000-of-00001", [5] * 10, committed=False)
+    histograms = read_label_histograms(storage, [1, 2, 3])
+    assert histograms == {1: [1, 3, 1, 1, 1, 1, 1, 1, 1, 4]}
+
+
+def test_a_histogram_with_the_wrong_number_of_bins_is_refused():
+    with pytest.raises(ValueError, match="10 bins"):
+        sum_histograms([[1, 2, 3]])

@@ -1,0 +1,98 @@
+"""The example manifests: both validate offline and against the committed CRD; the demo really runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from rzero_operator.validate import validate_file, validate_manifest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+CRD_FILE = REPO / "crds" / "rzeroruns.rzero.dev.yaml"
+DEMO = EXAMPLES / "local-demo.yaml"
+PAPER = EXAMPLES / "qwen3-4b-base.yaml"
+DEMO_BUDGET_SECONDS = 600  # issue 3: one full iteration in under 10 minutes on 2 CPU cores
+
+
+def openapi_to_json_schema(node):
+    """OpenAPI 3.0 (as in a CRD) -> JSON Schema for jsonschema: nullable, boolean exclusive bounds."""
+    if isinstance(node, list):
+        return [openapi_to_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: openapi_to_json_schema(value) for key, value in node.items() if not key.startswith("x-kubernetes-")}
+    if out.pop("nullable", False) and "type" in out:
+        out["type"] = [out["type"], "null"]
+    for flag, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if out.get(flag) is True:
+            out[flag] = out.pop(bound)
+        elif out.get(flag) is False:
+            out.pop(flag)
+    return out
+
+
+def crd_schema() -> dict:
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+    return openapi_to_json_schema(version["schema"]["openAPIV3Schema"])
+
+
+@pytest.mark.parametrize("example", [DEMO, PAPER], ids=lambda p: p.name)
+def test_example_validates_offline(example):
+    assert validate_file(example) == []
+
+
+@pytest.mark.parametrize("example", [DEMO, PAPER], ids=lambda p: p.name)
+def test_example_validates_against_the_committed_crd_schema(example):
+    jsonschema.validate(yaml.safe_load(example.read_text()), crd_schema())
+
+
+def test_the_crd_schema_check_would_catch_a_bad_example():
+    bad = yaml.safe_load(DEMO.read_text())
+    bad["spec"]["iterations"] = 0
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, crd_schema())
+
+
+def test_the_demo_uses_the_builtin_model_and_local_storage_with_tiny_budgets():
+    spec = validate_manifest(yaml.safe_load(DEMO.read_text())).spec
+    assert spec.model == "builtin:smollm2-135m-instruct"
+    assert not spec.storage.uri.startswith("s3://") and not Path(spec.storage.uri).is_absolute()
+    assert spec.iterations == 1 and spec.device.device == "cpu"
+    assert spec.generation.num_questions <= 32 and spec.labeling.samples <= 4
+    assert spec.challenger.grpo.steps <= 2 and spec.solver.grpo.steps <= 2
+
+
+def test_the_paper_example_has_the_papers_settings_on_s3_with_a_secret_reference():
+    spec = validate_manifest(yaml.safe_load(PAPER.read_text())).spec
+    assert spec.model == "Qwen/Qwen3-4B-Base" and spec.iterations == 3
+    assert spec.generation.num_questions == 8000
+    assert spec.challenger.solver_samples == 10 and spec.labeling.samples == 10
+    assert (spec.challenger.grpo.group_size, spec.challenger.grpo.batch_size, spec.challenger.grpo.steps) == (4, 16, 5)
+    assert (spec.solver.grpo.group_size, spec.solver.grpo.batch_size, spec.solver.grpo.steps) == (5, 128, 15)
+    assert spec.challenger.reward == "paper" and spec.labeling.band == "paper"
+    assert spec.storage.uri.startswith("s3://") and spec.storage.secret_ref.name
+    assert spec.sharding.generate > 1 and spec.sharding.label > 1 and spec.resources.gpus >= 1
+    [gsm8k] = spec.evaluation.benchmarks
+    assert gsm8k.path.startswith("s3://") and gsm8k.answer_format == "gsm8k"
+
+
+@pytest.mark.slow
+def test_the_demo_finishes_an_iteration_on_smollm2_within_ten_minutes(tmp_path, smollm2_gguf):
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "rzero_operator.cli", "run", str(DEMO), "--root", str(tmp_path), "--no-progress"],
+        capture_output=True, text=True, timeout=DEMO_BUDGET_SECONDS + 300,
+    )
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "run local-demo: Succeeded" in done.stdout
+    print(f"demo wall time: {seconds:.0f}s")
+    assert seconds < DEMO_BUDGET_SECONDS
