@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from ..api.spec import DEFAULT_IMAGE, RZeroRunSpec
 from . import naming
-from .pod import CONTAINER, node_count, pod_spec, task_file_name
+from .pod import CONTAINER, StorageDefaults, node_count, pod_spec, task_file_name
 
 IMAGE_ENV = "RZERO_WORKER_IMAGE"
 TTL_AFTER_FINISHED_S = 7 * 86400  # long enough to read a summary after an operator outage
@@ -106,7 +106,7 @@ def _pod_failure_policy() -> dict[str, Any]:
 
 def build_job(
     run: RunRef, spec: RZeroRunSpec, phase: str, name: str, labels: dict[str, str], *, pods: int,
-    indexed: bool, image: str, service: str | None,
+    indexed: bool, image: str, service: str | None, storage_defaults: StorageDefaults = StorageDefaults(),
 ) -> dict[str, Any]:
     job_labels = dict(labels)
     if spec.queue_name:
@@ -118,7 +118,7 @@ def build_job(
         "template": {
             "metadata": {"labels": dict(labels)},
             "spec": pod_spec(spec, phase, image=image, job=name, config_map=name, sharded=indexed and service is None,
-                             service=service),
+                             service=service, storage_defaults=storage_defaults),
         },
     }
     if indexed:
@@ -130,7 +130,10 @@ def build_job(
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _metadata(run, name, job_labels), "spec": job_spec}
 
 
-def build_phase_objects(run: RunRef, spec: RZeroRunSpec, start: Any, *, operator_image: str | None = None) -> PhaseObjects:
+def build_phase_objects(
+    run: RunRef, spec: RZeroRunSpec, start: Any, *, operator_image: str | None = None,
+    storage_defaults: StorageDefaults | None = None,
+) -> PhaseObjects:
     """All objects of one phase attempt. `start`: the plan's StartPhase (iteration, phase, attempt, name,
     tasks — one rzero_worker task per shard)."""
     iteration, phase, attempt, name, tasks = start.iteration, start.phase, start.attempt, start.name, start.tasks
@@ -146,5 +149,6 @@ def build_phase_objects(run: RunRef, spec: RZeroRunSpec, start: Any, *, operator
     job = build_job(
         run, spec, phase, name, labels, pods=pods, indexed=pods > 1, image=image,
         service=service["metadata"]["name"] if service else None,
+        storage_defaults=storage_defaults if storage_defaults is not None else StorageDefaults.from_env(),
     )
     return PhaseObjects(config_map=build_config_map(run, name, labels, tasks), service=service, job=job)

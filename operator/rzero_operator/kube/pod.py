@@ -6,6 +6,8 @@ environment, so the shard/rank of an Indexed Job reaches the worker as plain arg
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Any
 
 from ..api.spec import PodResources, RZeroRunSpec
@@ -40,8 +42,28 @@ def worker_command(phase: str, *, sharded: bool, nodes: int, gpus: int, job: str
     ]
 
 
-def storage_env(spec: RZeroRunSpec) -> list[dict[str, Any]]:
-    """S3 settings; the credentials only as references to the Secret named in the spec."""
+@dataclass(frozen=True)
+class StorageDefaults:
+    """Operator-wide S3 defaults (the Helm chart sets them) for runs whose spec leaves them empty."""
+
+    endpoint: str | None = None
+    secret_name: str | None = None  # a Secret with keys AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+
+    @classmethod
+    def from_env(cls) -> "StorageDefaults":
+        return cls(
+            endpoint=os.environ.get("RZERO_DEFAULT_S3_ENDPOINT") or None,
+            secret_name=os.environ.get("RZERO_DEFAULT_S3_SECRET") or None,
+        )
+
+
+def _secret_env(name: str, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    return [{"name": var, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}} for var, key in keys]
+
+
+def storage_env(spec: RZeroRunSpec, defaults: StorageDefaults = StorageDefaults()) -> list[dict[str, Any]]:
+    """S3 settings; the credentials only as references to the Secret named in the spec (or the
+    operator's default Secret when the spec names none)."""
     storage = spec.storage
     env: list[dict[str, Any]] = []
     if storage.secret_ref is not None:
@@ -49,15 +71,20 @@ def storage_env(spec: RZeroRunSpec) -> list[dict[str, Any]]:
         keys = [("AWS_ACCESS_KEY_ID", ref.access_key_id_key), ("AWS_SECRET_ACCESS_KEY", ref.secret_access_key_key)]
         if ref.session_token_key:
             keys.append(("AWS_SESSION_TOKEN", ref.session_token_key))
-        env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}} for var, key in keys]
-    if storage.endpoint:
-        env.append({"name": "AWS_ENDPOINT_URL", "value": storage.endpoint})
+        env += _secret_env(ref.name, keys)
+    elif storage.is_s3 and defaults.secret_name:
+        env += _secret_env(defaults.secret_name, [("AWS_ACCESS_KEY_ID",) * 2, ("AWS_SECRET_ACCESS_KEY",) * 2])
+    endpoint = storage.endpoint or (defaults.endpoint if storage.is_s3 else None)
+    if endpoint:
+        env.append({"name": "AWS_ENDPOINT_URL", "value": endpoint})
     if storage.region:
         env += [{"name": "AWS_REGION", "value": storage.region}, {"name": "AWS_DEFAULT_REGION", "value": storage.region}]
     return env
 
 
-def worker_env(spec: RZeroRunSpec, *, nodes: int, job: str, service: str | None) -> list[dict[str, Any]]:
+def worker_env(
+    spec: RZeroRunSpec, *, nodes: int, job: str, service: str | None, defaults: StorageDefaults = StorageDefaults()
+) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         # A read-only root filesystem: every cache goes to the writable emptyDir volumes.
         {"name": "HOME", "value": "/tmp"},
@@ -74,7 +101,7 @@ def worker_env(spec: RZeroRunSpec, *, nodes: int, job: str, service: str | None)
             {"name": "NODE_RANK", "valueFrom": {"fieldRef": {
                 "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}},
         ]
-    env += storage_env(spec)
+    env += storage_env(spec, defaults)
     env += [item.wire() for item in spec.resources.env]
     return env
 
@@ -106,7 +133,7 @@ def _volumes(config_map: str) -> tuple[list[dict], list[dict]]:
 
 def pod_spec(
     spec: RZeroRunSpec, phase: str, *, image: str, job: str, config_map: str, sharded: bool,
-    service: str | None,
+    service: str | None, storage_defaults: StorageDefaults = StorageDefaults(),
 ) -> dict[str, Any]:
     """The pod template's `spec` for one phase attempt."""
     shape = spec.resources.for_phase(phase)
@@ -117,7 +144,7 @@ def pod_spec(
         "image": image,
         "imagePullPolicy": spec.resources.image_pull_policy,
         "command": worker_command(phase, sharded=sharded, nodes=nodes, gpus=shape.gpus or 0, job=job, service=service),
-        "env": worker_env(spec, nodes=nodes, job=job, service=service),
+        "env": worker_env(spec, nodes=nodes, job=job, service=service, defaults=storage_defaults),
         "resources": container_resources(shape),
         "volumeMounts": mounts,
         # The worker writes its summary JSON to /dev/termination-log; on a crash the log tail explains why.

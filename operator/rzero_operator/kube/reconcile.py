@@ -27,6 +27,7 @@ from . import naming
 from .client import KubeApi, KubeError
 from .events import EventPoster, api_poster, post_events
 from .jobs import RunRef, build_phase_objects, default_image
+from .pod import StorageDefaults
 from .metrics import OperatorMetrics
 from .observe import observe_attempt, storage_summary_reader
 from .status_writer import parse_status, write_status
@@ -54,6 +55,7 @@ class Reconciler:
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     post_event: EventPoster | None = None  # default: core/v1 Events through `api`
     operator_image: str = field(default_factory=default_image)
+    storage_defaults: StorageDefaults = field(default_factory=StorageDefaults.from_env)
     read_storage_summaries: bool = True
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, init=False)
@@ -149,7 +151,9 @@ class Reconciler:
                      extra={"run": meta["name"], "namespace": meta["namespace"], "reason": reason, "type": type_})
 
     def _start(self, run: RunRef, spec: RZeroRunSpec, start: StartPhase, outcome: Outcome) -> None:
-        objects = build_phase_objects(run, spec, start, operator_image=self.operator_image)
+        objects = build_phase_objects(
+            run, spec, start, operator_image=self.operator_image, storage_defaults=self.storage_defaults
+        )
         self._create_owned(run.namespace, "configmaps", objects.config_map)
         if objects.service is not None:
             self._create_owned(run.namespace, "services", objects.service)

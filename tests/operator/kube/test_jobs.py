@@ -10,6 +10,7 @@ import pytest
 from rzero_operator.api.spec import RZeroRunSpec
 from rzero_operator.kube import naming
 from rzero_operator.kube.jobs import RunRef, build_phase_objects
+from rzero_operator.kube.pod import StorageDefaults
 from rzero_operator.plan import StartPhase, attempt_name
 from rzero_operator.tasks import build_tasks
 
@@ -87,6 +88,21 @@ def test_credentials_travel_only_as_secret_references():
     assert env["AWS_ENDPOINT_URL"]["value"] == "http://minio:9000"
     assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hf", "key": "token"}
     assert "secretAccessKey" not in json.dumps(objects.config_map)
+
+
+def test_operator_storage_defaults_fill_in_what_the_spec_leaves_empty():
+    defaults = StorageDefaults(endpoint="http://minio.rzero-system:9000", secret_name="rzero-s3")
+    bare = make_spec(storage={"uri": "s3://bucket/runs"})
+    env = {item["name"]: item for item in container(
+        build_phase_objects(RUN, bare, start_for(bare, 1, "label"), storage_defaults=defaults).job)["env"]}
+    assert env["AWS_ENDPOINT_URL"]["value"] == "http://minio.rzero-system:9000"
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "rzero-s3", "key": "AWS_ACCESS_KEY_ID"}
+    # The spec's own settings win over the operator's defaults.
+    own = make_spec()
+    env = {item["name"]: item for item in container(
+        build_phase_objects(RUN, own, start_for(own, 1, "label"), storage_defaults=defaults).job)["env"]}
+    assert env["AWS_ENDPOINT_URL"]["value"] == "http://minio:9000"
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "s3-creds"
 
 
 def test_pods_are_hardened_and_failures_follow_the_exit_code_contract():
