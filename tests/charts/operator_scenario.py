@@ -7,7 +7,6 @@ RBAC coverage check (test_chart_rbac.py) and of the secret-leak check (tests/tes
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,19 +27,12 @@ class Seen:
 
 
 def operator_requests(emulator: Emulator) -> list[Seen]:
-    """Every request the emulator received with the operator's token (headers are not in the harness's log,
-    so this reads kmock's request list on the emulator's own loop)."""
-
-    async def snapshot() -> list[Seen]:
-        seen = []
-        for request in list(emulator._emulator._requests):
-            if request.headers.get("Authorization", "") != f"Bearer {OPERATOR_TOKEN}":
-                continue
-            method = request.method.value if request.method else ""
-            seen.append(Seen(method.upper(), request.url.path, dict(request.url.query), request.data))
-        return seen
-
-    return asyncio.run_coroutine_threadsafe(snapshot(), emulator._loop).result(10)
+    """Every request the emulator received with the operator's token."""
+    return [
+        Seen(r.method.upper(), r.path, r.query, r.data)
+        for r in emulator.requests()
+        if r.authorization == f"Bearer {OPERATOR_TOKEN}"
+    ]
 
 
 def operator_api(emulator: Emulator, workdir: Path) -> KubeApi:

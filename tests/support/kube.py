@@ -53,6 +53,8 @@ class LoggedRequest:
     data: Any
     at: float = 0.0  # time.monotonic() on arrival
     user_agent: str = ""
+    authorization: str = ""  # tells the operator's requests (its own token) from the test driver's
+    query: dict = field(default_factory=dict)
 
 
 class RealisticEmulator(kmock.KubernetesEmulator):
@@ -129,7 +131,8 @@ class Emulator:
         async def snapshot() -> list[LoggedRequest]:
             return [
                 LoggedRequest(r.method.value if r.method else "", r.url.path, r.subresource,
-                              r.action.value if r.action else None, r.data, at, r.headers.get("User-Agent", ""))
+                              r.action.value if r.action else None, r.data, at, r.headers.get("User-Agent", ""),
+                              r.headers.get("Authorization", ""), dict(r.url.query))
                 for at, r in list(self._emulator.request_log)
             ]
         return asyncio.run_coroutine_threadsafe(snapshot(), self._loop).result(10)

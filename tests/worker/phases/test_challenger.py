@@ -1,0 +1,117 @@
+"""Phase `challenger`: the reward on hand-made batches (values worked out by hand), and GRPO end to end."""
+
+import json
+
+import pytest
+
+from rzero_worker.grading import GradingPool
+from rzero_worker.phases import load_phase
+from rzero_worker.phases.challenger import ChallengerReward
+from rzero_worker.phases.runner import run_phase
+from rzero_worker.prompts import SOLVER_SYSTEM_PROMPT
+from rzero_worker.storage import is_committed, join_key, open_storage
+from rzero_worker.task import ChallengerSettings, ChallengerTask, GRPOSettings, ModelInput, Sampling
+
+ODD = "What is the sum of the first ten positive odd integers?"
+PRIMES = "How many prime numbers are smaller than thirty?"
+TRIANGLE = "A triangle has sides 3, 4 and 5. What is its area?"
+
+
+class ScriptedSolver:
+    """A Generator whose answers to each question are fixed by the test (records what it was asked)."""
+
+    def __init__(self, answers: dict[str, list[str]]):
+        self.answers = answers
+        self.requests = []
+
+    def generate(self, prompts, *, n, sampling, seed):
+        self.requests.append((prompts, n, sampling))
+        return [self.answers[prompt[-1]["content"]][:n] for prompt in prompts]
+
+
+SOLVER_ANSWERS = {
+    ODD: ["\\boxed{100}", "\\boxed{100}", "\\boxed{99}", "\\boxed{98}"],  # majority 2 of 4: p = 0.5
+    PRIMES: ["\\boxed{10}"] * 4,  # unanimous: p = 1
+    TRIANGLE: ["\\boxed{6}", "\\boxed{6.0}", "\\boxed{12}", "no idea"],  # 6 ~ 6.0: p = 0.5
+}
+
+
+def as_chat(text):
+    return [{"role": "assistant", "content": text}]
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with GradingPool(workers=1, timeout_s=5.0) as grading_pool:
+        yield grading_pool
+
+
+def reward_for(batch, pool, formula):
+    settings = ChallengerSettings(solver_samples=4, reward=formula)
+    solver = ScriptedSolver(SOLVER_ANSWERS)
+    rewards = ChallengerReward(solver, pool, settings, seed=0)(prompts=[None] * len(batch), completions=batch)
+    return rewards, solver, settings
+
+
+@pytest.mark.parametrize(
+    ("formula", "expected"),
+    [
+        # four different questions: four singleton clusters, r_rep = 1/4 each
+        ("paper", [1 - 0.25, 0.0, 0.0, 1 - 0.25]),  # max(0, 1 - 2|p - 1/2| - r_rep); no tags: 0
+        ("code", [0.5 - 0.25, 0.0 - 0.25, -1 - 0.25, 0.5 - 0.25]),  # min(p, 1-p) - r_rep; no tags: -1 - r_rep
+    ],
+)
+def test_challenger_reward_on_a_hand_made_batch(pool, formula, expected):
+    batch = [
+        as_chat(f"<question>{ODD}</question>\n\\boxed{{100}}"),
+        as_chat(f"<question>{PRIMES}</question>\n\\boxed{{10}}"),
+        as_chat("I forgot the tags. \\boxed{3}"),
+        as_chat(f"<question>{TRIANGLE}</question>\n\\boxed{{6}}"),
+    ]
+
+    rewards, solver, settings = reward_for(batch, pool, formula)
+
+    assert rewards == pytest.approx(expected)
+    # The Solver was asked once, for the three valid questions only, m times each, with its own sampling.
+    [(prompts, n, sampling)] = solver.requests
+    assert [prompt[-1]["content"] for prompt in prompts] == [ODD, PRIMES, TRIANGLE]
+    assert all(prompt[0] == {"role": "system", "content": SOLVER_SYSTEM_PROMPT} for prompt in prompts)
+    assert n == 4 and sampling == settings.solver_sampling
+
+
+def test_repeated_questions_share_the_penalty_of_their_cluster(pool):
+    """Three copies of one question and one other: clusters {3, 1}, penalties 3/4 and 1/4."""
+    batch = [as_chat(f"<question>{ODD}</question>")] * 3 + [as_chat(f"<question>{TRIANGLE}</question>")]
+
+    rewards, _, _ = reward_for(batch, pool, "paper")
+
+    assert rewards == pytest.approx([1 - 0.75] * 3 + [1 - 0.25])
+
+
+def challenger_task(location, model_dir, *, steps=2) -> ChallengerTask:
+    grpo = GRPOSettings(steps=steps, group_size=2, batch_size=2, max_completion_tokens=8, save_every=1)
+    return ChallengerTask(
+        run="demo",
+        iteration=1,
+        storage=location,
+        output="iter-001/challenger",
+        challenger=ModelInput(source=str(model_dir)),
+        solver=ModelInput(source=str(model_dir)),
+        settings=ChallengerSettings(grpo=grpo, solver_samples=2, solver_sampling=Sampling(max_tokens=8)),
+    )
+
+
+def test_challenger_trains_and_commits_its_model(storage_location, tiny_model_dir, tmp_path):
+    task = challenger_task(storage_location, tiny_model_dir)
+
+    assert run_phase(task, load_phase("challenger"), cache_dir=tmp_path / "cache") == 0
+
+    storage = open_storage(storage_location)
+    assert is_committed(storage, task.output)
+    metrics = json.loads(storage.get_bytes(join_key(task.output, "summary.json")))["metrics"]
+    assert metrics["steps"] == 2 and metrics["resumed_from_step"] is None
+    # The tiny random model never writes <question> tags: every completion earns the paper's 0.
+    assert metrics["mean_reward"] == 0.0 and metrics["last_reward"] == 0.0
+    assert metrics["step_seconds"] > 0
+    assert storage.exists(join_key(task.output, "model/model.safetensors"))
+    assert storage.exists(join_key(task.output, "model/tokenizer.json"))

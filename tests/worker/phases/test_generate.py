@@ -1,0 +1,111 @@
+"""Phase `generate`: shard shares, parsing/deduplication, and the phase end to end on the tiny model."""
+
+import json
+
+import pytest
+
+from rzero_worker.phases.generate import parse_outputs, shard_share
+from rzero_worker.phases.runner import run_phase
+from rzero_worker.phases import load_phase
+from rzero_worker.storage import is_committed, join_key, open_storage
+from rzero_worker.task import GenerateTask, GenerationSettings, ModelInput, Sampling, Shard
+
+
+def generate_task(location, model_dir, *, num_questions=3, shard=Shard(), seed=0) -> GenerateTask:
+    return GenerateTask(
+        run="demo",
+        iteration=1,
+        storage=location,
+        output=join_key("iter-001/generate", shard.key),
+        seed=seed,
+        challenger=ModelInput(source=str(model_dir)),
+        shard=shard,
+        settings=GenerationSettings(
+            num_questions=num_questions, batch_size=2, sampling=Sampling(temperature=1.0, top_p=0.95, max_tokens=16)
+        ),
+    )
+
+
+def read_jsonl(storage, key):
+    return [json.loads(line) for line in storage.get_bytes(key).decode().splitlines() if line.strip()]
+
+
+def test_shard_shares_add_up_to_the_requested_number():
+    assert [shard_share(10, i, 3) for i in range(3)] == [4, 3, 3]
+    assert sum(shard_share(8000, i, 7) for i in range(7)) == 8000
+    assert shard_share(2, 4, 5) == 0
+
+
+def test_outputs_are_parsed_into_valid_invalid_and_duplicate_questions():
+    outputs = [
+        "<question>\nWhat is 2+2?\n</question>\n\n\\boxed{4}",
+        "no tags at all \\boxed{3}",
+        "<question>What   is 2+2?</question> \\boxed{5}",  # same question after whitespace normalisation
+        "<question>Find x if x^2 = 9 and x > 0.</question>",  # valid question, no answer
+        "<question>Compute 1/2 + 1/3.</question> \\boxed{\\frac{5}{6}}",
+    ]
+
+    questions, invalid, duplicates = parse_outputs(outputs, "i001-s00000")
+
+    assert questions == [
+        {"id": "i001-s00000-000000", "question": "What is 2+2?", "answer": "4"},
+        {"id": "i001-s00000-000003", "question": "Find x if x^2 = 9 and x > 0.", "answer": None},
+        {"id": "i001-s00000-000004", "question": "Compute 1/2 + 1/3.", "answer": "\\frac{5}{6}"},
+    ]
+    assert invalid == [{"id": "i001-s00000-000001", "output": "no tags at all \\boxed{3}", "reason": "no_question"}]
+    assert duplicates == 1
+
+
+def test_generate_commits_the_shard_with_every_candidate_accounted_for(storage_location, tiny_model_dir, tmp_path):
+    """The tiny random model writes garbage: no valid question, and the phase still commits cleanly."""
+    task = generate_task(storage_location, tiny_model_dir, num_questions=5, shard=Shard(index=1, count=2))
+
+    assert run_phase(task, load_phase("generate"), cache_dir=tmp_path / "cache") == 0
+
+    storage = open_storage(storage_location)
+    assert is_committed(storage, task.output)
+    summary = json.loads(storage.get_bytes(join_key(task.output, "summary.json")))
+    metrics = summary["metrics"]
+    assert metrics["requested"] == 2  # shard 1 of 2 gets 5 // 2
+    assert metrics["valid"] + metrics["invalid"] + metrics["duplicates"] == 2
+    questions = read_jsonl(storage, join_key(task.output, "questions.jsonl"))
+    invalid = read_jsonl(storage, join_key(task.output, "invalid.jsonl"))
+    assert len(questions) == metrics["valid"] and len(invalid) == metrics["invalid"]
+    assert all(row["id"].startswith("i001-s00001-") for row in questions + invalid)
+    assert all(isinstance(row["output"], str) for row in invalid)
+
+
+def test_generation_is_deterministic_per_shard_seed(local_location, tiny_model_dir, tmp_path):
+    first = generate_task(local_location, tiny_model_dir, num_questions=2, seed=5)
+    second = first.model_copy(update={"output": "iter-001/generate-again/shard-00000-of-00001"})
+    for task in (first, second):
+        run_phase(task, load_phase("generate"), cache_dir=tmp_path / "cache")
+
+    storage = open_storage(local_location)
+    assert storage.get_bytes(join_key(first.output, "invalid.jsonl")) == storage.get_bytes(
+        join_key(second.output, "invalid.jsonl")
+    )
+
+
+def test_a_committed_shard_is_not_generated_again(local_location, tiny_model_dir, tmp_path, capsys):
+    task = generate_task(local_location, tiny_model_dir, num_questions=1)
+    run_phase(task, load_phase("generate"), cache_dir=tmp_path / "cache")
+    storage = open_storage(local_location)
+    committed = storage.get_bytes(join_key(task.output, "_MANIFEST.json"))
+
+    def must_not_run(ctx):
+        raise AssertionError("a committed phase ran again")
+
+    capsys.readouterr()
+    assert run_phase(task, must_not_run, cache_dir=tmp_path / "cache") == 0
+    assert storage.get_bytes(join_key(task.output, "_MANIFEST.json")) == committed
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["metrics"]["requested"] == 1
+
+
+@pytest.mark.parametrize("field", ["challenger"])
+def test_a_missing_model_is_a_configuration_error_naming_the_field(local_location, tmp_path, field):
+    from rzero_worker.models import ModelSourceError
+
+    task = generate_task(local_location, tmp_path / "no-such-model")
+    with pytest.raises(ModelSourceError, match=f"{field}.source"):
+        run_phase(task, load_phase("generate"), cache_dir=tmp_path / "cache")

@@ -1,0 +1,139 @@
+"""Phase `label`: the band, the drop reasons and the statistics, and the phase end to end."""
+
+import json
+
+import pytest
+
+from rzero_worker.grading import GradingPool, vote_many
+from rzero_worker.phases import load_phase
+from rzero_worker.phases.context import InputNotReadyError
+from rzero_worker.phases.label import apply_band, challenger_agreement, label_stats, labelled_row
+from rzero_worker.phases.runner import run_phase
+from rzero_worker.storage import commit, is_committed, join_key, open_storage
+from rzero_worker.task import LabelingSettings, LabelTask, ModelInput, Sampling, Shard
+
+HANG = r"\dfrac{5^{5^{5^{5^5}}}}{5^{5^{5^5}}}"
+
+
+def label_task(location, model_dir, *, shard=Shard(), audit_size=50) -> LabelTask:
+    return LabelTask(
+        run="demo",
+        iteration=1,
+        storage=location,
+        output=join_key("iter-001/label", shard.key),
+        solver=ModelInput(source=str(model_dir)),
+        questions="iter-001/generate",
+        shard=shard,
+        settings=LabelingSettings(
+            samples=3, sampling=Sampling(max_tokens=12), grading_workers=1, audit_size=audit_size
+        ),
+    )
+
+
+def commit_question_shards(location, shards: list[list[dict]]) -> None:
+    """Committed generate output written by hand: one questions.jsonl per shard."""
+    storage = open_storage(location)
+    for index, questions in enumerate(shards):
+        prefix = f"iter-001/generate/shard-{index:05d}-of-{len(shards):05d}"
+        storage.put_bytes(join_key(prefix, "questions.jsonl"), "".join(json.dumps(q) + "\n" for q in questions).encode())
+        commit(storage, prefix)
+
+
+def read_jsonl(storage, key):
+    return [json.loads(line) for line in storage.get_bytes(key).decode().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with GradingPool(workers=1, timeout_s=2.0) as grading_pool:
+        yield grading_pool
+
+
+def test_band_reasons_and_statistics_on_hand_made_answers(pool):
+    questions = [
+        {"id": "q1", "question": "half?", "answer": "0.5"},
+        {"id": "q2", "question": "seven?", "answer": "7"},
+        {"id": "q3", "question": "nothing?", "answer": "1"},
+        {"id": "q4", "question": "two?", "answer": "3"},
+        {"id": "q5", "question": "hang?", "answer": None},
+    ]
+    answers = [
+        ["1/2", "0.5", "\\frac{1}{2}", "3"],  # one class of 3 + "3": score 3/4, inside the paper band
+        ["7", "7", "7", "7"],  # score 1: too easy
+        [None, "None", "", None],  # no answer at all
+        ["2", "3", None, None],  # tie 1-1: earliest class wins, score 1/4 = the band's lower edge
+        [HANG, "3", "3", "4"],  # math-verify cannot place the hang input in time
+    ]
+    votes = vote_many(answers, pool)
+    rows = [labelled_row(q, a, v) for q, a, v in zip(questions, answers, votes)]
+
+    kept, dropped = apply_band(rows, answers, LabelingSettings().band_edges())
+    matches = challenger_agreement(kept, pool)
+    stats = label_stats(rows, kept, dropped, matches)
+
+    assert [(row["id"], row["label"], row["score"]) for row in kept] == [("q1", "1/2", 0.75), ("q4", "2", 0.25)]
+    assert dropped == {"no_answer": 1, "ungradable": 1, "out_of_band": 1}
+    assert matches == [True, False]  # 1/2 ~ the Challenger's 0.5; 2 is not its 3
+    assert stats["kept"] == 2
+    assert stats["label_matches_challenger"] == 0.5
+    # scores of the questions that got a label: 0.75, 1.0, 0.25, 0.5 (q5: "3" twice out of 4)
+    assert stats["score_histogram"] == [0, 0, 1, 0, 0, 1, 0, 1, 0, 1]
+    assert stats["mean_agreement"] == pytest.approx((0.75 + 1.0 + 0.25 + 0.5) / 4)
+
+
+def test_the_code_band_keeps_0_3_to_0_8(pool):
+    answers = [["1", "1", "1", "2", "3"], ["1", "1", "1", "1", "2"]]  # scores 0.6 and 0.8
+    rows = [labelled_row({"id": str(i), "question": "q"}, a, v) for i, (a, v) in enumerate(zip(answers, vote_many(answers, pool)))]
+
+    kept, dropped = apply_band(rows, answers, LabelingSettings(band="code").band_edges())
+    assert [row["score"] for row in kept] == [0.6, 0.8]
+    kept, dropped = apply_band(rows, answers, LabelingSettings(band="paper").band_edges())
+    assert [row["score"] for row in kept] == [0.6] and dropped["out_of_band"] == 1
+
+
+def test_label_reads_every_committed_shard_and_commits_its_slice(storage_location, tiny_model_dir, tmp_path):
+    """The tiny random model never boxes an answer: every question is dropped as no_answer, cleanly."""
+    commit_question_shards(
+        storage_location,
+        [
+            [{"id": "a0", "question": "What is 2+2?", "answer": "4"}, {"id": "a1", "question": "1+1?", "answer": "2"}],
+            [{"id": "b0", "question": "What is 3*3?", "answer": "9"}],
+        ],
+    )
+    task = label_task(storage_location, tiny_model_dir, shard=Shard(index=0, count=2))
+
+    assert run_phase(task, load_phase("label"), cache_dir=tmp_path / "cache") == 0
+
+    storage = open_storage(storage_location)
+    assert is_committed(storage, task.output)
+    metrics = json.loads(storage.get_bytes(join_key(task.output, "summary.json")))["metrics"]
+    # questions a0, a1, b0 in shard order; shard 0 of 2 takes every second one: a0 and b0
+    assert metrics["questions"] == 2
+    assert metrics["kept"] + sum(metrics["dropped"].values()) == 2
+    stats = json.loads(storage.get_bytes(join_key(task.output, "stats.json")))
+    assert stats == {key: metrics[key] for key in stats}
+    assert set(stats) == {"kept", "dropped", "mean_agreement", "score_histogram", "label_matches_challenger"}
+    train = read_jsonl(storage, join_key(task.output, "train.jsonl"))
+    audit = read_jsonl(storage, join_key(task.output, "audit.jsonl"))
+    assert len(train) == metrics["kept"] and len(audit) == min(metrics["kept"], 50)
+    assert {row["id"] for row in train} <= {"a0", "b0"}
+
+
+def test_label_with_no_questions_commits_an_empty_training_set(local_location, tiny_model_dir, tmp_path):
+    commit_question_shards(local_location, [[]])
+    task = label_task(local_location, tiny_model_dir)
+
+    run_phase(task, load_phase("label"), cache_dir=tmp_path / "cache")
+
+    storage = open_storage(local_location)
+    metrics = json.loads(storage.get_bytes(join_key(task.output, "summary.json")))["metrics"]
+    assert metrics["questions"] == 0 and metrics["kept"] == 0
+    assert metrics["score_histogram"] == [0] * 10
+    assert storage.get_bytes(join_key(task.output, "train.jsonl")) == b""
+
+
+def test_label_fails_clearly_when_no_question_shard_is_committed(local_location, tiny_model_dir, tmp_path):
+    task = label_task(local_location, tiny_model_dir)
+    with pytest.raises(InputNotReadyError, match="iter-001/generate"):
+        run_phase(task, load_phase("label"), cache_dir=tmp_path / "cache")
+    assert not is_committed(open_storage(local_location), task.output)

@@ -1,0 +1,136 @@
+"""Phase `solver`: GRPO on the pseudo-labels, committed model, kill-and-resume, empty dataset."""
+
+import json
+
+import pytest
+
+from rzero_worker.grading import GradingPool
+from rzero_worker.grpo import CheckpointUploader
+from rzero_worker.phases import load_phase
+from rzero_worker.phases.runner import run_phase
+from rzero_worker.phases.solver import EmptyDatasetError, SolverReward
+from rzero_worker.storage import commit, is_committed, join_key, open_storage
+from rzero_worker.task import GRPOSettings, ModelInput, SolverSettings, SolverTask
+
+TRAIN_ROWS = [
+    {"id": "q1", "question": "What is 2+2?", "label": "4", "score": 0.5},
+    {"id": "q2", "question": "What is 3*3?", "label": "9", "score": 0.6},
+    {"id": "q3", "question": "Half of 1?", "label": "\\frac{1}{2}", "score": 0.7},
+]
+
+
+def solver_task(location, model_dir, *, steps=3) -> SolverTask:
+    grpo = GRPOSettings(steps=steps, group_size=2, batch_size=2, max_completion_tokens=8, save_every=1)
+    return SolverTask(
+        run="demo",
+        iteration=1,
+        storage=location,
+        output="iter-001/solver",
+        solver=ModelInput(source=str(model_dir)),
+        dataset="iter-001/label",
+        settings=SolverSettings(grpo=grpo),
+    )
+
+
+def commit_label_shards(location, shards: list[list[dict]]) -> None:
+    storage = open_storage(location)
+    for index, rows in enumerate(shards):
+        prefix = f"iter-001/label/shard-{index:05d}-of-{len(shards):05d}"
+        storage.put_bytes(join_key(prefix, "train.jsonl"), "".join(json.dumps(r) + "\n" for r in rows).encode())
+        commit(storage, prefix)
+
+
+def summary_metrics(storage, output):
+    return json.loads(storage.get_bytes(join_key(output, "summary.json")))["metrics"]
+
+
+class KilledAfterStep(RuntimeError):
+    pass
+
+
+def test_solver_reward_is_equivalence_to_the_label_with_an_optional_format_share():
+    completions = [
+        [{"role": "assistant", "content": "so \\boxed{0.5}"}],
+        [{"role": "assistant", "content": "<think>3*3</think> it is \\boxed{9}"}],
+        [{"role": "assistant", "content": "<think>hmm</think> \\boxed{8}"}],
+        [{"role": "assistant", "content": "no answer"}],
+    ]
+    labels = ["\\frac{1}{2}", "9", "9", "4"]
+    with GradingPool(workers=1, timeout_s=5.0) as pool:
+        plain = SolverReward(pool, format_weight=0.0)(prompts=[None] * 4, completions=completions, label=labels)
+        shaped = SolverReward(pool, format_weight=0.1)(prompts=[None] * 4, completions=completions, label=labels)
+    assert plain == [1.0, 1.0, 0.0, 0.0]
+    assert shaped == pytest.approx([0.9, 1.0, 0.1, 0.0])
+
+
+def test_solver_trains_on_every_label_shard_and_commits_the_model(storage_location, tiny_model_dir, tmp_path):
+    commit_label_shards(storage_location, [TRAIN_ROWS[:2], TRAIN_ROWS[2:]])
+    task = solver_task(storage_location, tiny_model_dir)
+
+    assert run_phase(task, load_phase("solver"), cache_dir=tmp_path / "cache") == 0
+
+    storage = open_storage(storage_location)
+    assert is_committed(storage, task.output)
+    metrics = summary_metrics(storage, task.output)
+    assert metrics["steps"] == 3 and metrics["resumed_from_step"] is None and metrics["questions"] == 3
+    assert 0.0 <= metrics["mean_reward"] <= 1.0 and 0.0 <= metrics["last_reward"] <= 1.0
+    assert metrics["step_seconds"] > 0
+    files = {key.split("/model/", 1)[1] for key in storage.list(task.output) if "/model/" in key}
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= files
+    assert storage.list(task.output + ".ckpt") == []  # resume checkpoints are dropped once committed
+
+    from transformers import AutoModelForCausalLM
+
+    local = tmp_path / "downloaded"
+    storage.download_dir(join_key(task.output, "model"), local)
+    assert AutoModelForCausalLM.from_pretrained(local).config.num_hidden_layers == 2
+
+
+def test_a_killed_solver_resumes_from_its_last_checkpoint_and_ends_at_the_same_step(
+    local_location, tiny_model_dir, tmp_path, monkeypatch
+):
+    commit_label_shards(local_location, [TRAIN_ROWS])
+    task = solver_task(local_location, tiny_model_dir, steps=3)
+    upload = CheckpointUploader.on_save
+
+    def upload_then_die_at_step_2(self, args, state, control, **kwargs):
+        upload(self, args, state, control, **kwargs)
+        if state.global_step == 2:
+            raise KilledAfterStep("simulated kill after the checkpoint of step 2 was committed")
+
+    monkeypatch.setattr(CheckpointUploader, "on_save", upload_then_die_at_step_2)
+    with pytest.raises(KilledAfterStep):
+        run_phase(task, load_phase("solver"), cache_dir=tmp_path / "cache")
+    storage = open_storage(local_location)
+    assert not is_committed(storage, task.output)
+    assert is_committed(storage, "iter-001/solver.ckpt/step-000002")
+
+    monkeypatch.setattr(CheckpointUploader, "on_save", upload)
+    run_phase(task, load_phase("solver"), cache_dir=tmp_path / "cache")
+
+    metrics = summary_metrics(storage, task.output)
+    assert metrics["resumed_from_step"] == 2
+    assert metrics["steps"] == 3
+    assert metrics["mean_reward"] is not None  # the restored log history covers steps 1-3
+
+
+def test_an_empty_dataset_fails_clearly_and_commits_nothing(local_location, tiny_model_dir, tmp_path):
+    commit_label_shards(local_location, [[], []])
+    task = solver_task(local_location, tiny_model_dir)
+
+    with pytest.raises(EmptyDatasetError, match="no training questions"):
+        run_phase(task, load_phase("solver"), cache_dir=tmp_path / "cache")
+    assert not is_committed(open_storage(local_location), task.output)
+
+
+def test_a_committed_solver_is_not_trained_again(local_location, tiny_model_dir, tmp_path):
+    commit_label_shards(local_location, [TRAIN_ROWS])
+    task = solver_task(local_location, tiny_model_dir, steps=1)
+    run_phase(task, load_phase("solver"), cache_dir=tmp_path / "cache")
+    manifest = open_storage(local_location).get_bytes(join_key(task.output, "_MANIFEST.json"))
+
+    def must_not_run(ctx):
+        raise AssertionError("a committed phase ran again")
+
+    assert run_phase(task, must_not_run, cache_dir=tmp_path / "cache") == 0
+    assert open_storage(local_location).get_bytes(join_key(task.output, "_MANIFEST.json")) == manifest

@@ -1,0 +1,89 @@
+"""Phase `generate`: this shard's share of N candidate questions from the trained Challenger.
+
+Shard i of K generates N // K questions, plus one when i < N % K, so the shards add up to N exactly.
+Sampling seeds derive from (task seed, shard index, batch number): re-running a shard reproduces it.
+
+Each completion is parsed into `<question>...</question>` and its last `\\boxed{}` answer. A completion
+without a question is invalid (`invalid.jsonl`, with the raw output, for people to read); a question
+equal to an earlier one after whitespace normalisation is a duplicate and dropped (counted).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from ..task import GenerateTask
+from .context import PhaseContext
+
+log = logging.getLogger(__name__)
+
+# Distinct seed streams per shard: shard i uses seeds seed + i * SHARD_SEED_STRIDE + batch number.
+SHARD_SEED_STRIDE = 1_000_003
+
+
+def shard_share(total: int, index: int, count: int) -> int:
+    """Questions shard `index` of `count` generates; the shares sum to `total`."""
+    return total // count + (1 if index < total % count else 0)
+
+
+def run(ctx: PhaseContext) -> dict:
+    task: GenerateTask = ctx.task
+    requested = shard_share(task.settings.num_questions, task.shard.index, task.shard.count)
+    outputs = challenger_outputs(ctx, requested)
+    questions, invalid, duplicates = parse_outputs(outputs, id_prefix(task))
+    _write_jsonl(ctx.staging / "questions.jsonl", questions)
+    _write_jsonl(ctx.staging / "invalid.jsonl", invalid)
+    log.info("%d questions: %d valid, %d invalid, %d duplicates", requested, len(questions), len(invalid), duplicates)
+    return {"requested": requested, "valid": len(questions), "invalid": len(invalid), "duplicates": duplicates}
+
+
+def id_prefix(task: GenerateTask) -> str:
+    return f"i{task.iteration:03d}-s{task.shard.index:05d}"
+
+
+def challenger_outputs(ctx: PhaseContext, requested: int) -> list[str]:
+    """`requested` Challenger completions, generated `settings.batch_size` at a time."""
+    from ..generation import make_generator
+    from ..models import resolve_model
+    from ..prompts import challenger_messages
+
+    task: GenerateTask = ctx.task
+    local = resolve_model(task.challenger, ctx.storage, ctx.cache_dir, field="challenger", s3_location=task.storage)
+    generator = make_generator(local, task.device, cache_dir=ctx.cache_dir)
+    outputs: list[str] = []
+    batch_number = 0
+    while len(outputs) < requested:
+        size = min(task.settings.batch_size, requested - len(outputs))
+        seed = task.seed + task.shard.index * SHARD_SEED_STRIDE + batch_number
+        # One prompt, `size` samples: every candidate answers the same Challenger prompt.
+        [samples] = generator.generate([challenger_messages()], n=size, sampling=task.settings.sampling, seed=seed)
+        outputs.extend(samples)
+        batch_number += 1
+        log.info("generated %d/%d candidates", len(outputs), requested)
+    return outputs
+
+
+def parse_outputs(outputs: list[str], prefix: str) -> tuple[list[dict], list[dict], int]:
+    """(valid questions, invalid outputs, duplicate count). Ids number the candidates in order."""
+    from ..grading import is_empty_answer, parse_challenger_output
+
+    questions, invalid, seen = [], [], set()
+    duplicates = 0
+    for index, text in enumerate(outputs):
+        item_id = f"{prefix}-{index:06d}"
+        question, answer = parse_challenger_output(text)
+        if question is None:
+            invalid.append({"id": item_id, "output": text, "reason": "no_question"})
+            continue
+        key = " ".join(question.split())
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        questions.append({"id": item_id, "question": question, "answer": None if is_empty_answer(answer) else answer})
+    return questions, invalid, duplicates
+
+
+def _write_jsonl(path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")

@@ -1,0 +1,76 @@
+"""Phase `solver`: GRPO on the Solver against the pseudo-labels of the label phase.
+
+Reads `train.jsonl` of every committed label shard under `task.dataset`; each row becomes the Solver
+prompt (reason step by step, answer in `\\boxed{}`) with its `label` column, which TRL hands to the
+reward function. Reward: `rewards.solver_rewards` (1 when the boxed answer is equivalent to the label,
+with the optional `<think>` format weight of the reference code). An empty dataset fails the phase
+with a clear message: there is nothing to train on (the label band kept no question).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from ..storage import join_key
+from ..task import SolverTask
+from .context import PhaseContext
+
+log = logging.getLogger(__name__)
+
+
+class EmptyDatasetError(RuntimeError):
+    """The label phase kept no question: the Solver has nothing to train on."""
+
+
+def run(ctx: PhaseContext) -> dict:
+    task: SolverTask = ctx.task
+    rows = read_training_rows(ctx)
+    if not rows:
+        raise EmptyDatasetError(
+            f"dataset {ctx.storage.uri_for(task.dataset)} has no training questions: the label phase kept "
+            "none (see its stats.json; widen the band or generate more questions)"
+        )
+    log.info("training the Solver on %d labelled questions", len(rows))
+
+    from ..grading import GradingPool
+    from ..grpo import prompt_dataset, train_grpo
+    from ..models import load_model, resolve_model
+    from ..prompts import solver_messages
+
+    grpo = task.settings.grpo
+    local = resolve_model(task.solver, ctx.storage, ctx.cache_dir, field="solver", s3_location=task.storage)
+    model, tokenizer = load_model(local, task.device, trainable=True)
+    dataset = prompt_dataset(
+        [{"prompt": solver_messages(row["question"]), "label": row["label"]} for row in rows], grpo, seed=task.seed
+    )
+    with GradingPool(timeout_s=5.0) as pool:
+        reward = SolverReward(pool, task.settings.format_weight)
+        metrics = train_grpo(ctx, model, tokenizer, reward, dataset, grpo)
+    return {**metrics, "questions": len(rows)}
+
+
+def read_training_rows(ctx: PhaseContext) -> list[dict]:
+    """Every kept question of every committed label shard (fails when none is committed)."""
+    rows = []
+    for prefix in ctx.input_prefixes(ctx.task.dataset):
+        text = ctx.storage.get_bytes(join_key(prefix, "train.jsonl")).decode("utf-8")
+        rows.extend(json.loads(line) for line in text.splitlines() if line.strip())
+    return rows
+
+
+class SolverReward:
+    """TRL reward function: equivalence of each completion's boxed answer to its question's label."""
+
+    __name__ = "solver_reward"  # TRL names reward columns in its logs after the function
+
+    def __init__(self, pool, format_weight: float):
+        self.pool = pool
+        self.format_weight = format_weight
+
+    def __call__(self, prompts, completions, label, **kwargs) -> list[float]:
+        from ..grpo import completion_texts
+        from ..rewards import solver_rewards
+
+        return solver_rewards(completion_texts(completions), list(label), self.pool, self.format_weight)
+
