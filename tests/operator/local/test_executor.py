@@ -131,7 +131,7 @@ def test_a_run_goes_to_succeeded_with_its_history_filled(tmp_path, tiny_model_di
     history = {entry["iteration"]: entry for entry in status["iterationHistory"]}
     assert set(history) == {0, 1}
     assert all(p["state"] == "Succeeded" for p in history[1]["phases"].values())
-    assert list(history[1]["phases"]) == ["challenger", "generate", "label", "solver", "evaluate"]
+    assert set(history[1]["phases"]) == {"challenger", "generate", "label", "solver", "evaluate"}
     assert history[1]["questionsGenerated"] == 4 and "arithmetic" in history[1]["scores"]
     assert "run tiny: Succeeded" in out
     report = Path(state.run_root) / "report" / "report.md"

@@ -8,7 +8,7 @@ from rzero_worker.grading import GradingPool
 from rzero_worker.grpo import CheckpointUploader
 from rzero_worker.phases import load_phase
 from rzero_worker.phases.runner import run_phase
-from rzero_worker.phases.solver import EmptyDatasetError, SolverReward
+from rzero_worker.phases.solver import SolverReward
 from rzero_worker.storage import commit, is_committed, join_key, open_storage
 from rzero_worker.task import GRPOSettings, ModelInput, SolverSettings, SolverTask
 
@@ -114,13 +114,24 @@ def test_a_killed_solver_resumes_from_its_last_checkpoint_and_ends_at_the_same_s
     assert metrics["mean_reward"] is not None  # the restored log history covers steps 1-3
 
 
-def test_an_empty_dataset_fails_clearly_and_commits_nothing(local_location, tiny_model_dir, tmp_path):
+def test_an_empty_dataset_carries_the_solver_forward_unchanged(local_location, tiny_model_dir, tmp_path):
     commit_label_shards(local_location, [[], []])
     task = solver_task(local_location, tiny_model_dir)
 
-    with pytest.raises(EmptyDatasetError, match="no training questions"):
-        run_phase(task, load_phase("solver"), cache_dir=tmp_path / "cache")
-    assert not is_committed(open_storage(local_location), task.output)
+    run_phase(task, load_phase("solver"), cache_dir=tmp_path / "cache")
+
+    storage = open_storage(local_location)
+    metrics = summary_metrics(storage, task.output)
+    assert metrics["steps"] == 0 and metrics["questions"] == 0
+    assert "kept none" in metrics["skipped"]
+    # The committed checkpoint is the input model, weight for weight.
+    from safetensors.torch import load_file
+
+    carried = tmp_path / "carried"
+    storage.download_dir(join_key(task.output, "model"), carried)
+    before, after = load_file(tiny_model_dir / "model.safetensors"), load_file(carried / "model.safetensors")
+    assert before.keys() == after.keys()
+    assert all((before[name] == after[name]).all() for name in before)
 
 
 def test_a_committed_solver_is_not_trained_again(local_location, tiny_model_dir, tmp_path):
