@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from rzero_operator.validate import validate_file, validate_manifest
+from support.schemas import openapi_to_json_schema
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -19,23 +20,6 @@ CRD_FILE = REPO / "crds" / "rzeroruns.rzero.dev.yaml"
 DEMO = EXAMPLES / "local-demo.yaml"
 PAPER = EXAMPLES / "qwen3-4b-base.yaml"
 DEMO_BUDGET_SECONDS = 600  # issue 3: one full iteration in under 10 minutes on 2 CPU cores
-
-
-def openapi_to_json_schema(node):
-    """OpenAPI 3.0 (as in a CRD) -> JSON Schema for jsonschema: nullable, boolean exclusive bounds."""
-    if isinstance(node, list):
-        return [openapi_to_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: openapi_to_json_schema(value) for key, value in node.items() if not key.startswith("x-kubernetes-")}
-    if out.pop("nullable", False) and "type" in out:
-        out["type"] = [out["type"], "null"]
-    for flag, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
-        if out.get(flag) is True:
-            out[flag] = out.pop(bound)
-        elif out.get(flag) is False:
-            out.pop(flag)
-    return out
 
 
 def crd_schema() -> dict:

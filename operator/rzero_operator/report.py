@@ -24,6 +24,7 @@ class IterationRow:
 
     iteration: int
     generated: int | None
+    valid: int | None  # parsed (<question> + \\boxed{}) and not duplicated
     kept: int | None
     mean_agreement: float | None
     label_matches_challenger: float | None
@@ -47,6 +48,7 @@ def iteration_rows(status: dict) -> list[IterationRow]:
             IterationRow(
                 iteration=int(entry.get("iteration", 0)),
                 generated=entry.get("questionsGenerated"),
+                valid=entry.get("questionsValid"),
                 kept=entry.get("questionsKept"),
                 mean_agreement=entry.get("meanAgreement"),
                 label_matches_challenger=entry.get("labelMatchesChallenger"),
@@ -134,8 +136,9 @@ def plot_kept(rows: list[IterationRow], path: Path) -> None:
     rows = [row for row in rows if row.iteration > 0]
     fig, ax = plt.subplots(figsize=(5, 3.2))
     xs = [row.iteration for row in rows]
-    ax.bar([x - 0.2 for x in xs], [row.generated or 0 for row in rows], width=0.4, label="generated")
-    ax.bar([x + 0.2 for x in xs], [row.kept or 0 for row in rows], width=0.4, label="kept")
+    ax.bar([x - 0.27 for x in xs], [row.generated or 0 for row in rows], width=0.27, label="generated")
+    ax.bar(xs, [row.valid or 0 for row in rows], width=0.27, label="valid")
+    ax.bar([x + 0.27 for x in xs], [row.kept or 0 for row in rows], width=0.27, label="kept")
     ax.set_xticks(xs)
     ax.set_xlabel("iteration")
     ax.set_ylabel("questions")
@@ -181,15 +184,15 @@ def render_markdown(run_name: str, status: dict, rows: list[IterationRow], image
         + (f", stage {status['stage']}" if status.get("stage") else "")
         + (f" — {status['message']}" if status.get("message") else ""),
         "",
-        "| iteration | generated | kept | mean agreement | label = challenger's answer | "
+        "| iteration | generated | valid | kept | mean agreement | label = challenger's answer | "
         + " | ".join(benchmarks)
         + (" |" if benchmarks else "|"),
-        "|---|---|---|---|---|" + "---|" * len(benchmarks),
+        "|---|---|---|---|---|---|" + "---|" * len(benchmarks),
     ]
     for row in rows:
         scores = " | ".join(_fmt(row.scores.get(name), "{:.3f}") for name in benchmarks)
         lines.append(
-            f"| {row.iteration} | {_fmt(row.generated)} | {_fmt(row.kept)} | {_fmt(row.mean_agreement, '{:.3f}')} | "
+            f"| {row.iteration} | {_fmt(row.generated)} | {_fmt(row.valid)} | {_fmt(row.kept)} | {_fmt(row.mean_agreement, '{:.3f}')} | "
             f"{_fmt(row.label_matches_challenger, '{:.2f}')} | {scores}" + (" |" if benchmarks else "|")
         )
     drops = [row for row in rows if row.drop_reasons]

@@ -1,7 +1,6 @@
 """Templates: valid Go-template syntax for the subset we use, render to valid Kubernetes manifests, and the
 Deployment runs `rzero operator` with arguments the real CLI accepts."""
 
-from pathlib import Path
 
 import kubernetes_validate
 import pytest

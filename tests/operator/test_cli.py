@@ -117,7 +117,7 @@ def _saved_run(tmp_path: Path) -> Path:
         iteration_history=[
             IterationRecord(iteration=0, scores={"arithmetic": 0.25}, phases={"evaluate": done}),
             IterationRecord(
-                iteration=1, questions_generated=16, questions_kept=6, mean_agreement=0.5,
+                iteration=1, questions_generated=16, questions_valid=10, questions_kept=6, mean_agreement=0.5,
                 phases={"challenger": done, "generate": done, "label": PhaseRecord(state="Running", attempts=1)},
             ),
         ],
@@ -133,11 +133,11 @@ def test_status_prints_a_per_iteration_table_for_a_manifest(tmp_path, capsys):
     lines = out.splitlines()
     assert lines[0] == "run tiny: Running, iteration 1, stage Labeling"
     header = next(line for line in lines if line.startswith("iter"))
-    assert header.split() == ["iter", "generated", "kept", "agreement", "label=chal", "arithmetic", "phases"]
+    assert header.split() == ["iter", "generated", "valid", "kept", "agreement", "label=chal", "arithmetic", "phases"]
     row0 = next(line for line in lines if line.startswith("0 "))
     row1 = next(line for line in lines if line.startswith("1 "))
-    assert row0.split()[:6] == ["0", "-", "-", "-", "-", "0.250"]
-    assert row1.split()[:4] == ["1", "16", "6", "0.500"]
+    assert row0.split()[:7] == ["0", "-", "-", "-", "-", "-", "0.250"]
+    assert row1.split()[:5] == ["1", "16", "10", "6", "0.500"]
     assert "challenger✓ generate✓ label…" in row1
 
 

@@ -13,6 +13,7 @@ import yaml
 from rzero_operator.api.crd import CEL_RULES, build_crd, open_api_schema, render_crd_yaml
 from rzero_operator.api.reference import render_configuration_reference
 from rzero_operator.validate import InvalidManifest, validate_manifest
+from support.schemas import openapi_to_json_schema
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "crds" / "rzeroruns.rzero.dev.yaml"
@@ -26,23 +27,6 @@ def manifest(**spec) -> dict:
     body = {"model": "builtin:smollm2-135m-instruct", "storage": {"uri": "s3://runs/rzero"}}
     body.update(spec)
     return {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {"name": "demo"}, "spec": body}
-
-
-def to_json_schema(node):
-    """OpenAPI 3.0 -> JSON Schema (for jsonschema): nullable and boolean exclusive bounds."""
-    if isinstance(node, list):
-        return [to_json_schema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: to_json_schema(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
-    if out.pop("nullable", False) and "type" in out:
-        out["type"] = [out["type"], "null"]
-    for key, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
-        if out.get(key) is True:
-            out[key] = out.pop(bound)
-        elif out.get(key) is False:
-            out.pop(key)
-    return out
 
 
 def schema_nodes(node, path="$"):
@@ -127,7 +111,7 @@ def test_defaults_are_kept_and_nested_defaults_are_valid_against_their_schema():
     assert spec["labeling"]["properties"]["minScore"]["nullable"] is True
     for path, node in schema_nodes(open_api_schema()):
         if "default" in node:
-            jsonschema.validate(node["default"], to_json_schema(node))
+            jsonschema.validate(node["default"], openapi_to_json_schema(node))
 
 
 def test_optional_fields_are_nullable_and_not_required():
@@ -166,7 +150,7 @@ def test_labeling_band_rule_is_attached_to_the_labeling_block():
 def test_manifests_the_validator_accepts_also_pass_the_crd_schema(spec):
     doc = manifest(**spec)
     validate_manifest(doc)
-    jsonschema.validate(doc, to_json_schema(open_api_schema()))
+    jsonschema.validate(doc, openapi_to_json_schema(open_api_schema()))
 
 
 @pytest.mark.parametrize(
@@ -183,6 +167,6 @@ def test_manifests_the_validator_accepts_also_pass_the_crd_schema(spec):
 def test_manifests_the_crd_schema_rejects_are_also_rejected_by_the_validator(spec):
     doc = manifest(**spec)
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(doc, to_json_schema(open_api_schema()))
+        jsonschema.validate(doc, openapi_to_json_schema(open_api_schema()))
     with pytest.raises(InvalidManifest):
         validate_manifest(copy.deepcopy(doc))

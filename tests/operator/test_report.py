@@ -22,7 +22,7 @@ def status_with_two_iterations() -> dict:
         iteration_history=[
             IterationRecord(iteration=0, scores={"arithmetic": 0.10, "gsm8k": 0.05}),
             IterationRecord(
-                iteration=1, questions_generated=16, questions_kept=5, mean_agreement=0.61,
+                iteration=1, questions_generated=16, questions_valid=9, questions_kept=5, mean_agreement=0.61,
                 drop_reasons={"out_of_band": 9, "no_answer": 2}, label_matches_challenger=0.4,
                 scores={"arithmetic": 0.15, "gsm8k": 0.07},
             ),
@@ -37,7 +37,7 @@ def test_rows_follow_the_status_history_in_iteration_order():
     status["iterationHistory"].reverse()
     rows = iteration_rows(status)
     assert [row.iteration for row in rows] == [0, 1, 2]
-    assert rows[1].kept == 5 and rows[1].generated == 16 and rows[1].scores == {"arithmetic": 0.15, "gsm8k": 0.07}
+    assert rows[1].kept == 5 and rows[1].generated == 16 and rows[1].valid == 9 and rows[1].scores == {"arithmetic": 0.15, "gsm8k": 0.07}
     assert rows[0].kept is None and rows[2].scores == {"arithmetic": 0.2}
 
 
@@ -56,8 +56,8 @@ def test_report_writes_three_png_plots_and_a_markdown_summary(tmp_path):
         assert data.startswith(PNG_MAGIC) and len(data) > 5000  # a real image, not an empty canvas
     text = report.read_text()
     assert text.startswith("# R-Zero run `demo`")
-    assert "| 1 | 16 | 5 | 0.610 | 0.40 | 0.150 | 0.070 |" in text
-    assert "| 2 | 16 | 7 | 0.550 | – | 0.200 | – |" in text
+    assert "| 1 | 16 | 9 | 5 | 0.610 | 0.40 | 0.150 | 0.070 |" in text
+    assert "| 2 | 16 | – | 7 | 0.550 | – | 0.200 | – |" in text
     assert "iteration 1: no_answer 2, out_of_band 9" in text
     for name in pngs:
         assert f"]({name})" in text

@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rzero_worker.storage import NotCommittedError, Storage, download_committed, open_storage, read_manifest
+from rzero_worker.storage import Storage, download_committed, open_storage, read_manifest
 from rzero_worker.task import DeviceHints, ModelInput, StorageLocation
 
 log = logging.getLogger(__name__)

@@ -41,7 +41,6 @@ class S3Storage(Storage):
         multipart_chunksize: int = MULTIPART_CHUNKSIZE,
         max_attempts: int = MAX_ATTEMPTS,
     ):
-        import boto3
         from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 

@@ -24,13 +24,14 @@ def format_status_table(run_name: str, status: dict) -> str:
     rows = iteration_rows(status)
     history = {int(entry.get("iteration", 0)): entry for entry in status.get("iterationHistory") or []}
     benchmarks = sorted({name for row in rows for name in row.scores})
-    header = ["iter", "generated", "kept", "agreement", "label=chal"] + benchmarks + ["phases"]
+    header = ["iter", "generated", "valid", "kept", "agreement", "label=chal"] + benchmarks + ["phases"]
     body = []
     for row in rows:
         body.append(
             [
                 str(row.iteration),
                 _cell(row.generated),
+                _cell(row.valid),
                 _cell(row.kept),
                 _cell(row.mean_agreement, "{:.3f}"),
                 _cell(row.label_matches_challenger, "{:.2f}"),

@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from rzero_operator.local.executor import LocalExecutor, load_run, run_local

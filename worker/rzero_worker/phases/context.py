@@ -8,6 +8,7 @@ its output files into `ctx.staging`, and, if it trains, saves resumable checkpoi
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -139,6 +140,14 @@ class PhaseContext:
                 f"missing {', '.join(f'shard-{i:05d}-of-{count:05d}' for i in missing[:5])}"
             )
         return [join_key(key, f"shard-{i:05d}-of-{count:05d}") for i in range(count)]
+
+    def read_input_jsonl(self, key: str, filename: str) -> list[dict]:
+        """The rows of `filename` in every committed shard of input `key`, in shard order."""
+        rows: list[dict] = []
+        for prefix in self.input_prefixes(key):
+            text = self.storage.get_bytes(join_key(prefix, filename)).decode("utf-8")
+            rows.extend(json.loads(line) for line in text.splitlines() if line.strip())
+        return rows
 
     def download_input(self, prefix: str) -> Path:
         """Download a committed prefix into the cache (verified; reused when already there)."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 
-from ..storage import join_key
 from ..task import LabelTask
 from .context import PhaseContext
 
@@ -53,11 +52,7 @@ def run(ctx: PhaseContext) -> dict:
 
 def read_questions(ctx: PhaseContext) -> list[dict]:
     """All questions of every committed generate shard, in shard order (fails when none is committed)."""
-    questions = []
-    for prefix in ctx.input_prefixes(ctx.task.questions):
-        text = ctx.storage.get_bytes(join_key(prefix, "questions.jsonl")).decode("utf-8")
-        questions.extend(json.loads(line) for line in text.splitlines() if line.strip())
-    return questions
+    return ctx.read_input_jsonl(ctx.task.questions, "questions.jsonl")
 
 
 def solver_answers(ctx: PhaseContext, questions: list[dict]) -> list[list[str | None]]:

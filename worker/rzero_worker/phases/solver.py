@@ -12,10 +12,8 @@ reason in the summary, so evaluation and the next iteration go on and the status
 
 from __future__ import annotations
 
-import json
 import logging
 
-from ..storage import join_key
 from ..task import SolverTask
 from .context import PhaseContext
 
@@ -54,11 +52,7 @@ def run(ctx: PhaseContext) -> dict:
 
 def read_training_rows(ctx: PhaseContext) -> list[dict]:
     """Every kept question of every committed label shard (fails when none is committed)."""
-    rows = []
-    for prefix in ctx.input_prefixes(ctx.task.dataset):
-        text = ctx.storage.get_bytes(join_key(prefix, "train.jsonl")).decode("utf-8")
-        rows.extend(json.loads(line) for line in text.splitlines() if line.strip())
-    return rows
+    return ctx.read_input_jsonl(ctx.task.dataset, "train.jsonl")
 
 
 class SolverReward:
