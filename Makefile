@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: setup demo test test-fast crd clean
+.PHONY: setup demo test test-fast test-demo crd clean
 
 $(BIN)/rzero: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,10 +22,13 @@ demo: setup
 	$(BIN)/rzero run examples/local-demo.yaml
 
 test: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not demo"
 
 test-fast: setup
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m "not slow and not demo"
+
+test-demo: setup
+	$(BIN)/pytest -q -m demo
 
 crd: setup
 	$(BIN)/rzero crd > crds/rzeroruns.rzero.dev.yaml
