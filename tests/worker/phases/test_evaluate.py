@@ -12,6 +12,7 @@ from rzero_worker.phases.evaluate import benchmark_score, score_items
 from rzero_worker.phases.runner import run_phase
 from rzero_worker.storage import is_committed, join_key, open_storage
 from rzero_worker.task import BenchmarkSpec, EvaluateTask, EvaluationSettings, ModelInput
+from support.artefacts import read_jsonl
 
 
 def evaluate_task(location, model_dir, benchmarks) -> EvaluateTask:
@@ -25,8 +26,6 @@ def evaluate_task(location, model_dir, benchmarks) -> EvaluateTask:
     )
 
 
-def read_jsonl(storage, key):
-    return [json.loads(line) for line in storage.get_bytes(key).decode().splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")

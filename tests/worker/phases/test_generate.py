@@ -9,6 +9,7 @@ from rzero_worker.phases.runner import run_phase
 from rzero_worker.phases import load_phase
 from rzero_worker.storage import is_committed, join_key, open_storage
 from rzero_worker.task import GenerateTask, GenerationSettings, ModelInput, Sampling, Shard
+from support.artefacts import read_jsonl
 
 
 def generate_task(location, model_dir, *, num_questions=3, shard=Shard(), seed=0) -> GenerateTask:
@@ -26,8 +27,6 @@ def generate_task(location, model_dir, *, num_questions=3, shard=Shard(), seed=0
     )
 
 
-def read_jsonl(storage, key):
-    return [json.loads(line) for line in storage.get_bytes(key).decode().splitlines() if line.strip()]
 
 
 def test_shard_shares_add_up_to_the_requested_number():

@@ -9,8 +9,9 @@ from rzero_worker.phases import load_phase
 from rzero_worker.phases.context import InputNotReadyError
 from rzero_worker.phases.label import apply_band, challenger_agreement, label_stats, labelled_row
 from rzero_worker.phases.runner import run_phase
-from rzero_worker.storage import commit, is_committed, join_key, open_storage
+from rzero_worker.storage import is_committed, join_key, open_storage
 from rzero_worker.task import LabelingSettings, LabelTask, ModelInput, Sampling, Shard
+from support.artefacts import commit_jsonl_shards, read_jsonl
 
 HANG = r"\dfrac{5^{5^{5^{5^5}}}}{5^{5^{5^5}}}"
 
@@ -30,17 +31,8 @@ def label_task(location, model_dir, *, shard=Shard(), audit_size=50) -> LabelTas
     )
 
 
-def commit_question_shards(location, shards: list[list[dict]]) -> None:
-    """Committed generate output written by hand: one questions.jsonl per shard."""
-    storage = open_storage(location)
-    for index, questions in enumerate(shards):
-        prefix = f"iter-001/generate/shard-{index:05d}-of-{len(shards):05d}"
-        storage.put_bytes(join_key(prefix, "questions.jsonl"), "".join(json.dumps(q) + "\n" for q in questions).encode())
-        commit(storage, prefix)
 
 
-def read_jsonl(storage, key):
-    return [json.loads(line) for line in storage.get_bytes(key).decode().splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +129,7 @@ def test_label_fails_clearly_when_no_question_shard_is_committed(local_location,
     with pytest.raises(InputNotReadyError, match="iter-001/generate"):
         run_phase(task, load_phase("label"), cache_dir=tmp_path / "cache")
     assert not is_committed(open_storage(local_location), task.output)
+
+
+def commit_question_shards(location, shards: list[list[dict]]) -> None:
+    commit_jsonl_shards(location, "iter-001/generate", "questions.jsonl", shards)

@@ -1,7 +1,5 @@
 """Phase `solver`: GRPO on the pseudo-labels, committed model, kill-and-resume, empty dataset."""
 
-import json
-
 import pytest
 
 from rzero_worker.grading import GradingPool
@@ -9,8 +7,9 @@ from rzero_worker.grpo import CheckpointUploader
 from rzero_worker.phases import load_phase
 from rzero_worker.phases.runner import run_phase
 from rzero_worker.phases.solver import SolverReward
-from rzero_worker.storage import commit, is_committed, join_key, open_storage
+from rzero_worker.storage import is_committed, join_key, open_storage
 from rzero_worker.task import GRPOSettings, ModelInput, SolverSettings, SolverTask
+from support.artefacts import commit_jsonl_shards, summary_metrics
 
 TRAIN_ROWS = [
     {"id": "q1", "question": "What is 2+2?", "label": "4", "score": 0.5},
@@ -32,16 +31,8 @@ def solver_task(location, model_dir, *, steps=3) -> SolverTask:
     )
 
 
-def commit_label_shards(location, shards: list[list[dict]]) -> None:
-    storage = open_storage(location)
-    for index, rows in enumerate(shards):
-        prefix = f"iter-001/label/shard-{index:05d}-of-{len(shards):05d}"
-        storage.put_bytes(join_key(prefix, "train.jsonl"), "".join(json.dumps(r) + "\n" for r in rows).encode())
-        commit(storage, prefix)
 
 
-def summary_metrics(storage, output):
-    return json.loads(storage.get_bytes(join_key(output, "summary.json")))["metrics"]
 
 
 class KilledAfterStep(RuntimeError):
@@ -145,3 +136,7 @@ def test_a_committed_solver_is_not_trained_again(local_location, tiny_model_dir,
 
     assert run_phase(task, must_not_run, cache_dir=tmp_path / "cache") == 0
     assert open_storage(local_location).get_bytes(join_key(task.output, "_MANIFEST.json")) == manifest
+
+
+def commit_label_shards(location, shards: list[list[dict]]) -> None:
+    commit_jsonl_shards(location, "iter-001/label", "train.jsonl", shards)
