@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 TASK_API_VERSION = "rzero.dev/task-v1"
@@ -131,13 +131,34 @@ class GRPOSettings(Schema):
     gradient_checkpointing: bool = Field(default=False, description="Trade compute for memory during training.")
 
 
+class ChallengerGRPOSettings(GRPOSettings):
+    """GRPO on the Challenger: the reference's group 4, batch 16, 5 steps unless set."""
+
+    steps: int = Field(default=5, ge=1, le=100000, description="Optimizer steps per iteration (reference 5).")
+    group_size: int = Field(default=4, ge=2, le=64, description="Questions sampled per prompt (reference 4).")
+    batch_size: int = Field(default=16, ge=1, le=4096, description="Prompts per optimizer step (reference 16).")
+
+
+class SolverGRPOSettings(GRPOSettings):
+    """GRPO on the Solver: the reference's group 5, batch 128, 15 steps unless set."""
+
+    steps: int = Field(default=15, ge=1, le=100000, description="Optimizer steps per iteration (reference 15).")
+    group_size: int = Field(default=5, ge=2, le=64, description="Answers sampled per question (reference 5).")
+    batch_size: int = Field(default=128, ge=1, le=4096, description="Questions per optimizer step (reference 128).")
+
+
+def _as_role_settings(value):
+    """A plain GRPOSettings built in code is re-validated as the role's settings (its values kept)."""
+    return value.model_dump() if isinstance(value, GRPOSettings) else value
+
+
 # --------------------------------------------------------------------------------------------------
 # Per-phase settings (also the RZeroRun spec blocks)
 
 
 class ChallengerSettings(Schema):
-    grpo: GRPOSettings = Field(
-        default_factory=lambda: GRPOSettings(steps=5, group_size=4, batch_size=16, max_completion_tokens=1024),
+    grpo: ChallengerGRPOSettings = Field(
+        default_factory=ChallengerGRPOSettings,
         description="GRPO on the Challenger (reference: group 4, batch 16, 5 steps).",
     )
     solver_samples: int = Field(default=10, ge=2, le=64, description="m: Solver answers per question.")
@@ -151,6 +172,8 @@ class ChallengerSettings(Schema):
     )
     repetition_weight: float = Field(default=1.0, ge=0, le=10, description="lambda of r_rep.")
     bleu_distance_threshold: float = Field(default=0.5, gt=0, le=1, description="Cluster cut on 1-BLEU.")
+
+    _role_grpo = field_validator("grpo", mode="before")(_as_role_settings)
 
 
 class GenerationSettings(Schema):
@@ -190,13 +213,15 @@ class LabelingSettings(Schema):
 
 
 class SolverSettings(Schema):
-    grpo: GRPOSettings = Field(
-        default_factory=lambda: GRPOSettings(steps=15, group_size=5, batch_size=128, max_completion_tokens=1024),
+    grpo: SolverGRPOSettings = Field(
+        default_factory=SolverGRPOSettings,
         description="GRPO on the Solver (reference: group 5, batch 128, 15 steps).",
     )
     format_weight: float = Field(
         default=0.0, ge=0, le=1, description="Weight of the <think>..\\boxed{} format reward (code: 0.1)."
     )
+
+    _role_grpo = field_validator("grpo", mode="before")(_as_role_settings)
 
 
 class BenchmarkSpec(Schema):
