@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rzero_operator.report import iteration_rows
+from rzero_worker.task import PHASES
 
 
 def _cell(value, pattern: str = "{}") -> str:
@@ -12,9 +13,10 @@ def _cell(value, pattern: str = "{}") -> str:
 def _phase_states(entry: dict) -> str:
     """Compact per-phase progress, e.g. 'challenger✓ generate✓ label… solver evaluate'."""
     marks = {"Succeeded": "✓", "Running": "…", "Failed": "✗", "Pending": ""}
+    phases = entry.get("phases") or {}
     parts = []
-    for phase, info in (entry.get("phases") or {}).items():
-        state = (info or {}).get("state", "")
+    for phase in sorted(phases, key=lambda name: PHASES.index(name) if name in PHASES else len(PHASES)):
+        state = (phases[phase] or {}).get("state", "")
         parts.append(phase + marks.get(state, ""))
     return " ".join(parts)
 
