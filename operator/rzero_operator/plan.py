@@ -73,14 +73,19 @@ class Decision:
     events: list[Event] = field(default_factory=list)
 
 
+# An Indexed Job's pods are named (and get hostnames) `<job>-<index>`: leave room for "-1023" (at most
+# 1024 shards) so that the hostname is still a 63-character DNS label.
+MAX_ATTEMPT_NAME = 63 - len("-1023")
+
+
 def attempt_name(run_name: str, iteration: int, phase: str, attempt: int) -> str:
-    """Job / process name of an attempt, e.g. 'demo-i001-label-a1'. At most 63 characters (a DNS label):
+    """Job / process name of an attempt, e.g. 'demo-i001-label-a1'. At most MAX_ATTEMPT_NAME characters:
     long run names are cut and given a hash so names stay unique and deterministic."""
     suffix = f"-i{iteration:03d}-{phase}-a{attempt}"
-    if len(run_name) + len(suffix) <= 63:
+    if len(run_name) + len(suffix) <= MAX_ATTEMPT_NAME:
         return run_name + suffix
     digest = hashlib.sha256(run_name.encode()).hexdigest()[:6]
-    head = run_name[: 63 - len(suffix) - 7].rstrip("-")
+    head = run_name[: MAX_ATTEMPT_NAME - len(suffix) - 7].rstrip("-")
     return f"{head}-{digest}{suffix}"
 
 
