@@ -21,6 +21,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -170,19 +171,31 @@ class Storage(ABC):
         return relative
 
 
-def atomic_temp_path(final: Path):
-    """A temp file beside `final`; os.replace makes it visible only once complete."""
+def write_atomically(final: Path, fill: Callable[[Path], None]) -> None:
+    """Have `fill` write a temp file beside `final`, then os.replace it into place: readers see the old
+    file or the complete new one, never a torn one; on any error the temp file is removed."""
+    final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_MARK, dir=final.parent)
+    fd, name = tempfile.mkstemp(prefix=_TMP_MARK, dir=final.parent)
     os.close(fd)
-    return Path(tmp)
-
-
-def move_into_place(tmp: Path, final: Path) -> None:
+    tmp = Path(name)
     try:
+        fill(tmp)
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_bytes_atomically(final: Path, data: bytes) -> None:
+    """`data` into `final` atomically, synced to disk before it becomes visible."""
+
+    def fill(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    write_atomically(final, fill)
 
 
 class LocalStorage(Storage):
@@ -195,43 +208,19 @@ class LocalStorage(Storage):
         return self.root.joinpath(*key.split("/")) if key else self.root
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        final = self._path(key)
-        tmp = atomic_temp_path(final)
-        try:
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        move_into_place(tmp, final)
+        write_bytes_atomically(self._path(key), data)
 
     def get_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
 
     def put_file(self, key: str, local_path: Path) -> None:
-        final = self._path(key)
-        tmp = atomic_temp_path(final)
-        try:
-            shutil.copyfile(local_path, tmp)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        move_into_place(tmp, final)
+        write_atomically(self._path(key), lambda tmp: shutil.copyfile(local_path, tmp))
 
     def get_file(self, key: str, local_path: Path) -> None:
         source = self._path(key)
         if not source.is_file():
             raise FileNotFoundError(f"{self.uri_for(key)} does not exist")
-        final = Path(local_path)
-        tmp = atomic_temp_path(final)
-        try:
-            shutil.copyfile(source, tmp)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        move_into_place(tmp, final)
+        write_atomically(Path(local_path), lambda tmp: shutil.copyfile(source, tmp))
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

@@ -20,11 +20,10 @@ from rzero_worker.storage import (
     FileInfo,
     Storage,
     StorageError,
-    atomic_temp_path,
-    move_into_place,
     check_key,
     join_key,
     sha256_file,
+    write_atomically,
 )
 from rzero_worker.task import StorageLocation
 
@@ -99,19 +98,15 @@ class S3Storage(Storage):
     def get_file(self, key: str, local_path: Path) -> None:
         from botocore.exceptions import ClientError
 
-        final = Path(local_path)
-        tmp = atomic_temp_path(final)
-        try:
+        def download(tmp: Path) -> None:
             self.client.download_file(self.bucket, self._full(key), str(tmp), Config=self.transfer)
+
+        try:
+            write_atomically(Path(local_path), download)
         except ClientError as error:
-            tmp.unlink(missing_ok=True)
             if self._missing(error):
                 raise FileNotFoundError(f"{self.uri_for(key)} does not exist") from None
             raise
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        move_into_place(tmp, final)
 
     def _head(self, key: str) -> dict | None:
         from botocore.exceptions import ClientError

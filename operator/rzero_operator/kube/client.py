@@ -107,13 +107,14 @@ class KubeApi:
         )
 
     # ----------------------------------------------------------------------------------------------- Jobs
-    def list_jobs(self, namespace: str, labels: dict[str, str]) -> list[dict]:
+    def _list_labelled(self, path: str, labels: dict[str, str]) -> list[dict]:
         selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
-        items = self.request(
-            "GET", f"{JOBS_PATH}/namespaces/{_quote(namespace)}/jobs", query={"labelSelector": selector}
-        ).get("items", [])
-        # Filter again here: a selector the server ignores (the test emulator does) must not leak others' Jobs.
-        return [job for job in items if _has_labels(job, labels)]
+        items = self.request("GET", path, query={"labelSelector": selector}).get("items", [])
+        # Filter again here: a selector the server ignores (the test emulator does) must not leak others' objects.
+        return [item for item in items if _has_labels(item, labels)]
+
+    def list_jobs(self, namespace: str, labels: dict[str, str]) -> list[dict]:
+        return self._list_labelled(f"{JOBS_PATH}/namespaces/{_quote(namespace)}/jobs", labels)
 
     def create_job(self, namespace: str, job: dict) -> dict:
         return self.request("POST", f"{JOBS_PATH}/namespaces/{_quote(namespace)}/jobs", body=job)
@@ -137,11 +138,7 @@ class KubeApi:
         return self.request("POST", f"{CORE_PATH}/namespaces/{_quote(namespace)}/{plural}", body=obj)
 
     def list_pods(self, namespace: str, labels: dict[str, str]) -> list[dict]:
-        selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
-        items = self.request(
-            "GET", f"{CORE_PATH}/namespaces/{_quote(namespace)}/pods", query={"labelSelector": selector}
-        ).get("items", [])
-        return [pod for pod in items if _has_labels(pod, labels)]
+        return self._list_labelled(f"{CORE_PATH}/namespaces/{_quote(namespace)}/pods", labels)
 
 
 def _has_labels(obj: dict, labels: dict[str, str]) -> bool:

@@ -14,11 +14,11 @@ Writes are atomic (temporary file + os.replace): a crash leaves the old state or
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from rzero_worker.storage import write_bytes_atomically
 
 STATE_API_VERSION = "rzero.dev/local-state-v1"
 STATE_FILE_NAME = "state.json"
@@ -127,15 +127,5 @@ def load_state(path: Path) -> LocalState | None:
 
 def save_state(path: Path, state: LocalState) -> None:
     """Write the state atomically: readers see the old file or the new one, never a torn one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(state.to_json(), handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(state.to_json(), indent=2, sort_keys=True)
+    write_bytes_atomically(Path(path), text.encode("utf-8"))
