@@ -36,7 +36,7 @@ def run(ctx: PhaseContext) -> dict:
     solver_generator = make_generator(solver, task.device, cache_dir=ctx.cache_dir)
     # Every prompt is the same Challenger prompt: the dataset only fixes the number of rollouts.
     dataset = prompt_dataset([{"prompt": challenger_messages()}], grpo, seed=task.seed)
-    with GradingPool(timeout_s=5.0) as pool:
+    with GradingPool() as pool:
         reward = ChallengerReward(solver_generator, pool, task.settings, seed=task.seed)
         return train_grpo(ctx, model, tokenizer, reward, dataset, grpo)
 

@@ -25,7 +25,7 @@ def run(ctx: PhaseContext) -> dict:
     from ..grading import GradingPool
 
     scores = {}
-    with GradingPool(timeout_s=5.0) as pool:
+    with GradingPool() as pool:
         for name, items in benchmarks.items():
             rows = score_items(items, greedy_outputs(generator, items, task), pool)
             _write_jsonl(ctx.staging / f"items-{name}.jsonl", rows)

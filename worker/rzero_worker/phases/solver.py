@@ -44,7 +44,7 @@ def run(ctx: PhaseContext) -> dict:
     dataset = prompt_dataset(
         [{"prompt": solver_messages(row["question"]), "label": row["label"]} for row in rows], grpo, seed=task.seed
     )
-    with GradingPool(timeout_s=5.0) as pool:
+    with GradingPool() as pool:
         reward = SolverReward(pool, task.settings.format_weight)
         metrics = train_grpo(ctx, model, tokenizer, reward, dataset, grpo)
     return {**metrics, "questions": len(rows)}
