@@ -75,9 +75,8 @@ def read_label_histograms(storage, iterations: Iterable[int]) -> dict[int, list[
     `storage` is an rzero_worker.storage Storage rooted at the run root. Iterations whose labels are not
     committed yet are left out.
     """
-    import json
-
     from rzero_worker.storage import is_committed
+    from rzero_worker.summary import read_summary
 
     result: dict[int, list[int]] = {}
     for iteration in iterations:
@@ -89,7 +88,7 @@ def read_label_histograms(storage, iterations: Iterable[int]) -> dict[int, list[
         for shard in shard_prefixes:
             key = f"{prefix}/{shard}"
             if is_committed(storage, key):
-                summary = json.loads(storage.get_bytes(f"{key}/summary.json"))
+                summary = read_summary(storage, key) or {}
                 histograms.append(summary.get("metrics", {}).get("score_histogram") or [0] * HISTOGRAM_BINS)
         if histograms:
             result[iteration] = sum_histograms(histograms)

@@ -12,9 +12,20 @@ import os
 from pathlib import Path
 
 SUMMARY_API_VERSION = "rzero.dev/summary-v1"
+SUMMARY_FILE = "summary.json"  # beside the outputs of every committed phase
 TERMINATION_LOG = Path("/dev/termination-log")
 TERMINATION_LOG_ENV = "RZERO_TERMINATION_LOG"  # tests point this at a temp file
 TERMINATION_LOG_LIMIT = 4096
+
+
+def read_summary(storage, output: str) -> dict | None:
+    """The summary stored in a phase output (`storage`: an rzero_worker.storage.Storage), or None when
+    it is missing or not a JSON object."""
+    try:
+        summary = json.loads(storage.get_bytes(f"{output.rstrip('/')}/{SUMMARY_FILE}"))
+    except (FileNotFoundError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
 
 
 def make_summary(task, metrics: dict, seconds: float) -> dict:

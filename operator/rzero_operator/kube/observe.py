@@ -156,13 +156,14 @@ def storage_summary_reader(run_root: str, storage_options: dict[str, Any]) -> Su
 
     def read(key: str) -> dict | None:
         try:
-            from rzero_worker.storage import join_key, open_storage, read_manifest
+            from rzero_worker.storage import open_storage, read_manifest
+            from rzero_worker.summary import read_summary
             from rzero_worker.task import StorageLocation
 
             storage = open_storage(StorageLocation(uri=run_root, **storage_options))
             if read_manifest(storage, key) is None:
                 return None
-            return _parse_summary(storage.get_bytes(join_key(key, "summary.json")).decode())
+            return read_summary(storage, key)
         except Exception as error:  # noqa: BLE001 - optional enrichment, never fatal
             log.info("no stored summary for %s: %s", key, error)
             return None

@@ -37,6 +37,7 @@ from rzero_operator.plan import Decision, Observed, StartPhase, decide
 from rzero_operator.tasks import build_tasks, run_root_for
 from rzero_operator.validate import InvalidManifest, validate_manifest
 from rzero_worker.storage import Storage, is_committed, open_storage
+from rzero_worker.summary import read_summary
 from rzero_worker.task import StorageLocation
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -113,10 +114,7 @@ class LocalExecutor:
         return Observed(state="absent", **identity)
 
     def _summary(self, output: str) -> dict:
-        try:
-            return json.loads(self.storage.get_bytes(f"{output}/summary.json"))
-        except (FileNotFoundError, ValueError):
-            return {}
+        return read_summary(self.storage, output) or {}
 
     def _failure_message(self, record: AttemptRecord) -> str:
         for index, code in enumerate(record.exit_codes):

@@ -30,12 +30,11 @@ from rzero_worker.phases.context import (
     default_cache_dir,
     is_main_process,
 )
-from rzero_worker.storage import Storage, commit, join_key, open_storage, read_manifest
-from rzero_worker.summary import make_summary, write_termination_log
+from rzero_worker.storage import Storage, commit, open_storage, read_manifest
+from rzero_worker.summary import SUMMARY_FILE, make_summary, read_summary, write_termination_log
 
 log = logging.getLogger(__name__)
 
-SUMMARY_FILE = "summary.json"
 WORKDIR_ENV = "RZERO_WORKDIR"  # parent of the per-phase scratch directory
 
 PhaseImpl = Callable[[PhaseContext], dict]
@@ -85,12 +84,9 @@ def run_phase(
 
 def stored_summary(storage: Storage, task) -> dict:
     """The committed output's summary.json (a minimal one if it is missing or unreadable)."""
-    try:
-        summary = json.loads(storage.get_bytes(join_key(task.output, SUMMARY_FILE)))
-        if isinstance(summary, dict):
-            return summary
-    except (FileNotFoundError, ValueError):
-        pass
+    summary = read_summary(storage, task.output)
+    if summary is not None:
+        return summary
     log.warning("%s is committed but has no readable %s", storage.uri_for(task.output), SUMMARY_FILE)
     return make_summary(task, {}, 0.0)
 
