@@ -101,7 +101,7 @@ def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: 
     if phase == "challenger":
         return ChallengerTask(
             **common, output=out, challenger=_challenger_model(spec, i - 1), solver=_solver_model(spec, i - 1),
-            settings=spec.challenger.model_copy(deep=True),
+            settings=spec.challenger.model_copy(deep=True), vote=spec.labeling.vote,
         )
     if phase == "generate":
         return GenerateTask(

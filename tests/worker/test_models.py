@@ -198,8 +198,10 @@ def test_dtype_and_device_hints(tiny_model_dir):
     local = LocalModel(path=tiny_model_dir)
     auto, _ = load_model(local, CPU)
     assert next(auto.parameters()).dtype == torch.float32 and not auto.training
-    bf16, _ = load_model(local, DeviceHints(device="cpu", dtype="bfloat16"), trainable=True)
-    assert next(bf16.parameters()).dtype == torch.bfloat16 and bf16.training
+    inference, _ = load_model(local, DeviceHints(device="cpu", dtype="bfloat16"))
+    assert next(inference.parameters()).dtype == torch.bfloat16  # inference weights: the compute dtype
+    trainable, _ = load_model(local, DeviceHints(device="cpu", dtype="bfloat16"), trainable=True)
+    assert next(trainable.parameters()).dtype == torch.float32 and trainable.training  # the fp32 master copy
     if not torch.cuda.is_available():
         with pytest.raises(ModelSourceError, match="device.device"):
             load_model(local, DeviceHints(device="cuda"))

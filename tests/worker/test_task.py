@@ -8,20 +8,32 @@ from rzero_worker.task import ChallengerSettings, GRPOSettings, LabelingSettings
 
 def test_a_partial_grpo_block_keeps_the_reference_defaults_of_its_role():
     challenger = ChallengerSettings.model_validate({"grpo": {"steps": 2}})
-    solver = SolverSettings.model_validate({"grpo": {"batchSize": 8}})
-    assert (challenger.grpo.steps, challenger.grpo.group_size, challenger.grpo.batch_size) == (2, 4, 16)
-    assert (solver.grpo.steps, solver.grpo.group_size, solver.grpo.batch_size) == (15, 5, 8)
+    solver = SolverSettings.model_validate({"grpo": {"updateBatchSize": 8}})
+    geometry = lambda g: (g.steps, g.group_size, g.rollout_batch_size, g.update_batch_size, g.micro_batch_size)
+    assert geometry(challenger.grpo) == (2, 4, 512, 16, 2)
+    assert geometry(solver.grpo) == (15, 5, 512, 8, 1)
 
 
 def test_plain_grpo_settings_built_in_code_are_accepted_for_either_role():
-    solver = SolverSettings(grpo=GRPOSettings(steps=3, group_size=2, batch_size=2, kl_coef=0.0))
-    assert (solver.grpo.steps, solver.grpo.batch_size, solver.grpo.kl_coef) == (3, 2, 0.0)
+    solver = SolverSettings(grpo=GRPOSettings(steps=3, group_size=2, rollout_batch_size=4, update_batch_size=2, kl_coef=0.0))
+    assert (solver.grpo.steps, solver.grpo.updates_per_step, solver.grpo.kl_coef) == (3, 2, 0.0)
+
+
+def test_lengths_default_to_the_references_2048_prompt_and_4096_response_tokens():
+    from rzero_worker.task import EvaluationSettings, GenerationSettings
+
+    assert (ChallengerSettings().grpo.max_prompt_tokens, SolverSettings().grpo.max_completion_tokens) == (2048, 4096)
+    assert ChallengerSettings().solver_sampling.max_tokens == 4096
+    assert GenerationSettings().sampling.max_tokens == LabelingSettings().sampling.max_tokens == 4096
+    assert EvaluationSettings().max_tokens == 4096
 
 
 def test_training_defaults_are_the_reference_codes_not_trls():
     grpo = ChallengerSettings().grpo
-    assert (grpo.learning_rate, grpo.weight_decay, grpo.kl_coef, grpo.clip_low, grpo.clip_high) == (
-        1e-6, 0.01, 0.01, 0.2, 0.3)
+    assert (grpo.learning_rate, grpo.weight_decay, grpo.kl_coef, grpo.clip_low, grpo.clip_high, grpo.clip_dual) == (
+        1e-6, 0.01, 0.01, 0.2, 0.3, 3.0)
+    assert (grpo.temperature, grpo.top_p, grpo.loss_aggregation) == (1.0, 0.99, "verl")
+    assert LabelingSettings().vote == "reference"
 
 
 def test_the_paper_and_code_bands_and_an_inverted_override():

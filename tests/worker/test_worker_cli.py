@@ -39,7 +39,7 @@ def challenger_task_with_zero_steps(root) -> dict:
         "output": "iter-001/challenger",
         "challenger": {"source": "builtin:smollm2-135m-instruct"},
         "solver": {"source": "builtin:smollm2-135m-instruct"},
-        "settings": {"grpo": {"steps": 0, "groupSize": 4, "batchSize": 16}},
+        "settings": {"grpo": {"steps": 0, "groupSize": 4, "updateBatchSize": 16}},
     }
 
 
@@ -104,7 +104,7 @@ def test_yaml_task_files_and_stdin_are_accepted(tmp_path, termination_log, monke
     yaml_file = tmp_path / "task.yaml"
     yaml_file.write_text(
         "phase: challenger\nrun: demo\niteration: 1\nstorage: {uri: /tmp/x}\noutput: iter-001/challenger\n"
-        "challenger: {source: a}\nsolver: {source: b}\nsettings: {grpo: {steps: 0, groupSize: 4, batchSize: 2}}\n"
+        "challenger: {source: a}\nsolver: {source: b}\nsettings: {grpo: {steps: 0, groupSize: 4, updateBatchSize: 2}}\n"
     )
     assert main(["challenger", "--task", str(yaml_file)]) == 2
     assert "settings.grpo.steps" in json.loads(termination_log.read_text())["error"]

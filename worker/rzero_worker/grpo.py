@@ -1,30 +1,40 @@
-"""TRL GRPOTrainer set-up with the reference code's defaults, plus checkpoint upload and resume.
+"""TRL GRPOTrainer set-up with the reference code's defaults and batch geometry, plus checkpoint upload and resume.
 
-The reference (R-Zero, built on EasyR1/verl) and TRL 1.16 disagree on most defaults, so every value
-that matters is set here from `GRPOSettings` rather than left to TRL:
+The reference (R-Zero, built on EasyR1/verl) and TRL 1.16 disagree on most defaults, so every value that
+matters is set here from `GRPOSettings` rather than left to TRL:
 
-| reference (verl)                         | TRL 1.16 default       | set here                          |
-|------------------------------------------|------------------------|-----------------------------------|
-| KL loss, k3 ("low_var_kl"), coef 0.01    | beta 0 (no ref model)  | beta = kl_coef (TRL's KL is k3)   |
-| lr 1e-6, constant schedule, no warmup    | linear decay           | lr_scheduler_type "constant"      |
-| AdamW weight decay 0.01                  | 0                      | weight_decay                      |
-| clip 0.2 low / 0.3 high                  | 0.2 / same             | epsilon, epsilon_high             |
-| loss_avg_mode "token" (token-mean: every | loss_type "dapo"       | loss_type "dapo" — the same rule: |
-| response token of the update batch       |                        | normalise by the active tokens of |
-| weighs the same)                         |                        | the whole accumulated batch       |
-| advantage (r - mean_group) / std_group   | scale_rewards "group"  | scale_rewards "group"             |
-| one update per rollout batch             | num_iterations 1       | num_iterations 1                  |
+| reference (verl)                              | TRL 1.16 default        | set here                                 |
+|-----------------------------------------------|-------------------------|------------------------------------------|
+| KL loss k3 ("low_var_kl"), coef 0.01          | beta 0 (no ref model)   | beta = kl_coef (TRL's KL term is k3)     |
+| KL not weighted by the ratio                  | bias-corrected KL       | use_bias_correction_kl False             |
+| lr 1e-6, constant, no warm-up                 | linear decay            | lr_scheduler_type "constant"             |
+| AdamW weight decay 0.01                       | 0                       | weight_decay                             |
+| clip 0.2 / 0.3, dual clip 3.0 (negative adv.) | 0.2 / same, no dual     | epsilon, epsilon_high, delta = clip_dual |
+| token mean per micro-batch, / grad. accum.    | loss_type "dapo"        | loss_type "bnpo" (see below)             |
+| rollout top_p 0.99, temperature 1             | top_p 1.0               | top_p, temperature                       |
+| 512 prompts per step, updated in mini-batches | one update per batch    | steps_per_generation (see below)         |
+| fp32 master weights, bf16 compute (FSDP MP)   | the model's dtype       | fp32 model + bf16/fp16 autocast          |
 
-Batch geometry: one optimizer step consumes one rollout batch of `batch_size` prompts x `group_size`
-completions. TRL's `per_device_train_batch_size` counts *completions*, so it is the whole rollout batch,
-or `micro_batch_size` completions with gradient accumulation over the rest. `generation_batch_size` is
-the whole rollout batch, so the reward function sees every completion of a step at once (the
-Challenger's repetition penalty clusters over the whole batch, DESIGN §2).
+Batch geometry. One rollout step generates `rollout_batch_size x group_size` completions at once, so the
+reward function sees the whole rollout batch in one call (the Challenger's repetition penalty clusters it
+all, DESIGN §2). The actor then makes `rollout_batch_size / update_batch_size` optimizer updates on
+disjoint slices of it, each of `update_batch_size x group_size` completions, accumulated over micro-batches
+of `micro_batch_size` completions. TRL does this with `steps_per_generation` = micro-steps per rollout
+batch; it then computes the generating policy's log-probs once (`old_per_token_logps`), so the PPO ratio
+and clip act from the second update of a step on. TRL's `max_steps` and `save_steps` count optimizer
+updates: `steps x updates_per_step`.
 
-Resume: every `save_every` steps the trainer's checkpoint (weights, optimizer, scheduler, RNG, trainer
-state) is uploaded through `ctx.save_checkpoint`; a restarted phase fetches `ctx.latest_checkpoint()` and
-passes it to `trainer.train(resume_from_checkpoint=...)`, which restores the step counter, so the run
-ends after the same total number of steps.
+Loss aggregation. verl averages the clipped loss (and the KL term) over the tokens of each micro-batch and
+divides by the number of micro-batches of the update; TRL's "bnpo" is exactly that rule per micro-batch
+(tests/worker/test_grpo_loss.py checks it on a hand-made batch). TRL's "dapo" (one token mean over the
+whole update) and "grpo" (mean over sequences of per-sequence token means) are the other two choices.
+verl also clamps the k3 KL at ±10 per token, TRL does not: they differ only when a token's KL exceeds 10.
+
+Resume: every `save_every` rollout steps the trainer's checkpoint (weights, optimizer, scheduler, RNG,
+trainer state) is uploaded through `ctx.save_checkpoint`; a restarted phase fetches `ctx.latest_checkpoint()`
+and passes it to `trainer.train(resume_from_checkpoint=...)`, which restores the update counter. Saves fall
+on rollout-step boundaries, where TRL has no buffered generation, so a resumed run regenerates exactly the
+next rollout batch and ends after the same number of updates.
 """
 
 from __future__ import annotations
@@ -41,27 +51,41 @@ from .task import GRPOSettings
 
 log = logging.getLogger(__name__)
 
-# verl's token-mean loss aggregation; see the table above.
-REFERENCE_LOSS_TYPE = "dapo"
+TRL_LOSS_TYPE = {"verl": "bnpo", "token-mean": "dapo", "sequence-mean": "grpo"}
 
 
 def rollout_completions(settings: GRPOSettings) -> int:
-    """Completions in one rollout batch (= one optimizer step)."""
-    return settings.batch_size * settings.group_size
+    """Completions in one rollout batch (one reward call)."""
+    return settings.rollout_batch_size * settings.group_size
 
 
-def build_grpo_config(settings: GRPOSettings, output_dir: Path, *, seed: int, on_cuda: bool) -> GRPOConfig:
-    """A GRPOConfig carrying the reference defaults (see the module docstring) for these settings."""
-    completions = rollout_completions(settings)
-    micro = settings.micro_batch_size or completions
-    if completions % micro:
+def micro_batch(settings: GRPOSettings, world_size: int = 1) -> tuple[int, int]:
+    """(completions per micro-batch per rank, micro-batches per optimizer update per rank)."""
+    per_update = settings.update_batch_size * settings.group_size
+    if per_update % world_size:
         raise ValueError(
-            f"grpo.microBatchSize {micro} must divide batchSize x groupSize = {completions} "
-            "(one optimizer step consumes the whole rollout batch)"
+            f"grpo.updateBatchSize x groupSize = {per_update} completions per update must divide evenly "
+            f"over {world_size} ranks"
         )
+    per_rank = per_update // world_size
+    micro = settings.micro_batch_size or per_rank
+    if per_rank % micro:
+        raise ValueError(f"grpo.microBatchSize {micro} must divide the {per_rank} completions of an update per rank")
+    return micro, per_rank // micro
+
+
+def build_grpo_config(
+    settings: GRPOSettings, output_dir: Path, *, seed: int, device: str = "cpu", compute_dtype: str = "float32",
+    world_size: int = 1,
+) -> GRPOConfig:
+    """A GRPOConfig carrying the reference defaults and geometry (module docstring) for these settings.
+
+    `compute_dtype` is the autocast dtype ("float32", "bfloat16", "float16"); the trainable weights and the
+    optimizer state stay in the model's own dtype, which `models.load_model(trainable=True)` makes float32."""
+    micro, accumulation = micro_batch(settings, world_size)
     return GRPOConfig(
         output_dir=str(output_dir),
-        max_steps=settings.steps,
+        max_steps=settings.total_updates,
         seed=seed,
         # optimiser: the reference's, not TRL's
         learning_rate=settings.learning_rate,
@@ -71,27 +95,31 @@ def build_grpo_config(settings: GRPOSettings, output_dir: Path, *, seed: int, on
         max_grad_norm=1.0,
         # GRPO objective
         beta=settings.kl_coef,
+        use_bias_correction_kl=False,  # verl's KL term is plain k3; TRL 1.16 weights it by the ratio by default
         epsilon=settings.clip_low,
         epsilon_high=settings.clip_high,
-        loss_type=REFERENCE_LOSS_TYPE,
+        delta=settings.clip_dual,
+        loss_type=TRL_LOSS_TYPE[settings.loss_aggregation],
         scale_rewards="group",
         num_iterations=1,
-        # rollouts: `group_size` completions per prompt, the whole rollout batch generated at once
+        # geometry: one generation per rollout step, several optimizer updates on it
         num_generations=settings.group_size,
         per_device_train_batch_size=micro,
-        gradient_accumulation_steps=completions // micro,
-        generation_batch_size=completions,
+        gradient_accumulation_steps=accumulation,
+        steps_per_generation=accumulation * settings.updates_per_step,
         temperature=settings.temperature,
-        top_p=1.0,
-        top_k=0,
+        top_p=settings.top_p,
+        top_k=0,  # off, as in the reference rollout (top_k -1)
         max_completion_length=settings.max_completion_tokens,
         gradient_checkpointing=settings.gradient_checkpointing,
-        # device: bf16 on CUDA, fp32 on CPU (use_cpu keeps accelerate off any GPU it might see)
-        use_cpu=not on_cuda,
-        bf16=on_cuda,
-        # checkpoints: every `save_every` steps, uploaded by CheckpointUploader; one kept on local disk
+        # precision: the model's (float32) weights are the master copy; compute under autocast
+        use_cpu=device == "cpu",
+        bf16=compute_dtype == "bfloat16",
+        fp16=compute_dtype == "float16",
+        model_init_kwargs={"dtype": compute_dtype},  # the frozen KL reference model: compute dtype suffices
+        # checkpoints on rollout-step boundaries, uploaded by CheckpointUploader; one kept on local disk
         save_strategy="steps",
-        save_steps=settings.save_every,
+        save_steps=settings.save_every * settings.updates_per_step,
         save_total_limit=1,
         logging_steps=1,
         report_to="none",
@@ -106,7 +134,7 @@ def completion_texts(completions: list) -> list[str]:
 
 
 def prompt_dataset(rows: list[dict], settings: GRPOSettings, *, seed: int):
-    """A `datasets.Dataset` of exactly `steps x batch_size` prompt rows: one epoch is the whole run.
+    """A `datasets.Dataset` of exactly `steps x rollout_batch_size` prompt rows: one epoch is the whole run.
 
     `rows` (each with a "prompt" chat and any columns the reward function needs) are cycled in a seeded
     order, so a dataset smaller than the run is reused evenly and one larger is sampled without
@@ -119,13 +147,29 @@ def prompt_dataset(rows: list[dict], settings: GRPOSettings, *, seed: int):
         raise ValueError("prompt_dataset: no rows to train on")
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
-    needed = settings.steps * settings.batch_size
+    needed = settings.steps * settings.rollout_batch_size
     return Dataset.from_list([rows[order[i % len(order)]] for i in range(needed)])
 
 
+def drop_long_prompts(rows: list[dict], tokenizer, max_tokens: int) -> tuple[list[dict], int]:
+    """(rows whose chat prompt fits in `max_tokens`, how many were dropped). The reference filters overlong
+    prompts out of its training data (verl `filter_overlong_prompts`) rather than truncating them: a question
+    cut from the left would be another question with the same label."""
+    from .generation.base import encode_prompts
+
+    if not rows:
+        return rows, 0
+    lengths = [len(ids) for ids in encode_prompts(tokenizer, [row["prompt"] for row in rows])]
+    kept = [row for row, length in zip(rows, lengths) if length <= max_tokens]
+    if len(kept) < len(rows):
+        log.warning("left %d of %d prompts out of training: longer than grpo.maxPromptTokens %d",
+                    len(rows) - len(kept), len(rows), max_tokens)
+    return kept, len(rows) - len(kept)
+
+
 class CheckpointUploader(TrainerCallback):
-    """Uploads each saved trainer checkpoint through `save_checkpoint(step, dir)` so a restarted phase can
-    resume. The final step is not uploaded: the phase commits the finished model right after."""
+    """Uploads each saved trainer checkpoint through `save_checkpoint(update, dir)` so a restarted phase can
+    resume. The final save is not uploaded: the phase commits the finished model right after."""
 
     def __init__(self, save_checkpoint: Callable[[int, Path], Any]):
         self.save_checkpoint = save_checkpoint
@@ -134,71 +178,113 @@ class CheckpointUploader(TrainerCallback):
         if state.global_step >= state.max_steps:
             return
         directory = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        log.info("uploading checkpoint of step %d", state.global_step)
+        log.info("uploading the checkpoint of update %d", state.global_step)
         self.save_checkpoint(state.global_step, directory)
 
 
 class StepRecorder(TrainerCallback):
-    """Measures each optimizer step's wall time and logs its mean reward."""
+    """Times every optimizer update, and logs one progress line per rollout step (its first update carries
+    the generation and reward of the whole rollout batch, so TRL logs the reward there)."""
 
-    def __init__(self):
-        self.step_seconds: list[float] = []
+    def __init__(self, updates_per_step: int = 1):
+        self.updates_per_step = updates_per_step
+        self.update_seconds: list[float] = []
         self._started = 0.0
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._started = time.monotonic()
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.step_seconds.append(time.monotonic() - self._started)
+        self.update_seconds.append(time.monotonic() - self._started)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "reward" in logs:
-            seconds = self.step_seconds[-1] if self.step_seconds else float("nan")
-            log.info("step %d/%d reward %.4f (%.1f s)", state.global_step, state.max_steps, logs["reward"], seconds)
+            step = -(-state.global_step // self.updates_per_step)
+            steps = state.max_steps // self.updates_per_step
+            log.info("rollout step %d/%d: reward %.4f (spread %.4f), update %d/%d", step, steps, logs["reward"],
+                     logs.get("reward_std", float("nan")), state.global_step, state.max_steps)
+
+    def rollout_step_seconds(self) -> list[float]:
+        """Wall time of each whole rollout step this process ran (generation, rewards and its updates)."""
+        size = self.updates_per_step
+        chunks = [self.update_seconds[i : i + size] for i in range(0, len(self.update_seconds), size)]
+        return [sum(chunk) for chunk in chunks if len(chunk) == size]
 
 
-def train_grpo(ctx, model, tokenizer, reward_func: Callable, dataset, settings: GRPOSettings) -> dict:
-    """Run GRPO on `model`, resuming from the latest uploaded checkpoint, save the final model into
-    `ctx.staging/model` and return the training metrics of ARCHITECTURE.md."""
+def train_grpo(ctx, model, tokenizer, reward_func: Callable, dataset, settings: GRPOSettings, *, compute_dtype: str,
+               ref_model=None) -> dict:
+    """Run GRPO on `model` (float32 master weights), resuming from the latest uploaded checkpoint; save the
+    final model into `ctx.staging/model` and return the training metrics of ARCHITECTURE.md.
+
+    `ref_model`: an already-loaded frozen copy of the starting weights in the compute dtype (e.g. the Solver
+    when both roles start from the same model) to use as the KL reference instead of loading another."""
     from .models import save_checkpoint
 
-    on_cuda = next(model.parameters()).device.type == "cuda"
+    device = next(model.parameters()).device.type
     output_dir = Path(ctx.workdir) / "trainer"
-    config = build_grpo_config(settings, output_dir, seed=ctx.task.seed, on_cuda=on_cuda)
-    _point_reference_at_loadable_weights(model, tokenizer, settings, Path(ctx.workdir))
-    recorder = StepRecorder()
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=reward_func,
-        args=config,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        callbacks=[CheckpointUploader(ctx.save_checkpoint), recorder],
-    )
+    config = build_grpo_config(settings, output_dir, seed=ctx.task.seed, device=device, compute_dtype=compute_dtype)
+    if ref_model is None:
+        _point_reference_at_loadable_weights(model, tokenizer, settings, Path(ctx.workdir))
+    recorder = StepRecorder(settings.updates_per_step)
+    trainer = _build_trainer(model, tokenizer, reward_func, dataset, config, ref_model,
+                             callbacks=[CheckpointUploader(ctx.save_checkpoint), recorder])
     resume_dir, resumed_from = _latest_checkpoint(ctx)
     if resumed_from is not None:
-        log.info("resuming from the checkpoint of step %d", resumed_from)
+        log.info("resuming from the checkpoint of update %d", resumed_from)
     trainer.train(resume_from_checkpoint=str(resume_dir) if resume_dir else None)
-    save_checkpoint(trainer.model, tokenizer, Path(ctx.staging) / "model")
+    save_checkpoint(trainer.model, tokenizer, Path(ctx.staging) / "model", dtype=compute_dtype)
     return training_metrics(trainer.state.log_history, trainer.state.global_step, resumed_from, recorder)
 
 
-def training_metrics(log_history: list[dict], steps: int, resumed_from: int | None, recorder: StepRecorder) -> dict:
-    """steps, mean/last reward over all steps (the restored log history covers steps before a resume),
-    resumed_from_step and the mean seconds per step of this process."""
+def _build_trainer(model, tokenizer, reward_func, dataset, config, ref_model, callbacks) -> GRPOTrainer:
+    """GRPOTrainer; with `ref_model` given, TRL's own reference copy is never built (beta is set to 0 for
+    the constructor only, then restored with the shared frozen model in place)."""
+    beta = config.beta
+    if ref_model is not None and beta:
+        config.beta = 0.0
+    trainer = GRPOTrainer(model=model, reward_funcs=reward_func, args=config, train_dataset=dataset,
+                          processing_class=tokenizer, callbacks=callbacks)
+    if ref_model is not None and beta:
+        from trl.trainer.utils import add_fused_lm_head
+
+        config.beta = trainer.beta = beta
+        ref_model.eval().requires_grad_(False)
+        # TRL scores its reference through a fused LM head; plain forward (generation) is unchanged by it
+        add_fused_lm_head(ref_model, temperature=trainer.temperature, cast_lm_head_to_fp32=config.cast_lm_head_to_fp32)
+        trainer.ref_model = ref_model
+    return trainer
+
+
+def training_metrics(log_history: list[dict], updates: int, resumed_from: int | None, recorder: StepRecorder) -> dict:
+    """Rollout steps and optimizer updates, mean/last reward and reward spread over all rollout steps (the
+    restored log history covers steps before a resume), clip fraction, resumed_from_step (in rollout
+    steps) and the mean seconds per update and per rollout step of this process."""
+    per_step = recorder.updates_per_step
     rewards = [entry["reward"] for entry in log_history if entry.get("reward") is not None]
-    step_seconds = sum(recorder.step_seconds) / len(recorder.step_seconds) if recorder.step_seconds else None
+    spreads = [entry["reward_std"] for entry in log_history if entry.get("reward_std") is not None]
+    clipped = [entry["clip_ratio/region_mean"] for entry in log_history if "clip_ratio/region_mean" in entry]
+    rollout_seconds = recorder.rollout_step_seconds()
     return {
-        "steps": steps,
-        "mean_reward": sum(rewards) / len(rewards) if rewards else None,
+        "steps": updates // per_step,
+        "updates": updates,
+        "mean_reward": _mean(rewards),
         "last_reward": rewards[-1] if rewards else None,
-        "resumed_from_step": resumed_from,
-        "step_seconds": step_seconds,
+        "reward_std": _mean(spreads),
+        "reward_stds": spreads,
+        "rewards": rewards,
+        "clip_fraction": _mean(clipped),
+        "resumed_from_step": resumed_from // per_step if resumed_from is not None else None,
+        "update_seconds": _mean(recorder.update_seconds),
+        "step_seconds": _mean(rollout_seconds),
     }
 
 
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def _latest_checkpoint(ctx) -> tuple[Path | None, int | None]:
-    """(local directory, step) of the newest uploaded checkpoint, or (None, None)."""
+    """(local directory, optimizer update) of the newest uploaded checkpoint, or (None, None)."""
     latest = ctx.latest_checkpoint()
     if latest is None:
         return None, None

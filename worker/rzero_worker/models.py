@@ -238,12 +238,18 @@ def resolve_device(hints: DeviceHints) -> str:
     return hints.device
 
 
+def compute_dtype_name(hints: DeviceHints, device: str) -> str:
+    """The compute dtype `device.dtype` asks for: auto = bfloat16 on CUDA, float32 on CPU."""
+    if hints.dtype == "auto":
+        return "bfloat16" if device == "cuda" else "float32"
+    return hints.dtype
+
+
 def resolve_dtype(hints: DeviceHints, device: str):
+    """The compute dtype as a torch dtype (the weights' dtype of models loaded for inference)."""
     import torch
 
-    if hints.dtype == "auto":
-        return torch.bfloat16 if device == "cuda" else torch.float32
-    return getattr(torch, hints.dtype)
+    return getattr(torch, compute_dtype_name(hints, device))
 
 
 def load_tokenizer(local: LocalModel):
@@ -278,11 +284,16 @@ def _repair_gguf_special_tokens(tokenizer, gguf_path: Path) -> None:
 
 
 def load_model(local: LocalModel, hints: DeviceHints, *, trainable: bool = False):
-    """(model, tokenizer) on the hinted device and dtype; eval mode unless `trainable`."""
+    """(model, tokenizer) on the hinted device, in eval mode unless `trainable`.
+
+    Inference weights are in the compute dtype (`device.dtype`). Trainable weights are float32 whatever the
+    compute dtype: they are the master copy AdamW updates (its state follows their dtype), and at lr 1e-6
+    most bf16 updates would round away; training computes in bf16 under autocast (grpo.py)."""
+    import torch
     from transformers import AutoModelForCausalLM, GgufConfig
 
     device = resolve_device(hints)
-    kwargs: dict = {"dtype": resolve_dtype(hints, device)}
+    kwargs: dict = {"dtype": torch.float32 if trainable else resolve_dtype(hints, device)}
     if local.gguf_file:
         kwargs.update(gguf_file=local.gguf_file, quantization_config=GgufConfig(dequantize=True))
     model = AutoModelForCausalLM.from_pretrained(local.pretrained_name, **kwargs)
@@ -308,10 +319,17 @@ def _forget_gguf_origin(model) -> None:
         model.is_quantized = False
 
 
-def save_checkpoint(model, tokenizer, out_dir: Path) -> Path:
-    """Save a Hugging Face safetensors directory with the tokenizer, loadable by the Auto classes alone."""
+def save_checkpoint(model, tokenizer, out_dir: Path, *, dtype: str | None = None) -> Path:
+    """Save a Hugging Face safetensors directory with the tokenizer, loadable by the Auto classes alone.
+
+    `dtype` ("bfloat16", ...) converts the weights first, in place: a trained model is stored in its compute
+    dtype, as the reference's model merger stores bf16 (the float32 master copy is a training-time detail)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if dtype is not None:
+        import torch
+
+        model.to(getattr(torch, dtype))
     model.save_pretrained(out_dir)
     # padding_side set after loading is not saved by default; generation needs left padding everywhere.
     tokenizer.init_kwargs["padding_side"] = tokenizer.padding_side

@@ -76,7 +76,10 @@ class ModelInput(Schema):
 class DeviceHints(Schema):
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where to run.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        default="auto", description="Weights dtype; auto = bfloat16 on CUDA, float32 on CPU."
+        default="auto",
+        description="Compute dtype; auto = bfloat16 on CUDA, float32 on CPU. Inference (generation, labelling, "
+        "evaluation, the frozen Solver) keeps its weights in it; training keeps trainable weights and optimizer "
+        "state in float32 and computes in this dtype under autocast (mixed precision).",
     )
     backend: Literal["auto", "transformers", "vllm"] = Field(
         default="auto", description="Generation backend; auto = vLLM when installed and on CUDA."
@@ -103,48 +106,117 @@ class Sampling(Schema):
     temperature: float = Field(default=1.0, ge=0, le=5, description="0 means greedy.")
     top_p: float = Field(default=1.0, gt=0, le=1, description="Nucleus sampling mass; 1 disables it.")
     top_k: int = Field(default=-1, ge=-1, description="-1 disables top-k.")
-    max_tokens: int = Field(default=1024, ge=1, le=65536, description="New tokens per sample.")
+    max_tokens: int = Field(
+        default=4096, ge=1, le=65536, description="New tokens per sample (reference 4,096: Qwen3 reasons at length)."
+    )
+
+
+# How the loss of one optimizer update is averaged over its tokens (see grpo.py for the proof-by-test).
+LossAggregation = Literal["verl", "token-mean", "sequence-mean"]
 
 
 class GRPOSettings(Schema):
-    """GRPO hyperparameters. Defaults are the reference code's, not TRL's (which differ)."""
+    """GRPO hyperparameters. Defaults are the reference code's (EasyR1/verl), not TRL's (which differ).
 
-    steps: int = Field(description="Optimizer steps per iteration.", ge=1, le=100000)
-    group_size: int = Field(description="Completions sampled per prompt.", ge=2, le=64)
-    batch_size: int = Field(description="Prompts per optimizer step (whole rollout batch).", ge=1, le=4096)
-    learning_rate: float = Field(default=1e-6, gt=0, le=1, description="Learning rate (constant schedule; reference 1e-6).")
-    weight_decay: float = Field(default=0.01, ge=0, le=1, description="AdamW weight decay (reference 0.01).")
-    kl_coef: float = Field(default=0.01, ge=0, le=10, description="KL (k3) coefficient, TRL's beta.")
-    clip_low: float = Field(default=0.2, gt=0, le=1, description="PPO ratio clip, lower side.")
-    clip_high: float = Field(default=0.3, gt=0, le=1, description="PPO ratio clip, upper side.")
-    temperature: float = Field(default=1.0, gt=0, le=5, description="Rollout temperature.")
-    max_prompt_tokens: int = Field(
-        default=512, ge=16, le=65536, description="Prompt tokens kept (longer prompts are truncated on the left)."
+    Batch geometry, as in verl: one *rollout step* samples `rolloutBatchSize` prompts x `groupSize`
+    completions and scores them all in one reward call; the actor is then updated in mini-batches of
+    `updateBatchSize` prompts (rolloutBatchSize / updateBatchSize optimizer updates per step, with the
+    PPO ratio measured against the policy that generated the batch). `steps` counts rollout steps."""
+
+    steps: int = Field(description="Rollout steps per iteration (each makes several optimizer updates).", ge=1, le=100000)
+    group_size: int = Field(description="Completions sampled per prompt (GRPO group, verl rollout.n).", ge=2, le=64)
+    rollout_batch_size: int = Field(
+        default=512, ge=1, le=65536,
+        description="Prompts per rollout step; every reward is computed over the whole rollout batch "
+        "(reference data.rollout_batch_size 512).",
     )
-    max_completion_tokens: int = Field(
-        default=1024, ge=8, le=65536, description="New tokens per sampled completion."
+    update_batch_size: int = Field(
+        description="Prompts per optimizer update (verl worker.actor.global_batch_size); must divide "
+        "rolloutBatchSize.", ge=1, le=65536,
     )
     micro_batch_size: int = Field(
-        default=0, ge=0, description="Completions per device per forward pass; 0 = whole batch."
+        default=0, ge=0, le=65536,
+        description="Completions per device per forward/backward pass (verl micro_batch_size_per_device_for_update); "
+        "0 = the whole update batch. With lossAggregation verl the token mean is taken per micro-batch, so this "
+        "also shapes the loss, as in verl.",
     )
-    save_every: int = Field(default=1, ge=1, description="Checkpoint to storage every k steps (resume).")
+    loss_aggregation: LossAggregation = Field(
+        default="verl",
+        description="verl: token mean within each micro-batch, averaged over micro-batches (the reference); "
+        "token-mean: over every token of the update (TRL 'dapo'); sequence-mean: per-sequence token mean, "
+        "averaged over sequences (TRL 'grpo').",
+    )
+    learning_rate: float = Field(default=1e-6, gt=0, le=1, description="Learning rate (constant schedule; reference 1e-6).")
+    weight_decay: float = Field(default=0.01, ge=0, le=1, description="AdamW weight decay (reference 0.01).")
+    kl_coef: float = Field(default=0.01, ge=0, le=10, description="KL (k3, 'low_var_kl') coefficient, TRL's beta.")
+    clip_low: float = Field(default=0.2, gt=0, le=1, description="PPO ratio clip, lower side.")
+    clip_high: float = Field(default=0.3, gt=0, le=1, description="PPO ratio clip, upper side.")
+    clip_dual: float = Field(
+        default=3.0, gt=1, le=100, description="Dual-clip bound on the ratio for negative advantages (verl clip_ratio_dual)."
+    )
+    temperature: float = Field(default=1.0, gt=0, le=5, description="Rollout temperature.")
+    top_p: float = Field(default=0.99, gt=0, le=1, description="Rollout nucleus mass (reference 0.99).")
+    max_prompt_tokens: int = Field(
+        default=2048, ge=16, le=65536,
+        description="Longer prompts are left out of training and counted (verl filter_overlong_prompts; reference 2,048).",
+    )
+    max_completion_tokens: int = Field(
+        default=4096, ge=8, le=65536, description="New tokens per sampled completion (reference 4,096)."
+    )
+    save_every: int = Field(default=1, ge=1, description="Checkpoint to storage every k rollout steps (resume).")
     gradient_checkpointing: bool = Field(default=False, description="Trade compute for memory during training.")
+
+    @model_validator(mode="after")
+    def _geometry_divides(self) -> "GRPOSettings":
+        if self.rollout_batch_size % self.update_batch_size:
+            raise ValueError(
+                f"updateBatchSize: {self.update_batch_size} must divide rolloutBatchSize {self.rollout_batch_size} "
+                "(each rollout step is split into whole optimizer updates)"
+            )
+        completions = self.update_batch_size * self.group_size
+        if self.micro_batch_size and completions % self.micro_batch_size:
+            raise ValueError(
+                f"microBatchSize: {self.micro_batch_size} must divide updateBatchSize x groupSize = {completions} "
+                "(completions per optimizer update)"
+            )
+        return self
+
+    @property
+    def updates_per_step(self) -> int:
+        """Optimizer updates per rollout step."""
+        return self.rollout_batch_size // self.update_batch_size
+
+    @property
+    def total_updates(self) -> int:
+        return self.steps * self.updates_per_step
 
 
 class ChallengerGRPOSettings(GRPOSettings):
-    """GRPO on the Challenger: the reference's group 4, batch 16, 5 steps unless set."""
+    """GRPO on the Challenger: the reference's 5 steps of 512 prompts x 4, 16 prompts per update (160 updates)."""
 
-    steps: int = Field(default=5, ge=1, le=100000, description="Optimizer steps per iteration (reference 5).")
+    steps: int = Field(default=5, ge=1, le=100000, description="Rollout steps per iteration (reference 5).")
     group_size: int = Field(default=4, ge=2, le=64, description="Questions sampled per prompt (reference 4).")
-    batch_size: int = Field(default=16, ge=1, le=4096, description="Prompts per optimizer step (reference 16).")
+    update_batch_size: int = Field(
+        default=16, ge=1, le=65536, description="Prompts per optimizer update (reference 16: 32 updates per step)."
+    )
+    micro_batch_size: int = Field(
+        default=2, ge=0, le=65536,
+        description="Completions per device per forward/backward pass (reference 2); 0 = the whole update batch.",
+    )
 
 
 class SolverGRPOSettings(GRPOSettings):
-    """GRPO on the Solver: the reference's group 5, batch 128, 15 steps unless set."""
+    """GRPO on the Solver: the reference's 15 steps of 512 questions x 5, 128 questions per update (60 updates)."""
 
-    steps: int = Field(default=15, ge=1, le=100000, description="Optimizer steps per iteration (reference 15).")
+    steps: int = Field(default=15, ge=1, le=100000, description="Rollout steps per iteration (reference 15).")
     group_size: int = Field(default=5, ge=2, le=64, description="Answers sampled per question (reference 5).")
-    batch_size: int = Field(default=128, ge=1, le=4096, description="Questions per optimizer step (reference 128).")
+    update_batch_size: int = Field(
+        default=128, ge=1, le=65536, description="Questions per optimizer update (reference 128: 4 updates per step)."
+    )
+    micro_batch_size: int = Field(
+        default=1, ge=0, le=65536,
+        description="Completions per device per forward/backward pass (reference 1); 0 = the whole update batch.",
+    )
 
 
 def _as_role_settings(value):
@@ -161,10 +233,12 @@ class ChallengerSettings(Schema):
         default_factory=ChallengerGRPOSettings,
         description="GRPO on the Challenger (reference: group 4, batch 16, 5 steps).",
     )
-    solver_samples: int = Field(default=10, ge=2, le=64, description="m: Solver answers per question.")
+    solver_samples: int = Field(
+        default=10, ge=2, le=64, description="m: Solver answers per question when scoring (paper and code: 10)."
+    )
     solver_sampling: Sampling = Field(
-        default_factory=lambda: Sampling(temperature=1.0, top_p=1.0, top_k=40, max_tokens=1024),
-        description="How the Solver answers when scoring a question.",
+        default_factory=lambda: Sampling(temperature=1.0, top_p=1.0, top_k=40, max_tokens=4096),
+        description="How the Solver answers when scoring a question (reference: temperature 1, top_k 40, 4,096 tokens).",
     )
     reward: Literal["paper", "code"] = Field(
         default="paper",
@@ -179,10 +253,14 @@ class ChallengerSettings(Schema):
 class GenerationSettings(Schema):
     num_questions: int = Field(default=8000, ge=1, le=10_000_000, description="N candidates (paper 8,000).")
     sampling: Sampling = Field(
-        default_factory=lambda: Sampling(temperature=1.0, top_p=0.95, max_tokens=1024),
-        description="Challenger sampling for candidates.",
+        default_factory=lambda: Sampling(temperature=1.0, top_p=0.95, max_tokens=4096),
+        description="Challenger sampling for candidates (reference: temperature 1, top_p 0.95, 4,096 tokens).",
     )
     batch_size: int = Field(default=64, ge=1, le=100000, description="Prompts per generation call.")
+
+
+# How m sampled answers become a vote (see grading/vote.py): the reference code's rules or boxed answers only.
+VoteMode = Literal["reference", "boxed-only"]
 
 
 class LabelingSettings(Schema):
@@ -190,6 +268,13 @@ class LabelingSettings(Schema):
     sampling: Sampling = Field(
         default_factory=lambda: Sampling(temperature=1.0, top_p=1.0, top_k=40),
         description="How the Solver samples its m answers per question.",
+    )
+    vote: VoteMode = Field(
+        default="reference",
+        description="reference: an answer without \\boxed{} is the class 'None', which counts and can win; a "
+        "question whose majority is None is dropped, as are questions containing '证明' or 'box', labels "
+        "containing 'text', and Challenger outputs without a boxed answer. boxed-only: only boxed answers vote. "
+        "The Challenger's reward uses the same vote.",
     )
     band: Literal["paper", "code"] = Field(
         default="paper", description="paper: |score-1/2| <= 0.25; code: 0.3 <= score <= 0.8."
@@ -251,7 +336,9 @@ class EvaluationSettings(Schema):
         default_factory=lambda: [BenchmarkSpec(name="arithmetic", kind="arithmetic")],
         description="Benchmarks scored with greedy decoding.",
     )
-    max_tokens: int = Field(default=1024, ge=1, le=65536, description="New tokens per greedy answer.")
+    max_tokens: int = Field(
+        default=4096, ge=1, le=65536, description="New tokens per greedy answer (reference 4,096 for maths)."
+    )
     batch_size: int = Field(default=32, ge=1, le=100000, description="Prompts per generation call.")
 
 
@@ -274,6 +361,7 @@ class ChallengerTask(TaskBase):
     challenger: ModelInput
     solver: ModelInput
     settings: ChallengerSettings = Field(default_factory=ChallengerSettings)
+    vote: VoteMode = Field(default="reference", description="The run's labeling.vote: p-hat uses the same vote.")
 
 
 class GenerateTask(TaskBase):

@@ -7,13 +7,25 @@ from rzero_worker.grading import grade, majority_vote, vote_many
 
 def test_equivalent_notations_form_one_class(grading_pool):
     answers = ["0.5", r"\frac{1}{2}", "1/2", "3", "3", r"\dfrac{1}{2}", None, "None", "7", ""]
-    vote = majority_vote(answers, grading_pool)
+    vote = majority_vote(answers, grading_pool, "boxed-only")
     assert vote.label == "0.5"
     assert vote.classes == [("0.5", 4), ("3", 2), ("7", 1)]
     assert vote.score == pytest.approx(4 / 10)  # over all m samples, empty ones included
     assert vote.valid == 7
     assert vote.share_of_valid == pytest.approx(4 / 7)
     assert vote.samples == 10 and vote.ungradable == 0
+
+
+def test_the_reference_vote_puts_unboxed_answers_in_one_class_none(grading_pool):
+    """As the reference's extractor returns "None" without a box: a class that counts (empty boxes do not)."""
+    answers = ["0.5", r"\frac{1}{2}", "1/2", "3", "3", r"\dfrac{1}{2}", None, "None", "7", ""]
+    vote = majority_vote(answers, grading_pool, "reference")
+    assert vote.classes == [("0.5", 4), ("3", 2), ("None", 2), ("7", 1)]
+    assert (vote.valid, vote.share_of_valid, vote.score) == (9, pytest.approx(4 / 9), pytest.approx(4 / 10))
+
+    unboxed = majority_vote(["5"] * 4 + [None] * 6, grading_pool, "reference")
+    assert unboxed.label is None and unboxed.majority_none and unboxed.score == pytest.approx(0.6)
+    assert unboxed.classes == [("None", 6), ("5", 4)]
 
 
 def test_symbolic_equivalence_merges_classes(grading_pool):
@@ -30,11 +42,12 @@ def test_ties_go_to_the_class_seen_first(grading_pool):
     assert votes == {r"\pi"}
 
 
-def test_empty_answers_never_form_the_label(grading_pool):
-    vote = majority_vote([None, "None", "", "none", "12"], grading_pool)
+def test_empty_answers_never_form_the_label_when_only_boxed_answers_vote(grading_pool):
+    vote = majority_vote([None, "None", "", "none", "12"], grading_pool, "boxed-only")
     assert vote.label == "12" and vote.score == pytest.approx(0.2) and vote.valid == 1
-    nothing = majority_vote([None, "None", ""], grading_pool)
+    nothing = majority_vote([None, "None", ""], grading_pool, "boxed-only")
     assert nothing.label is None and nothing.score == 0.0 and nothing.classes == [] and nothing.valid == 0
+    assert not nothing.majority_none
 
 
 def test_vote_many_matches_one_by_one_votes(grading_pool):
@@ -44,8 +57,11 @@ def test_vote_many_matches_one_by_one_votes(grading_pool):
         [None, None],
         [r"x^2", r"x \cdot x", "y"],
     ]
-    many = vote_many(answer_lists, grading_pool)
-    assert many == [majority_vote(answers, grading_pool) for answers in answer_lists]
+    many = vote_many(answer_lists, grading_pool, "boxed-only")
+    assert many == [majority_vote(answers, grading_pool, "boxed-only") for answers in answer_lists]
+    reference = vote_many(answer_lists, grading_pool, "reference")
+    assert reference == [majority_vote(answers, grading_pool, "reference") for answers in answer_lists]
+    assert reference[2].majority_none and reference[2].score == 1.0  # two unboxed answers: "None" 2/2
     assert [vote.label for vote in many] == ["1/2", "3", None, "x^2"]
     assert [vote.score for vote in many] == pytest.approx([2 / 3, 3 / 5, 0.0, 2 / 3])
 

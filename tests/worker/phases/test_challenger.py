@@ -81,15 +81,44 @@ def test_challenger_reward_on_a_hand_made_batch(pool, formula, expected):
 
 def test_repeated_questions_share_the_penalty_of_their_cluster(pool):
     """Three copies of one question and one other: clusters {3, 1}, penalties 3/4 and 1/4."""
-    batch = [as_chat(f"<question>{ODD}</question>")] * 3 + [as_chat(f"<question>{TRIANGLE}</question>")]
+    batch = [as_chat(f"<question>{ODD}</question> \\boxed{{100}}")] * 3 + [as_chat(f"<question>{TRIANGLE}</question> \\boxed{{6}}")]
 
     rewards, _, _ = reward_for(batch, pool, "paper")
 
     assert rewards == pytest.approx([1 - 0.75] * 3 + [1 - 0.25])
 
 
+HALF_UNBOXED = "Four of ten answers are boxed."
+THREE_WAY = "Three answers and no answer."
+
+
+@pytest.mark.parametrize(
+    ("mode", "p_hats"),
+    [
+        # 4 x "5" + 6 unboxed: the reference's "None" class wins with 6/10; boxed-only: "5" with 4/10.
+        # 3 x "5", 2 x "7", 5 unboxed: "None" holds half (p 0.5); boxed-only: "5" with 3/10.
+        ("reference", [0.6, 0.5, None]),
+        ("boxed-only", [0.4, 0.3, 1.0]),  # boxed-only needs only the question: the Solver agrees 10/10
+    ],
+)
+def test_p_hat_uses_the_runs_vote(pool, mode, p_hats):
+    solver = ScriptedSolver({
+        HALF_UNBOXED: ["\\boxed{5}"] * 4 + ["I think 5"] * 6,
+        THREE_WAY: ["\\boxed{5}"] * 3 + ["\\boxed{7}"] * 2 + ["no idea"] * 5,
+        TRIANGLE: ["\\boxed{6}"] * 10,
+    })
+    reward = ChallengerReward(solver, pool, ChallengerSettings(solver_samples=10), seed=0, vote=mode)
+    texts = [f"<question>{HALF_UNBOXED}</question> \\boxed{{5}}", f"<question>{THREE_WAY}</question> \\boxed{{5}}",
+             f"<question>{TRIANGLE}</question> and no boxed answer of its own"]
+
+    got = reward.solver_p_hats(texts, seed=0)
+
+    # reference: a Challenger output needs a boxed answer too (the reference scores only question + answer)
+    assert got[:2] == pytest.approx(p_hats[:2]) and got[2] == p_hats[2]
+
+
 def challenger_task(location, model_dir, *, steps=2) -> ChallengerTask:
-    grpo = GRPOSettings(steps=steps, group_size=2, batch_size=2, max_completion_tokens=8, save_every=1)
+    grpo = GRPOSettings(steps=steps, group_size=2, rollout_batch_size=2, update_batch_size=2, max_completion_tokens=8, save_every=1)
     return ChallengerTask(
         run="demo",
         iteration=1,

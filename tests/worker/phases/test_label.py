@@ -7,7 +7,14 @@ import pytest
 from rzero_worker.grading import GradingPool, vote_many
 from rzero_worker.phases import load_phase
 from rzero_worker.phases.context import InputNotReadyError
-from rzero_worker.phases.label import apply_band, challenger_agreement, label_stats, labelled_row
+from rzero_worker.phases.label import (
+    DROP_REASONS,
+    apply_band,
+    challenger_agreement,
+    label_stats,
+    labelled_row,
+    reference_question_filter,
+)
 from rzero_worker.phases.runner import run_phase
 from rzero_worker.storage import is_committed, join_key, open_storage
 from rzero_worker.task import LabelingSettings, LabelTask, ModelInput, Sampling, Shard
@@ -41,7 +48,16 @@ def pool():
         yield grading_pool
 
 
-def test_band_reasons_and_statistics_on_hand_made_answers(pool):
+def vote_rows(questions, answers, pool, mode):
+    votes = vote_many(answers, pool, mode)
+    return [labelled_row(q, a, v, mode) for q, a, v in zip(questions, answers, votes)]
+
+
+def fresh_drops():
+    return dict.fromkeys(DROP_REASONS, 0)
+
+
+def test_band_reasons_and_statistics_on_hand_made_answers_boxed_only(pool):
     questions = [
         {"id": "q1", "question": "half?", "answer": "0.5"},
         {"id": "q2", "question": "seven?", "answer": "7"},
@@ -56,15 +72,15 @@ def test_band_reasons_and_statistics_on_hand_made_answers(pool):
         ["2", "3", None, None],  # tie 1-1: earliest class wins, score 1/4 = the band's lower edge
         [HANG, "3", "3", "4"],  # math-verify cannot place the hang input in time
     ]
-    votes = vote_many(answers, pool)
-    rows = [labelled_row(q, a, v) for q, a, v in zip(questions, answers, votes)]
+    rows = vote_rows(questions, answers, pool, "boxed-only")
+    dropped = fresh_drops()
 
-    kept, dropped = apply_band(rows, answers, LabelingSettings().band_edges())
+    kept = apply_band(rows, LabelingSettings(vote="boxed-only").band_edges(), dropped)
     matches = challenger_agreement(kept, pool)
     stats = label_stats(rows, kept, dropped, matches)
 
     assert [(row["id"], row["label"], row["score"]) for row in kept] == [("q1", "1/2", 0.75), ("q4", "2", 0.25)]
-    assert dropped == {"no_answer": 1, "ungradable": 1, "out_of_band": 1}
+    assert {reason: n for reason, n in dropped.items() if n} == {"no_answer": 1, "ungradable": 1, "out_of_band": 1}
     assert matches == [True, False]  # 1/2 ~ the Challenger's 0.5; 2 is not its 3
     assert stats["kept"] == 2
     assert stats["label_matches_challenger"] == 0.5
@@ -73,13 +89,49 @@ def test_band_reasons_and_statistics_on_hand_made_answers(pool):
     assert stats["mean_agreement"] == pytest.approx((0.75 + 1.0 + 0.25 + 0.5) / 4)
 
 
+def test_the_reference_vote_counts_unboxed_answers_as_the_class_none(pool):
+    """4 x "5" + 6 unboxed: the reference drops the question ("None" wins with 6/10); boxed-only keeps "5"
+    with score 0.4. 5 x "5" + 3 unboxed + 2 empty boxes: "5" wins with 5 of the 8 non-empty answers."""
+    questions = [{"id": "q1", "question": "five?", "answer": "5"}, {"id": "q2", "question": "five again?", "answer": "5"}]
+    answers = [["5"] * 4 + [None] * 6, ["5"] * 5 + [None] * 3 + ["", ""]]
+
+    reference, dropped = vote_rows(questions, answers, pool, "reference"), fresh_drops()
+    kept = apply_band(reference, LabelingSettings().band_edges(), dropped)
+    assert [(row["id"], row["label"], row["score"]) for row in kept] == [("q2", "5", 5 / 8)]
+    assert dropped["majority_none"] == 1 and reference[0]["score"] == 0.6
+
+    boxed, dropped = vote_rows(questions, answers, pool, "boxed-only"), fresh_drops()
+    kept = apply_band(boxed, LabelingSettings().band_edges(), dropped)
+    assert [(row["id"], row["label"], row["score"]) for row in kept] == [("q1", "5", 0.4), ("q2", "5", 0.5)]
+
+
+def test_the_reference_filters_questions_and_labels_it_cannot_grade(pool):
+    questions = [
+        {"id": "proof", "question": "证明 that 2 is prime.", "answer": "2"},
+        {"id": "box", "question": "How many balls fit in the Box?", "answer": "3"},
+        {"id": "unanswered", "question": "What is 1+1?", "answer": None},
+        {"id": "ok", "question": "What is 2+2?", "answer": "4"},
+        {"id": "words", "question": "Which colour?", "answer": "red"},
+    ]
+    dropped = fresh_drops()
+
+    remaining = reference_question_filter(questions, dropped)
+
+    assert [q["id"] for q in remaining] == ["ok", "words"]
+    assert (dropped["reference_filter"], dropped["no_challenger_answer"]) == (2, 1)
+    answers = [["4", "4", "5", None], ["\\text{red}", "\\text{red}", "blue", "blue"]]
+    kept = apply_band(vote_rows(remaining, answers, pool, "reference"), LabelingSettings().band_edges(), dropped)
+    assert [row["id"] for row in kept] == ["ok"] and dropped["reference_filter"] == 3  # a label with "text"
+
+
 def test_the_code_band_keeps_0_3_to_0_8(pool):
     answers = [["1", "1", "1", "2", "3"], ["1", "1", "1", "1", "2"]]  # scores 0.6 and 0.8
-    rows = [labelled_row({"id": str(i), "question": "q"}, a, v) for i, (a, v) in enumerate(zip(answers, vote_many(answers, pool)))]
+    rows = vote_rows([{"id": str(i), "question": "q"} for i in range(2)], answers, pool, "reference")
 
-    kept, dropped = apply_band(rows, answers, LabelingSettings(band="code").band_edges())
+    kept = apply_band(rows, LabelingSettings(band="code").band_edges(), fresh_drops())
     assert [row["score"] for row in kept] == [0.6, 0.8]
-    kept, dropped = apply_band(rows, answers, LabelingSettings(band="paper").band_edges())
+    dropped = fresh_drops()
+    kept = apply_band(rows, LabelingSettings(band="paper").band_edges(), dropped)
     assert [row["score"] for row in kept] == [0.6] and dropped["out_of_band"] == 1
 
 

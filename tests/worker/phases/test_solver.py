@@ -19,7 +19,7 @@ TRAIN_ROWS = [
 
 
 def solver_task(location, model_dir, *, steps=3) -> SolverTask:
-    grpo = GRPOSettings(steps=steps, group_size=2, batch_size=2, max_completion_tokens=8, save_every=1)
+    grpo = GRPOSettings(steps=steps, group_size=2, rollout_batch_size=2, update_batch_size=2, max_completion_tokens=8, save_every=1)
     return SolverTask(
         run="demo",
         iteration=1,

@@ -3,17 +3,23 @@
 What the reference code does (Chengsong-Huang/R-Zero, `question_evaluate/evaluate.py` and
 `vllm_service_init/start_vllm_server.py`), and what we implement:
 
-- answers are taken in sample order; empty answers never join a class. Each answer joins the FIRST
-  existing class whose key (the class's first answer) it is equivalent to, comparing both orders;
-  otherwise it opens a new class. We do the same greedy assignment, after grouping identical normalised
-  strings (a cheaper first step with the same outcome) and deciding every needed comparison for many
-  questions in one batch on the pool. The reference also merges any two answers that both contain
-  "no " (a hack for "no solution"); we do not: such answers are compared like any other.
+- answers are taken in sample order. Each answer joins the FIRST existing class whose key (the class's
+  first answer) it is equivalent to, comparing both orders; otherwise it opens a new class. We do the same
+  greedy assignment, after grouping identical normalised strings (a cheaper first step with the same
+  outcome) and deciding every needed comparison for many questions in one batch on the pool. The
+  reference also merges any two answers that both contain "no " (a hack for "no solution"); we do not:
+  such answers are compared like any other.
+- an answer without a `\\boxed{}`: the reference's extractor returns the string "None", which is an
+  answer like any other: it forms a class, counts, and can win. `mode="reference"` (the default) does the
+  same: every unboxed (or "None"/"null") answer joins one class "None", never equivalent to a real answer.
+  An empty box `\\boxed{}` is skipped, as the reference skips empty strings. `mode="boxed-only"`: only
+  boxed, non-empty answers form classes. A vote whose majority class is "None" has `label` None and
+  `majority_none` True (the label phase drops such a question, as the reference does).
 - the label is the majority class's key; ties go to the class formed first (Python's `max` over an
   insertion-ordered dict), i.e. the earliest first occurrence. Same here: deterministic.
 - score: the reference divides the majority size by ALL m samples for the Challenger's reward (the
-  vLLM server) but by the non-empty answers in the labelling script. `Vote.score` is majority / m (the
-  paper's p-hat, the DESIGN's "majority share"); `Vote.share_of_valid` gives the labelling script's.
+  vLLM server) but by the non-empty answers ("None" included) in the labelling script. `Vote.score` is
+  majority / m (the Challenger's p-hat); `Vote.share_of_valid` is the labelling script's.
 - a comparison that times out counts as "not equivalent" (the reference skips the pair); we also count
   the samples of the answer blamed for it in `Vote.ungradable` (the pool knows which one hung).
 """
@@ -22,17 +28,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .extract import normalize_answer
+from .extract import is_empty_answer, normalize_answer
+
+# The key of the reference's "None" class; normalize_answer never returns it, so it meets no real answer.
+NONE_KEY = "\x00None"
+VOTE_MODES = ("reference", "boxed-only")
 
 
 @dataclass(frozen=True)
 class Vote:
     label: str | None  # the majority class's first answer as written (stripped); None without answers
     score: float  # majority class size / all samples (m)
-    valid: int  # non-empty answers
+    valid: int  # answers that joined a class ("None" answers included in reference mode)
     ungradable: int  # samples whose class membership could not be decided in time
     classes: list[tuple[str, int]] = field(default_factory=list)  # (first answer, size), winner first
     samples: int = 0  # m
+    majority_none: bool = False  # reference mode: the "None" class (no boxed answer) won
 
     @property
     def share_of_valid(self) -> float:
@@ -50,21 +61,32 @@ class _Group:
     size: int = 0
 
 
-def _groups(answers: list[str | None]) -> list[_Group]:
+def _key(answer: str | None, mode: str) -> str:
+    """The group key of one answer; '' for an answer that joins no class."""
+    if mode == "reference" and is_empty_answer(answer) and (answer is None or answer.strip().strip("$").strip()):
+        return NONE_KEY  # no box at all, or a literal None/null: the reference's "None" answer
+    return normalize_answer(answer)
+
+
+def _groups(answers: list[str | None], mode: str) -> list[_Group]:
+    if mode not in VOTE_MODES:
+        raise ValueError(f"vote mode must be one of {VOTE_MODES}, got {mode!r}")
     groups: dict[str, _Group] = {}
     for index, answer in enumerate(answers):
-        key = normalize_answer(answer)
+        key = _key(answer, mode)
         if not key:
             continue
         if key not in groups:
-            groups[key] = _Group(key=key, first_answer=answer.strip(), first_index=index)
+            shown = "None" if key == NONE_KEY else answer.strip()
+            groups[key] = _Group(key=key, first_answer=shown, first_index=index)
         groups[key].size += 1
     return list(groups.values())  # first-occurrence order
 
 
 def _pairs_needed(groups: list[_Group]) -> list[tuple[str, str]]:
-    """Every earlier-later pair: all comparisons the greedy assignment may consult."""
-    return [(groups[i].key, groups[j].key) for j in range(len(groups)) for i in range(j)]
+    """Every earlier-later pair the greedy assignment may consult (the "None" class needs no grader)."""
+    real = [group for group in groups if group.key != NONE_KEY]
+    return [(real[i].key, real[j].key) for j in range(len(real)) for i in range(j)]
 
 
 def _blame(a: _Group, b: _Group, pool) -> list[_Group]:
@@ -78,7 +100,7 @@ def _assemble(answers: list[str | None], groups: list[_Group], equal: dict[tuple
     undecided: set[str] = set()
     for group in groups:
         for members in classes:
-            verdict = equal[(members[0].key, group.key)]
+            verdict = equal.get((members[0].key, group.key), False)  # "None" meets nothing
             if verdict is None:
                 undecided.update(blamed.key for blamed in _blame(members[0], group, pool))
             elif verdict:
@@ -90,19 +112,22 @@ def _assemble(answers: list[str | None], groups: list[_Group], equal: dict[tuple
     # Largest first; ties by first occurrence: classes are already in first-occurrence order and sort is stable.
     sized.sort(key=lambda entry: -entry[1])
     m = len(answers)
+    majority_none = bool(sized) and sized[0][0].key == NONE_KEY
     return Vote(
-        label=sized[0][0].first_answer if sized else None,
+        label=sized[0][0].first_answer if sized and not majority_none else None,
         score=sized[0][1] / m if sized and m else 0.0,
         valid=sum(group.size for group in groups),
         ungradable=sum(group.size for group in groups if group.key in undecided),
         classes=[(key_group.first_answer, size) for key_group, size in sized],
         samples=m,
+        majority_none=majority_none,
     )
 
 
-def vote_many(answer_lists: list[list[str | None]], pool) -> list[Vote]:
-    """Majority votes of many questions, with all their comparisons decided in one pool call."""
-    grouped = [_groups(answers) for answers in answer_lists]
+def vote_many(answer_lists: list[list[str | None]], pool, mode: str = "reference") -> list[Vote]:
+    """Majority votes of many questions, with all their comparisons decided in one pool call.
+    `mode`: "reference" or "boxed-only" (module notes; the phases pass the run's labeling.vote)."""
+    grouped = [_groups(answers, mode) for answers in answer_lists]
     needed = [_pairs_needed(groups) for groups in grouped]
     flat = [pair for pairs in needed for pair in pairs]
     verdicts = pool.equivalent(flat) if flat else []
@@ -114,9 +139,9 @@ def vote_many(answer_lists: list[list[str | None]], pool) -> list[Vote]:
     return votes
 
 
-def majority_vote(answers: list[str | None], pool) -> Vote:
+def majority_vote(answers: list[str | None], pool, mode: str = "reference") -> Vote:
     """The majority vote of one question's sampled answers (see the module notes)."""
-    return vote_many([answers], pool)[0]
+    return vote_many([answers], pool, mode)[0]
 
 
 def grade(predictions: list[str | None], golds: list[str], pool) -> list[bool | None]:

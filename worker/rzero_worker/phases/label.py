@@ -2,13 +2,20 @@
 
 Reads every committed shard of the generate output (`task.questions`), takes this shard's slice
 (questions[i::count], so shards stay balanced), samples `settings.samples` answers per question, votes
-over math-equivalence classes and keeps the questions whose score (majority share) lies in the band.
+over math-equivalence classes (grading/vote.py, `settings.vote` mode) and keeps the questions whose
+agreement score lies in the band. The score is the reference labelling script's: the majority's share of
+the answers that joined a class (in reference mode unboxed answers count as the class "None"); in
+boxed-only mode it is the majority's share of all m samples.
 
 Dropped questions are counted by reason:
-- `no_answer`: every answer is empty or "None" (no `\\boxed{}` at all, typically);
-- `ungradable`: answers exist but the vote is unsure: no label came out, or some samples could not be
-  placed in a class in time (math-verify hung on them) — such a label is not trustworthy, and the
-  Solver's reward would have to grade the same hang inputs again;
+- `no_challenger_answer` (reference mode): the Challenger gave no boxed answer; the reference's question
+  generation discards such outputs before labelling;
+- `reference_filter` (reference mode): the question contains "证明" (proof) or "box", or the label
+  contains "text" — the reference skips these as hard to grade automatically;
+- `no_answer`: no answer joined any class (every sample empty, or, in boxed-only mode, unboxed);
+- `majority_none` (reference mode): the class "None" (no boxed answer) won the vote;
+- `ungradable`: the vote is unsure: some samples could not be placed in a class in time (math-verify hung
+  on them) — such a label is not trustworthy, and the Solver's reward would grade the same inputs again;
 - `out_of_band`: a label exists but its score is outside `settings.band_edges()`.
 
 Writes `train.jsonl` (kept), `stats.json`, `audit.jsonl` (the first `audit_size` kept questions with all
@@ -28,26 +35,31 @@ log = logging.getLogger(__name__)
 HISTOGRAM_BINS = 10
 # Questions sent to the generator per call: bounds memory and gives progress lines in the log.
 QUESTIONS_PER_CALL = 64
+DROP_REASONS = ("no_challenger_answer", "reference_filter", "no_answer", "majority_none", "ungradable", "out_of_band")
 
 
 def run(ctx: PhaseContext) -> dict:
     task: LabelTask = ctx.task
-    questions = read_questions(ctx)[task.shard.index :: task.shard.count]
+    settings = task.settings
+    shard_questions = read_questions(ctx)[task.shard.index :: task.shard.count]
+    dropped = dict.fromkeys(DROP_REASONS, 0)
+    questions = shard_questions
+    if settings.vote == "reference":
+        questions = reference_question_filter(shard_questions, dropped)
     log.info("labelling %d questions (shard %s)", len(questions), task.shard.key)
     answers = solver_answers(ctx, questions) if questions else []
 
     from ..grading import GradingPool, vote_many
 
-    settings = task.settings
     with GradingPool(workers=settings.grading_workers or None, timeout_s=settings.grading_timeout_s) as pool:
-        votes = vote_many(answers, pool) if questions else []
-        rows = [labelled_row(q, a, v) for q, a, v in zip(questions, answers, votes)]
-        kept, dropped = apply_band(rows, answers, settings.band_edges())
+        votes = vote_many(answers, pool, settings.vote) if questions else []
+        rows = [labelled_row(q, a, v, settings.vote) for q, a, v in zip(questions, answers, votes)]
+        kept = apply_band(rows, settings.band_edges(), dropped)
         matches = challenger_agreement(kept, pool)
 
     stats = label_stats(rows, kept, dropped, matches)
     write_outputs(ctx, kept, stats, settings.audit_size)
-    return {"questions": len(questions), **stats}
+    return {"questions": len(shard_questions), **stats}
 
 
 def read_questions(ctx: PhaseContext) -> list[dict]:
@@ -79,34 +91,59 @@ def solver_answers(ctx: PhaseContext, questions: list[dict]) -> list[list[str | 
     return answers
 
 
-def labelled_row(question: dict, answers: list[str | None], vote) -> dict:
+def reference_question_filter(questions: list[dict], dropped: dict) -> list[dict]:
+    """The reference's checks before a question is answered (counted in `dropped`, the rest returned)."""
+    kept = []
+    for question in questions:
+        if not question.get("answer"):
+            dropped["no_challenger_answer"] += 1
+        elif "证明" in question["question"] or "box" in question["question"].lower():
+            dropped["reference_filter"] += 1
+        else:
+            kept.append(question)
+    return kept
+
+
+def labelled_row(question: dict, answers: list[str | None], vote, mode: str) -> dict:
     return {
-        "ungradable": vote.label is None or vote.ungradable > 0,
+        "ungradable": vote.ungradable > 0,
+        "majority_none": vote.majority_none,
         "id": question["id"],
         "question": question["question"],
         "label": vote.label,
-        "score": vote.score,
+        "score": vote.share_of_valid if mode == "reference" else vote.score,
+        "reference_mode": mode == "reference",
         "answers": answers,
         "challenger_answer": question.get("answer"),
     }
 
 
-def apply_band(rows: list[dict], answers: list[list[str | None]], band: tuple[float, float]):
-    """(kept rows, {reason: count}) for the band [lo, hi] (both edges included)."""
-    from ..grading import is_empty_answer
-
+def drop_reason(row: dict, band: tuple[float, float]) -> str | None:
+    """Why a voted question is not kept (the module notes), or None to keep it."""
     low, high = band
-    kept, dropped = [], {"no_answer": 0, "ungradable": 0, "out_of_band": 0}
-    for row, samples in zip(rows, answers):
-        if all(is_empty_answer(answer) for answer in samples):
-            dropped["no_answer"] += 1
-        elif row["ungradable"]:
-            dropped["ungradable"] += 1
-        elif not low <= row["score"] <= high:
-            dropped["out_of_band"] += 1
-        else:
+    if row["majority_none"]:
+        return "majority_none"
+    if row["label"] is None:
+        return "no_answer"
+    if row["ungradable"]:
+        return "ungradable"
+    if row["reference_mode"] and "text" in row["label"].lower():
+        return "reference_filter"
+    if not low <= row["score"] <= high:
+        return "out_of_band"
+    return None
+
+
+def apply_band(rows: list[dict], band: tuple[float, float], dropped: dict) -> list[dict]:
+    """The kept rows for the band [lo, hi] (both edges included); drop reasons are counted into `dropped`."""
+    kept = []
+    for row in rows:
+        reason = drop_reason(row, band)
+        if reason is None:
             kept.append(row)
-    return kept, dropped
+        else:
+            dropped[reason] += 1
+    return kept
 
 
 def challenger_agreement(kept: list[dict], pool) -> list[bool]:
@@ -117,8 +154,9 @@ def challenger_agreement(kept: list[dict], pool) -> list[bool]:
 
 
 def label_stats(rows: list[dict], kept: list[dict], dropped: dict, matches: list[bool]) -> dict:
-    """Metrics of ARCHITECTURE.md; scores of questions that got a label feed the histogram and mean."""
-    scores = [row["score"] for row in rows if row["label"] is not None]
+    """Metrics of ARCHITECTURE.md; every voted question's score feeds the histogram and mean (a "None"
+    majority too, as in the reference's score plot)."""
+    scores = [row["score"] for row in rows if row["label"] is not None or row["majority_none"]]
     histogram = [0] * HISTOGRAM_BINS
     for score in scores:
         histogram[min(int(score * HISTOGRAM_BINS), HISTOGRAM_BINS - 1)] += 1

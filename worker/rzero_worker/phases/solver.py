@@ -28,26 +28,27 @@ def run(ctx: PhaseContext) -> dict:
     rows = read_training_rows(ctx)
 
     from ..grading import GradingPool
-    from ..grpo import prompt_dataset, train_grpo
-    from ..models import load_model, resolve_model, save_checkpoint
+    from ..grpo import drop_long_prompts, prompt_dataset, train_grpo
+    from ..models import compute_dtype_name, load_model, resolve_device, resolve_model, save_checkpoint
     from ..prompts import solver_messages
 
     grpo = task.settings.grpo
     local = resolve_model(task.solver, ctx.storage, ctx.cache_dir, field="solver", s3_location=task.storage)
     model, tokenizer = load_model(local, task.device, trainable=bool(rows))
-    if not rows:
-        log.warning("dataset %s: %s; carrying the Solver forward unchanged", ctx.storage.uri_for(task.dataset),
-                    NO_QUESTIONS_KEPT)
+    prompts = [{"prompt": solver_messages(row["question"]), "label": row["label"]} for row in rows]
+    prompts, too_long = drop_long_prompts(prompts, tokenizer, grpo.max_prompt_tokens)
+    if not prompts:
+        reason = NO_QUESTIONS_KEPT if not rows else f"all {len(rows)} kept questions exceed grpo.maxPromptTokens"
+        log.warning("dataset %s: %s; carrying the Solver forward unchanged", ctx.storage.uri_for(task.dataset), reason)
         save_checkpoint(model, tokenizer, ctx.staging / "model")
-        return {"steps": 0, "questions": 0, "skipped": NO_QUESTIONS_KEPT}
-    log.info("training the Solver on %d labelled questions", len(rows))
-    dataset = prompt_dataset(
-        [{"prompt": solver_messages(row["question"]), "label": row["label"]} for row in rows], grpo, seed=task.seed
-    )
+        return {"steps": 0, "questions": len(rows), "prompts_too_long": too_long, "skipped": reason}
+    log.info("training the Solver on %d labelled questions", len(prompts))
+    dataset = prompt_dataset(prompts, grpo, seed=task.seed)
+    compute = compute_dtype_name(task.device, resolve_device(task.device))
     with GradingPool() as pool:
         reward = SolverReward(pool, task.settings.format_weight)
-        metrics = train_grpo(ctx, model, tokenizer, reward, dataset, grpo)
-    return {**metrics, "questions": len(rows)}
+        metrics = train_grpo(ctx, model, tokenizer, reward, dataset, grpo, compute_dtype=compute)
+    return {**metrics, "questions": len(rows), "prompts_too_long": too_long}
 
 
 def read_training_rows(ctx: PhaseContext) -> list[dict]:
