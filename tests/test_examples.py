@@ -57,8 +57,14 @@ def test_the_paper_example_has_the_papers_settings_on_s3_with_a_secret_reference
     assert spec.model == "Qwen/Qwen3-4B-Base" and spec.iterations == 3
     assert spec.generation.num_questions == 8000
     assert spec.challenger.solver_samples == 10 and spec.labeling.samples == 10
-    assert (spec.challenger.grpo.group_size, spec.challenger.grpo.batch_size, spec.challenger.grpo.steps) == (4, 16, 5)
-    assert (spec.solver.grpo.group_size, spec.solver.grpo.batch_size, spec.solver.grpo.steps) == (5, 128, 15)
+    geometry = lambda g: (g.steps, g.rollout_batch_size, g.group_size, g.update_batch_size, g.micro_batch_size)
+    assert geometry(spec.challenger.grpo) == (5, 512, 4, 16, 2) and spec.challenger.grpo.total_updates == 160
+    assert geometry(spec.solver.grpo) == (15, 512, 5, 128, 1) and spec.solver.grpo.total_updates == 60
+    for grpo in (spec.challenger.grpo, spec.solver.grpo):
+        assert (grpo.max_prompt_tokens, grpo.max_completion_tokens, grpo.top_p, grpo.loss_aggregation) == (
+            2048, 4096, 0.99, "verl")
+    assert spec.device.dtype == "bfloat16"  # compute dtype; the trainable weights stay float32
+    assert spec.labeling.vote == "reference" and spec.labeling.sampling.max_tokens == 4096
     assert spec.challenger.reward == "paper" and spec.labeling.band == "paper"
     assert spec.storage.uri.startswith("s3://") and spec.storage.secret_ref.name
     assert spec.sharding.generate > 1 and spec.sharding.label > 1 and spec.resources.gpus >= 1

@@ -26,7 +26,7 @@ from rzero_worker.storage import LocalStorage, commit, read_manifest
 def tiny_manifest(model: str, storage: Path, **spec_overrides) -> dict:
     """One iteration on the tiny model with the smallest budgets the phases accept."""
     grpo = {"steps": 1, "groupSize": 2, "rolloutBatchSize": 2, "updateBatchSize": 2, "microBatchSize": 0,
-            "maxPromptTokens": 128, "maxCompletionTokens": 16}
+            "maxPromptTokens": 256, "maxCompletionTokens": 16}
     spec = {
         "model": model,
         "iterations": 1,

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def run(ctx: PhaseContext) -> dict:
     task: ChallengerTask = ctx.task
 
-    from ..generation import make_generator
+    from ..generation import encode_prompts, make_generator
     from ..grading import GradingPool
     from ..grpo import drop_long_prompts, prompt_dataset, train_grpo
     from ..models import compute_dtype_name, load_model, resolve_device, resolve_model
@@ -38,7 +38,11 @@ def run(ctx: PhaseContext) -> dict:
     # Every prompt is the same Challenger prompt: the dataset only fixes the number of rollouts.
     rows, too_long = drop_long_prompts([{"prompt": challenger_messages()}], tokenizer, grpo.max_prompt_tokens)
     if too_long:
-        raise ConfigurationError(f"settings.grpo.maxPromptTokens {grpo.max_prompt_tokens} is shorter than the Challenger prompt")
+        length = len(encode_prompts(tokenizer, [challenger_messages()])[0])
+        raise ConfigurationError(
+            f"settings.grpo.maxPromptTokens {grpo.max_prompt_tokens} is shorter than the Challenger prompt "
+            f"({length} tokens with this model's chat template)"
+        )
     dataset = prompt_dataset(rows, grpo, seed=task.seed)
     compute = compute_dtype_name(task.device, resolve_device(task.device))
     with GradingPool() as pool:
