@@ -46,6 +46,11 @@ def test_first_challenger_trains_the_base_model_against_the_base_solver():
     assert (task.challenger.source, task.solver.source, task.output) == ("base.gguf", "solver-base", "iter-001/challenger")
 
 
+def test_the_challengers_p_hat_uses_the_runs_labelling_vote():
+    assert one("challenger", 1).vote == "reference"
+    assert one("challenger", 1, make_spec(labeling={"vote": "boxed-only"})).vote == "boxed-only"
+
+
 def test_later_challenger_continues_from_the_previous_checkpoints():
     task = one("challenger", 3)
     assert (task.challenger.artifact, task.solver.artifact) == ("iter-002/challenger", "iter-002/solver")
