@@ -74,3 +74,18 @@ def test_averages_cover_the_presets_evaluated_and_count_each_preset_once():
 def test_the_plain_mean_is_over_every_benchmark_with_an_accuracy():
     assert mean_accuracy({"a": entry(0.5, None), "b": entry(0.25, "gsm8k"), "empty": score_entry(0, 0)}) == 0.375
     assert mean_accuracy({}) is None
+
+
+def test_a_shard_summary_of_all_ten_presets_fits_the_pods_termination_message():
+    """The operator reads evaluate summaries from the 4 KiB termination message: scores must not be trimmed."""
+    from rzero_worker.benchmark_presets import PRESETS
+    from rzero_worker.summary import TERMINATION_LOG_LIMIT, encode_summary, fit_summary
+
+    scores = {name: score_entry(12345, 26529, preset=name, guessed=1234 if PRESETS[name].scoring == "choice" else None,
+                                k=32 if name.startswith(("aime", "amc")) else 0, samples_correct=777)
+              for name in PRESETS}
+    summary = {"apiVersion": "rzero.dev/summary-v1", "run": "qwen3-4b-base", "phase": "evaluate", "iteration": 3,
+               "output": "iter-003/evaluate/shard-00007-of-00008", "seconds": 12345.678,
+               "metrics": {"scores": scores, "mean_accuracy": mean_accuracy(scores), **paper_averages(scores)}}
+    assert len(encode_summary(summary)) < TERMINATION_LOG_LIMIT // 2
+    assert fit_summary(summary) == summary
