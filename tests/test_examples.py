@@ -68,8 +68,19 @@ def test_the_paper_example_has_the_papers_settings_on_s3_with_a_secret_reference
     assert spec.challenger.reward == "paper" and spec.labeling.band == "paper"
     assert spec.storage.uri.startswith("s3://") and spec.storage.secret_ref.name
     assert spec.sharding.generate > 1 and spec.sharding.label > 1 and spec.resources.gpus >= 1
-    [gsm8k] = spec.evaluation.benchmarks
-    assert gsm8k.path.startswith("s3://") and gsm8k.answer_format == "gsm8k"
+    assert spec.sharding.evaluate > 1
+
+
+def test_the_paper_example_evaluates_the_papers_ten_benchmarks_from_one_staged_location():
+    from rzero_worker.benchmark_presets import PRESETS
+
+    spec = validate_manifest(yaml.safe_load(PAPER.read_text())).spec
+    benchmarks = spec.evaluation.benchmarks
+    assert [b.preset for b in benchmarks] == list(PRESETS)
+    assert [b.path for b in benchmarks] == [f"s3://rzero/benchmarks/r-zero/{name}.jsonl" for name in PRESETS]
+    assert spec.evaluation.max_tokens is None  # each preset's reference answer length
+    assert {b.name for b in benchmarks if b.samples} == {"amc23", "aime24", "aime25"}
+    assert "rzero benchmarks prepare all --out s3://rzero/benchmarks/r-zero" in PAPER.read_text()
 
 
 @pytest.mark.demo

@@ -5,6 +5,7 @@
     rzero report [FILE]       PNG plots + report.md of a local run
     rzero validate FILE...    check RZeroRun manifests offline (exit 1 naming the bad fields)
     rzero crd                 print the generated CustomResourceDefinition
+    rzero benchmarks ...      list the paper's benchmark presets; prepare (download) their files
     rzero operator            start the Kubernetes operator (kopf)
     rzero worker PHASE ...    run one phase (what each Job runs)
 
@@ -58,6 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("crd", help="Print the RZeroRun CustomResourceDefinition (YAML).")
 
+    benchmarks = sub.add_parser("benchmarks", help="The paper's benchmark presets: list them, prepare their files.")
+    actions = benchmarks.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="Each preset's source, layout, gold reading and grader.")
+    prepare = actions.add_parser("prepare", help="Download benchmarks (datasets library) and stage them as JSONL.")
+    prepare.add_argument("names", metavar="NAME", nargs="+", help="Preset names, or 'all'.")
+    prepare.add_argument("--out", required=True, help="Directory or s3://bucket/prefix to write to.")
+    prepare.add_argument("--endpoint", default=None, help="S3 endpoint URL (S3-compatible stores).")
+    prepare.add_argument("--region", default=None, help="S3 region.")
+    prepare.add_argument(
+        "--from", dest="files", metavar="NAME=FILE", action="append", default=[],
+        help="Read NAME from a local file in its published layout (JSONL or Parquet) instead of the Hub.",
+    )
+
     operator = sub.add_parser("operator", help="Start the Kubernetes operator.")
     scope = operator.add_mutually_exclusive_group()
     scope.add_argument("--namespace", "-n", action="append", default=None, help="Namespace to watch (repeatable).")
@@ -97,6 +111,35 @@ def cmd_crd(args: argparse.Namespace) -> int:
 
     sys.stdout.write(render_crd_yaml())
     return EXIT_OK
+
+
+def cmd_benchmarks(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        from rzero_worker.benchmark_presets import describe_presets
+
+        print(describe_presets())
+        return EXIT_OK
+    from rzero_worker.benchmarks.prepare import PrepareError, file_fetch, hub_fetch, prepare
+    from rzero_worker.task import StorageLocation
+
+    try:
+        files = dict(_name_equals_file(item) for item in args.files)
+        out = StorageLocation(uri=args.out, endpoint_url=args.endpoint, region=args.region)
+        manifest = prepare(args.names, out, fetch=file_fetch(files) if files else hub_fetch)
+    except (PrepareError, ValueError) as error:
+        print(f"rzero benchmarks prepare: {error}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(error, ValueError) else EXIT_FAILED
+    for entry in manifest["files"]:
+        print(f"{entry['name']}: {entry['rows']} rows, sha256 {entry['sha256'][:12]}..., {entry['file']}")
+    print(f"manifest: {args.out.rstrip('/')}/benchmarks.json")
+    return EXIT_OK
+
+
+def _name_equals_file(item: str) -> tuple[str, Path]:
+    name, sep, path = item.partition("=")
+    if not sep or not name or not path:
+        raise ValueError(f"--from {item!r}: expected NAME=FILE")
+    return name, Path(path)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -143,6 +186,7 @@ COMMANDS = {
     "report": cmd_report,
     "validate": cmd_validate,
     "crd": cmd_crd,
+    "benchmarks": cmd_benchmarks,
     "operator": cmd_operator,
     "worker": cmd_worker,
 }

@@ -4,7 +4,11 @@ Inputs are plain data, so the report works the same for a local run and a cluste
 - the RZeroRun status as stored (camelCase dict): its `iterationHistory` gives questions generated and
   kept, mean agreement, drop reasons, the label-drift signal and evaluation scores per iteration;
 - the label phase's agreement-score histograms per iteration (10 bins over [0, 1], summed over shards),
-  read from the committed label summaries by `read_label_histograms`.
+  read from the committed label summaries by `read_label_histograms`;
+- optionally the evaluation's full score entries (interval, n, avg@k, guesses) merged over shards,
+  read from the committed evaluate summaries by `read_evaluation`.
+
+The score table follows the paper's layout (see scoretable.py).
 
 matplotlib is imported only when plots are drawn, with the non-interactive Agg backend (no display).
 """
@@ -14,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
+
+from .scoretable import score_columns, score_table
 
 HISTOGRAM_BINS = 10
 
@@ -30,6 +36,8 @@ class IterationRow:
     label_matches_challenger: float | None
     scores: dict[str, float]
     drop_reasons: dict[str, int]
+    math_average: float | None = None
+    overall_average: float | None = None
 
 
 def _accuracy(value: Any) -> float | None:
@@ -54,6 +62,8 @@ def iteration_rows(status: dict) -> list[IterationRow]:
                 label_matches_challenger=entry.get("labelMatchesChallenger"),
                 scores=scores,
                 drop_reasons=dict(entry.get("dropReasons") or {}),
+                math_average=entry.get("mathAverage"),
+                overall_average=entry.get("overallAverage"),
             )
         )
     return sorted(rows, key=lambda row: row.iteration)
@@ -69,29 +79,45 @@ def sum_histograms(histograms: Iterable[list[int]]) -> list[int]:
     return total
 
 
-def read_label_histograms(storage, iterations: Iterable[int]) -> dict[int, list[int]]:
-    """Agreement histograms per iteration from the committed label shards' summary.json files.
+def committed_shard_summaries(storage, prefix: str) -> dict[str, dict]:
+    """{shard name: summary} of the committed `shard-*` outputs under a phase prefix, in shard order.
 
-    `storage` is an rzero_worker.storage Storage rooted at the run root. Iterations whose labels are not
-    committed yet are left out.
-    """
+    `storage` is an rzero_worker.storage Storage rooted at the run root."""
     from rzero_worker.storage import is_committed
     from rzero_worker.summary import read_summary
 
+    # list() returns run-relative keys: <prefix>/shard-IIIII-of-KKKKK/<file>
+    relative = (key[len(prefix) + 1 :] for key in storage.list(prefix))
+    shards = sorted({rel.split("/")[0] for rel in relative if rel.startswith("shard-")})
+    return {shard: read_summary(storage, f"{prefix}/{shard}") or {} for shard in shards
+            if is_committed(storage, f"{prefix}/{shard}")}
+
+
+def read_label_histograms(storage, iterations: Iterable[int]) -> dict[int, list[int]]:
+    """Agreement histograms per iteration from the committed label shards' summary.json files; iterations
+    whose labels are not committed yet are left out."""
     result: dict[int, list[int]] = {}
     for iteration in iterations:
-        prefix = f"iter-{iteration:03d}/label"
-        # list() returns run-relative keys: iter-NNN/label/shard-IIIII-of-KKKKK/<file>
-        relative = (key[len(prefix) + 1 :] for key in storage.list(prefix))
-        shard_prefixes = sorted({rel.split("/")[0] for rel in relative if rel.startswith("shard-")})
-        histograms = []
-        for shard in shard_prefixes:
-            key = f"{prefix}/{shard}"
-            if is_committed(storage, key):
-                summary = read_summary(storage, key) or {}
-                histograms.append(summary.get("metrics", {}).get("score_histogram") or [0] * HISTOGRAM_BINS)
+        summaries = committed_shard_summaries(storage, f"iter-{iteration:03d}/label").values()
+        histograms = [s.get("metrics", {}).get("score_histogram") or [0] * HISTOGRAM_BINS for s in summaries]
         if histograms:
             result[iteration] = sum_histograms(histograms)
+    return result
+
+
+def read_evaluation(storage, iterations: Iterable[int]) -> dict[int, dict[str, dict]]:
+    """Full score entries per iteration, merged over the evaluate shards of one complete attempt (all K
+    shards of a K-shard split committed: a partial merge would understate n)."""
+    from rzero_worker.benchmarks.scoring import merge_scores
+
+    result = {}
+    for iteration in iterations:
+        by_count: dict[int, list[dict]] = {}
+        for shard, summary in committed_shard_summaries(storage, f"iter-{iteration:03d}/evaluate").items():
+            by_count.setdefault(int(shard.rsplit("-of-", 1)[1]), []).append(summary)
+        complete = [summaries for count, summaries in by_count.items() if len(summaries) == count]
+        if complete:
+            result[iteration] = merge_scores(s.get("metrics", {}).get("scores") for s in complete[-1])
     return result
 
 
@@ -151,7 +177,7 @@ def plot_scores(rows: list[IterationRow], path: Path) -> None:
     """Evaluation accuracy per benchmark by iteration (iteration 0 = the base model)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    benchmarks = sorted({name for row in rows for name in row.scores})
+    benchmarks = [column.key for column in score_columns(rows) if column.key in {n for row in rows for n in row.scores}]
     for name in benchmarks:
         points = [(row.iteration, row.scores[name]) for row in rows if name in row.scores]
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
@@ -174,8 +200,10 @@ def _fmt(value: Any, pattern: str = "{}") -> str:
     return "–" if value is None else pattern.format(value)
 
 
-def render_markdown(run_name: str, status: dict, rows: list[IterationRow], images: list[str]) -> str:
-    benchmarks = sorted({name for row in rows for name in row.scores})
+def render_markdown(
+    run_name: str, status: dict, rows: list[IterationRow], images: list[str],
+    evaluation: dict[int, dict[str, dict]] | None = None,
+) -> str:
     lines = [
         f"# R-Zero run `{run_name}`",
         "",
@@ -183,17 +211,15 @@ def render_markdown(run_name: str, status: dict, rows: list[IterationRow], image
         + (f", stage {status['stage']}" if status.get("stage") else "")
         + (f" — {status['message']}" if status.get("message") else ""),
         "",
-        "| iteration | generated | valid | kept | mean agreement | label = challenger's answer | "
-        + " | ".join(benchmarks)
-        + (" |" if benchmarks else "|"),
-        "|---|---|---|---|---|---|" + "---|" * len(benchmarks),
+        "| iteration | generated | valid | kept | mean agreement | label = challenger's answer |",
+        "|---|---|---|---|---|---|",
     ]
     for row in rows:
-        scores = " | ".join(_fmt(row.scores.get(name), "{:.3f}") for name in benchmarks)
         lines.append(
-            f"| {row.iteration} | {_fmt(row.generated)} | {_fmt(row.valid)} | {_fmt(row.kept)} | {_fmt(row.mean_agreement, '{:.3f}')} | "
-            f"{_fmt(row.label_matches_challenger, '{:.2f}')} | {scores}" + (" |" if benchmarks else "|")
+            f"| {row.iteration} | {_fmt(row.generated)} | {_fmt(row.valid)} | {_fmt(row.kept)} | "
+            f"{_fmt(row.mean_agreement, '{:.3f}')} | {_fmt(row.label_matches_challenger, '{:.2f}')} |"
         )
+    lines += _score_section(rows, evaluation or {})
     drops = [row for row in rows if row.drop_reasons]
     if drops:
         lines += ["", "Dropped questions by reason:", ""]
@@ -211,14 +237,47 @@ def render_markdown(run_name: str, status: dict, rows: list[IterationRow], image
     return "\n".join(lines) + "\n"
 
 
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.2f}"
+
+
+def _score_section(rows: list[IterationRow], evaluation: dict[int, dict[str, dict]]) -> list[str]:
+    """The paper-style score table, then the latest full evaluation's intervals."""
+    header, body = score_table(rows)
+    if not body:
+        return []
+    lines = [
+        "", "## Evaluation", "",
+        "Accuracy in percent; from iteration 1 on, the change from iteration 0 (the base model) in points. "
+        "MATH AVG is the mean over the paper's maths benchmarks evaluated, Overall AVG the mean of MATH AVG "
+        "and the general-reasoning ones (SuperGPQA, MMLU-Pro, BBEH), as in the paper's tables.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    if evaluation:
+        latest = max(evaluation)
+        lines += ["", f"Iteration {latest} in detail:", "",
+                  "| benchmark | accuracy % | 95% interval | n | avg@k % | guessed letters |", "|---|---|---|---|---|---|"]
+        for name, entry in evaluation[latest].items():
+            low, high = entry["ci95"]
+            avg = f"{100 * entry['avg_at_k']:.2f} (k={entry['k']})" if entry.get("avg_at_k") is not None else "–"
+            lines.append(f"| {name} | {_percent(entry['accuracy'])} | "
+                         f"{100 * low:.1f}–{100 * high:.1f} | {entry['n']} | {avg} | {_fmt(entry.get('guessed'))} |")
+    return lines
+
+
 def write_report(
     out_dir: Path,
     run_name: str,
     status: dict,
     histograms: dict[int, list[int]],
     band: tuple[float, float] | None = None,
+    evaluation: dict[int, dict[str, dict]] | None = None,
 ) -> Path:
-    """Write report.md and its PNG plots into out_dir; return the Markdown file's path."""
+    """Write report.md and its PNG plots into out_dir; return the Markdown file's path. `evaluation`: full
+    score entries by iteration (read_evaluation) for the interval table."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = iteration_rows(status)
@@ -233,5 +292,5 @@ def write_report(
         plot_scores(rows, out_dir / "evaluation-scores.png")
         images.append("evaluation-scores.png")
     report = out_dir / "report.md"
-    report.write_text(render_markdown(run_name, status, rows, images), encoding="utf-8")
+    report.write_text(render_markdown(run_name, status, rows, images, evaluation), encoding="utf-8")
     return report

@@ -8,7 +8,7 @@ Which artefacts each phase reads (run-relative keys, see docs/ARCHITECTURE.md "S
 | generate   | challenger(i)                                    | iter-i/generate/shard-..       |
 | label      | solver(i-1), iter-i/generate                     | iter-i/label/shard-..          |
 | solver     | solver(i-1), iter-i/label                        | iter-i/solver                  |
-| evaluate   | solver(i) (the base Solver model at i=0)         | iter-i/evaluate                |
+| evaluate   | solver(i) (the base Solver model at i=0)         | iter-i/evaluate/shard-..       |
 """
 
 from __future__ import annotations
@@ -52,13 +52,13 @@ def derive_seed(root_seed: int, iteration: int, phase: str, shard: int = 0) -> i
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+# Data-parallel phases: each commits one `shard-IIIII-of-KKKKK` sub-prefix per shard, even with one shard.
+SHARDED_PHASES: tuple[str, ...] = ("generate", "label", "evaluate")
+
+
 def shard_count(spec: RZeroRunSpec, phase: str) -> int:
     """Tasks (Indexed Job completions) a phase runs as."""
-    if phase == "generate":
-        return spec.sharding.generate
-    if phase == "label":
-        return spec.sharding.label
-    return 1
+    return getattr(spec.sharding, phase) if phase in SHARDED_PHASES else 1
 
 
 def build_tasks(spec: RZeroRunSpec, run_root: str, run_name: str, iteration: int, phase: str) -> list[AnyTask]:
@@ -119,5 +119,6 @@ def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: 
             settings=spec.solver.model_copy(deep=True),
         )
     return EvaluateTask(
-        **common, output=out, model=_solver_model(spec, i), settings=spec.evaluation.model_copy(deep=True)
+        **common, output=f"{out}/{shard.key}", model=_solver_model(spec, i), shard=shard,
+        settings=spec.evaluation.model_copy(deep=True),
     )

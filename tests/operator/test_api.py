@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rzero_operator.api import RZeroRun, RZeroRunSpec, RZeroRunStatus
 from rzero_operator.api.history import apply_summaries
 from rzero_operator.api.status import IterationRecord, PhaseRecord
+from rzero_worker.benchmark_presets import PRESETS
 from rzero_worker.task import ChallengerSettings, LabelingSettings
 
 MANIFEST = {
@@ -74,7 +75,9 @@ def test_status_timestamps_are_rfc3339_utc_on_the_wire():
 
 
 def test_status_of_a_hundred_iterations_stays_small_for_etcd():
-    record = IterationRecord(iteration=0, scores={"gsm8k": 0.5, "math": 0.4}, drop_reasons={"out_of_band": 10},
+    scores = {name: 0.123456 for name in PRESETS}  # the paper's ten benchmarks
+    record = IterationRecord(iteration=0, scores=scores, math_average=0.123456, overall_average=0.123456,
+                             drop_reasons={"out_of_band": 10},
                              phases={p: PhaseRecord(state="Succeeded", attempts=1) for p in
                                      ("challenger", "generate", "label", "solver", "evaluate")})
     history = [record.model_copy(update={"iteration": i}) for i in range(101)]
@@ -93,6 +96,22 @@ def test_label_summaries_of_several_shards_are_summed_and_weighted():
     assert (record.questions_labelled, record.questions_kept) == (40, 16)
     assert record.mean_agreement == pytest.approx(0.65) and record.label_matches_challenger == pytest.approx(0.875)
     assert record.drop_reasons == {"out_of_band": 16, "no_answer": 8}
+
+
+def test_evaluate_shards_are_merged_from_their_counts_with_the_papers_averages():
+    def shard(gsm8k: tuple[int, int], bbeh: tuple[int, int]) -> dict:
+        return {"metrics": {"scores": {
+            "gsm8k": {"accuracy": gsm8k[0] / gsm8k[1], "n": gsm8k[1], "correct": gsm8k[0], "preset": "gsm8k"},
+            "bbeh": {"accuracy": bbeh[0] / bbeh[1], "n": bbeh[1], "correct": bbeh[0], "preset": "bbeh"},
+        }, "mean_accuracy": 0.99, "math_average": 0.99}}  # shard-local figures: never copied as they are
+
+    record = IterationRecord(iteration=2)
+    apply_summaries(record, "evaluate", "iter-002/evaluate", [shard((3, 4), (1, 4)), shard((1, 4), (0, 2))])
+
+    assert record.scores == {"gsm8k": 0.5, "bbeh": pytest.approx(1 / 6, abs=1e-6)}
+    assert record.math_average == 0.5
+    assert record.overall_average == pytest.approx((0.5 + 1 / 6) / 2, abs=1e-6)
+    assert record.mean_score == pytest.approx((0.5 + 1 / 6) / 2, abs=1e-6)
 
 
 def test_summaries_missing_metrics_leave_status_fields_unset():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,7 @@ from rzero_operator.local.layout import LocalLayout
 from rzero_operator.local.state import LocalState, save_state
 
 REPO = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ("run", "status", "report", "validate", "crd", "operator", "worker")
+SUBCOMMANDS = ("run", "status", "report", "validate", "crd", "benchmarks", "operator", "worker")
 
 GOOD = textwrap.dedent(
     """
@@ -44,7 +45,7 @@ def test_help_lists_every_subcommand(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     for command in SUBCOMMANDS:
-        assert f"    {command} " in out
+        assert re.search(rf"^    {command}\s", out, re.MULTILINE), command
 
 
 def test_validate_accepts_a_good_manifest(tmp_path, capsys):
@@ -93,6 +94,54 @@ def test_validate_and_crd_never_import_the_ml_stack(tmp_path):
     assert "HEAVY=\n" in done.stderr
 
 
+def test_benchmarks_list_names_each_presets_source(capsys):
+    from rzero_worker.benchmark_presets import PRESETS
+
+    assert main(["benchmarks", "list"]) == 0
+    out = capsys.readouterr().out
+    for preset in PRESETS.values():
+        assert f"{preset.name} ({preset.title}" in out and preset.source.repo in out
+
+
+def test_benchmarks_prepare_stages_files_with_a_manifest_without_importing_the_ml_stack(tmp_path):
+    from support.benchmark_files import write_published
+
+    sources = [write_published(tmp_path / "published", name) for name in ("gsm8k", "mmlu-pro")]
+    out = tmp_path / "staged"
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from rzero_operator.cli import main
+        code = main(["benchmarks", "prepare", "gsm8k", "mmlu-pro", "--out", {str(out)!r},
+                     "--from", "gsm8k={sources[0]}", "--from", "mmlu-pro={sources[1]}"])
+        heavy = sorted(m for m in ("torch", "transformers", "trl", "matplotlib", "kopf") if m in sys.modules)
+        print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+        sys.exit(code)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY=\n" in done.stderr
+    assert "gsm8k: 2 rows" in done.stdout and "mmlu-pro: 3 rows" in done.stdout
+    manifest = json.loads((out / "benchmarks.json").read_text())
+    assert [entry["name"] for entry in manifest["files"]] == ["gsm8k", "mmlu-pro"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["benchmarks", "prepare", "math", "--out", "x"], 2, "unknown benchmark 'math'"),
+        (["benchmarks", "prepare", "gsm8k", "--out", "x", "--from", "gsm8k"], 2, "--from 'gsm8k': expected NAME=FILE"),
+        (["benchmarks", "prepare", "gsm8k", "--out", "ftp://x"], 2, "only s3:// and local paths"),
+        (["benchmarks", "prepare", "gsm8k", "--out", "x", "--from", "gsm8k=/nonexistent.jsonl"], 1, "no such file"),
+    ],
+)
+def test_benchmarks_prepare_errors(argv, code, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == code
+    assert message in capsys.readouterr().err
+
+
 def test_worker_subcommand_delegates_to_the_worker_cli(capsys):
     # An invalid task is a configuration error: exit 2, naming the field, before anything heavy runs.
     task = {"apiVersion": "rzero.dev/task-v1", "phase": "evaluate", "run": "x", "iteration": -1}
@@ -133,12 +182,14 @@ def test_status_prints_a_per_iteration_table_for_a_manifest(tmp_path, capsys):
     lines = out.splitlines()
     assert lines[0] == "run tiny: Running, iteration 1, stage Labeling"
     header = next(line for line in lines if line.startswith("iter"))
-    assert header.split() == ["iter", "generated", "valid", "kept", "agreement", "label=chal", "arithmetic", "phases"]
+    assert header.split() == ["iter", "generated", "valid", "kept", "agreement", "label=chal", "phases"]
     row0 = next(line for line in lines if line.startswith("0 "))
     row1 = next(line for line in lines if line.startswith("1 "))
-    assert row0.split()[:7] == ["0", "-", "-", "-", "-", "-", "0.250"]
+    assert row0.split() == ["0", "-", "-", "-", "-", "-", "evaluate✓"]
     assert row1.split()[:5] == ["1", "16", "10", "6", "0.500"]
     assert "challenger✓ generate✓ label…" in row1
+    scores = lines[lines.index("accuracy % (change from iteration 0):") + 1 :]
+    assert scores[0].split() == ["iteration", "arithmetic"] and scores[2].split() == ["0", "25.0"]
 
 
 def test_status_without_a_manifest_lists_every_run_under_root(tmp_path, capsys):

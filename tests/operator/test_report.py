@@ -7,7 +7,14 @@ import json
 import pytest
 
 from rzero_operator.api import IterationRecord, RZeroRunStatus
-from rzero_operator.report import iteration_rows, read_label_histograms, sum_histograms, write_report
+from rzero_operator.report import (
+    iteration_rows,
+    read_evaluation,
+    read_label_histograms,
+    sum_histograms,
+    write_report,
+)
+from rzero_worker.benchmarks import score_entry
 from rzero_worker.storage import LocalStorage, commit
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -56,8 +63,13 @@ def test_report_writes_three_png_plots_and_a_markdown_summary(tmp_path):
         assert data.startswith(PNG_MAGIC) and len(data) > 5000  # a real image, not an empty canvas
     text = report.read_text()
     assert text.startswith("# R-Zero run `demo`")
-    assert "| 1 | 16 | 9 | 5 | 0.610 | 0.40 | 0.150 | 0.070 |" in text
-    assert "| 2 | 16 | – | 7 | 0.550 | – | 0.200 | – |" in text
+    assert "| 1 | 16 | 9 | 5 | 0.610 | 0.40 |" in text
+    assert "| 2 | 16 | – | 7 | 0.550 | – |" in text
+    # Scores: the paper's benchmarks first (GSM8K), others after; percent, change from iteration 0.
+    assert "| iteration | GSM8K | arithmetic |" in text
+    assert "| 0 | 5.00 | 10.00 |" in text
+    assert "| 1 | 7.00 (+2.00) | 15.00 (+5.00) |" in text
+    assert "| 2 | – | 20.00 (+10.00) |" in text
     assert "iteration 1: no_answer 2, out_of_band 9" in text
     for name in pngs:
         assert f"]({name})" in text
@@ -88,3 +100,45 @@ def test_label_histograms_are_summed_over_committed_shards_only(tmp_path):
 def test_a_histogram_with_the_wrong_number_of_bins_is_refused():
     with pytest.raises(ValueError, match="10 bins"):
         sum_histograms([[1, 2, 3]])
+
+
+def paper_status() -> dict:
+    """Qwen3-4B-Base in the paper's Table 2: the base model and R-Zero iteration 3."""
+    return RZeroRunStatus(iteration_history=[
+        IterationRecord(iteration=0, scores={"supergpqa": 0.2088, "mmlu-pro": 0.3738, "bbeh": 0.0757, "gsm8k": 0.80},
+                        math_average=0.4258, overall_average=0.2710),
+        IterationRecord(iteration=3, scores={"supergpqa": 0.2755, "mmlu-pro": 0.5153, "bbeh": 0.1042, "gsm8k": 0.85},
+                        math_average=0.4907, overall_average=0.3464),
+    ]).wire()
+
+
+def test_the_score_table_has_the_papers_columns_and_its_gains(tmp_path):
+    text = write_report(tmp_path, "paper", paper_status(), {}).read_text()
+    assert "| iteration | Overall AVG | MATH AVG | GSM8K | SuperGPQA | MMLU-Pro | BBEH |" in text
+    assert "| 0 | 27.10 | 42.58 | 80.00 | 20.88 | 37.38 | 7.57 |" in text
+    assert "| 3 | 34.64 (+7.54) | 49.07 (+6.49) | 85.00 (+5.00) | 27.55 (+6.67) | 51.53 (+14.15) | 10.42 (+2.85) |" in text
+
+
+def _evaluate_shard(storage: LocalStorage, key: str, scores: dict, committed: bool = True) -> None:
+    summary = {"apiVersion": "rzero.dev/summary-v1", "phase": "evaluate", "metrics": {"scores": scores}}
+    storage.put_bytes(f"{key}/summary.json", json.dumps(summary).encode())
+    if committed:
+        commit(storage, key)
+
+
+def test_evaluation_details_are_merged_over_the_shards_of_a_complete_split(tmp_path):
+    storage = LocalStorage(tmp_path / "run")
+    _evaluate_shard(storage, "iter-000/evaluate/shard-00000-of-00002",
+                    {"mmlu-pro": score_entry(3, 5, preset="mmlu-pro", guessed=1)})
+    _evaluate_shard(storage, "iter-000/evaluate/shard-00001-of-00002",
+                    {"mmlu-pro": score_entry(1, 5, preset="mmlu-pro", guessed=2)})
+    _evaluate_shard(storage, "iter-001/evaluate/shard-00000-of-00002", {"mmlu-pro": score_entry(5, 5)})
+    _evaluate_shard(storage, "iter-001/evaluate/shard-00001-of-00002", {"mmlu-pro": score_entry(5, 5)}, committed=False)
+
+    evaluation = read_evaluation(storage, [0, 1, 2])
+
+    assert evaluation == {0: {"mmlu-pro": score_entry(4, 10, preset="mmlu-pro", guessed=3)}}
+    status = {"iterationHistory": [{"iteration": 0, "scores": {"mmlu-pro": 0.4}}]}
+    text = write_report(tmp_path / "report", "demo", status, {}, evaluation=evaluation).read_text()
+    low, high = evaluation[0]["mmlu-pro"]["ci95"]
+    assert f"| mmlu-pro | 40.00 | {100 * low:.1f}–{100 * high:.1f} | 10 | – | 3 |" in text

@@ -38,7 +38,7 @@ def test_tasks_carry_the_run_root_storage_and_device_but_no_credentials():
 def test_base_evaluation_scores_the_solver_base_model():
     assert one("evaluate", 0).model.source == "base.gguf"
     assert one("evaluate", 0, make_spec(solverSource="solver-base")).model.source == "solver-base"
-    assert one("evaluate", 0).output == "iter-000/evaluate"
+    assert one("evaluate", 0).output == "iter-000/evaluate/shard-00000-of-00001"
 
 
 def test_first_challenger_trains_the_base_model_against_the_base_solver():
@@ -77,6 +77,13 @@ def test_solver_trains_the_previous_solver_on_this_iterations_labels():
 
 def test_evaluate_scores_this_iterations_solver():
     assert one("evaluate", 2).model.artifact == "iter-002/solver"
+
+
+def test_evaluation_shards_like_generation_and_labelling():
+    tasks = build_tasks(make_spec(sharding={"evaluate": 4}), ROOT, "demo", 0, "evaluate")
+    assert [t.output for t in tasks] == [f"iter-000/evaluate/shard-0000{i}-of-00004" for i in range(4)]
+    assert [(t.shard.index, t.shard.count) for t in tasks] == [(0, 4), (1, 4), (2, 4), (3, 4)]
+    assert {t.model.source for t in tasks} == {"base.gguf"}
 
 
 def test_settings_come_from_the_spec_blocks():

@@ -15,6 +15,8 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from .benchmark_presets import PRESET_NAMES
+
 TASK_API_VERSION = "rzero.dev/task-v1"
 
 PhaseName = Literal["challenger", "generate", "label", "solver", "evaluate"]
@@ -309,23 +311,53 @@ class SolverSettings(Schema):
     _role_grpo = field_validator("grpo", mode="before")(_as_role_settings)
 
 
+_PRESET_FIXED = ("kind", "question_field", "answer_field", "answer_format")
+
+
 class BenchmarkSpec(Schema):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$", description="Name used in scores.")
-    kind: Literal["jsonl", "arithmetic"] = Field(
-        default="jsonl", description="jsonl: a JSONL file; arithmetic: generated arithmetic problems."
+    """One benchmark: a paper preset (its file from `rzero benchmarks prepare`), a JSONL file with
+    configurable fields, or the built-in arithmetic set."""
+
+    name: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$", description="Name used in scores; default: the preset's."
     )
-    path: str | None = Field(default=None, description="JSONL file (local or s3://) for kind jsonl.")
-    question_field: str = Field(default="question", description="JSONL field holding the question.")
-    answer_field: str = Field(default="answer", description="JSONL field holding the gold answer.")
+    preset: Literal[PRESET_NAMES] | None = Field(
+        default=None,
+        description="One of the paper's benchmarks: its file layout, gold reading, answer extraction, grader "
+        "and prompt (see `rzero benchmarks list`). path: its JSONL (or published Parquet) file.",
+    )
+    kind: Literal["jsonl", "arithmetic"] = Field(
+        default="jsonl", description="jsonl: a JSONL (or Parquet) file; arithmetic: generated arithmetic problems."
+    )
+    path: str | None = Field(default=None, description="Benchmark file (local or s3://) for kind jsonl.")
+    question_field: str = Field(default="question", description="JSONL field holding the question (not with preset).")
+    answer_field: str = Field(default="answer", description="JSONL field holding the gold answer (not with preset).")
     answer_format: Literal["plain", "gsm8k", "boxed"] = Field(
-        default="plain", description="gsm8k: answer after '####'; boxed: last \\boxed{}."
+        default="plain", description="gsm8k: answer after '####'; boxed: last \\boxed{} (not with preset)."
     )
     limit: int | None = Field(default=None, ge=1, description="Use the first N items.")
     size: int = Field(default=200, ge=1, le=100000, description="Items for kind arithmetic.")
     seed: int = Field(default=0, description="Seed for kind arithmetic.")
+    max_tokens: int | None = Field(
+        default=None, ge=1, le=65536, description="New tokens per answer for this benchmark; overrides evaluation.maxTokens."
+    )
+    samples: int = Field(
+        default=0, ge=0, le=256,
+        description="k > 0: also report avg@k, the mean accuracy of k sampled answers per item (evaluation.sampling).",
+    )
 
     @model_validator(mode="after")
-    def _path_for_jsonl(self) -> "BenchmarkSpec":
+    def _consistent(self) -> "BenchmarkSpec":
+        if self.name is None:
+            if self.preset is None:
+                raise ValueError("name: required unless preset is set")
+            self.name = self.preset
+        if self.preset is not None:
+            # Compared with the defaults, not model_fields_set: a task file spells every field out.
+            fixed = [name for name in _PRESET_FIXED if getattr(self, name) != type(self).model_fields[name].default]
+            if fixed:
+                names = ", ".join(to_camel(field) for field in fixed)
+                raise ValueError(f"benchmark {self.name!r}: preset {self.preset!r} fixes the layout; remove {names}")
         if self.kind == "jsonl" and not self.path:
             raise ValueError(f"benchmark {self.name!r}: kind jsonl needs a path")
         return self
@@ -336,10 +368,30 @@ class EvaluationSettings(Schema):
         default_factory=lambda: [BenchmarkSpec(name="arithmetic", kind="arithmetic")],
         description="Benchmarks scored with greedy decoding.",
     )
-    max_tokens: int = Field(
-        default=4096, ge=1, le=65536, description="New tokens per greedy answer (reference 4,096 for maths)."
+    max_tokens: int | None = Field(
+        default=None, ge=1, le=65536,
+        description="New tokens per answer; unset: the reference's 4,096 for maths presets, 8,192 for the "
+        "general-reasoning presets, 4,096 for other benchmarks.",
     )
     batch_size: int = Field(default=32, ge=1, le=100000, description="Prompts per generation call.")
+    sampling: Sampling = Field(
+        default_factory=lambda: Sampling(temperature=0.6, top_p=0.95, max_tokens=4096),
+        description="How the k answers of avg@k are sampled (benchmarks with samples > 0); maxTokens is "
+        "replaced by the benchmark's answer length.",
+    )
+    choice_fallback: Literal["guess", "none"] = Field(
+        default="guess",
+        description="A multiple-choice answer with no readable letter: guess = a letter drawn at random "
+        "(seeded by the item) as the reference code does, so scores compare with the paper's; none = wrong.",
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "EvaluationSettings":
+        names = [spec.name for spec in self.benchmarks]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"benchmarks: names must be unique, repeated: {', '.join(duplicates)}")
+        return self
 
 
 # --------------------------------------------------------------------------------------------------
@@ -389,6 +441,7 @@ class SolverTask(TaskBase):
 class EvaluateTask(TaskBase):
     phase: Literal["evaluate"] = "evaluate"
     model: ModelInput
+    shard: Shard = Field(default_factory=Shard, description="Items i with i % count == index of every benchmark.")
     settings: EvaluationSettings = Field(default_factory=EvaluationSettings)
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from rzero_worker.benchmark_presets import MATH_AVERAGE, OVERALL_AVERAGE
+from rzero_worker.benchmarks.scoring import mean_accuracy, merge_scores, paper_averages
+
 from .status import IterationRecord
 
 
@@ -74,14 +77,10 @@ def _apply_label(record: IterationRecord, metrics: list[dict[str, Any]]) -> None
 
 
 def _apply_evaluate(record: IterationRecord, metrics: list[dict[str, Any]]) -> None:
-    scores: dict[str, float] = {}
-    for m in metrics:
-        for bench, result in (m.get("scores") or {}).items():
-            if isinstance(result, dict) and isinstance(result.get("accuracy"), (int, float)):
-                scores[str(bench)] = float(result["accuracy"])
-    record.scores = scores
-    means = [float(m["mean_accuracy"]) for m in metrics if isinstance(m.get("mean_accuracy"), (int, float))]
-    if means:
-        record.mean_score = means[0]
-    elif scores:
-        record.mean_score = sum(scores.values()) / len(scores)
+    """Scores over all shards: each shard scored its slice of every benchmark, with counts to merge."""
+    scores = merge_scores(m.get("scores") for m in metrics)
+    record.scores = {name: entry["accuracy"] for name, entry in scores.items() if entry["accuracy"] is not None}
+    record.mean_score = mean_accuracy(scores)
+    averages = paper_averages(scores)
+    record.math_average = averages[MATH_AVERAGE]
+    record.overall_average = averages[OVERALL_AVERAGE]

@@ -221,6 +221,9 @@ class ShardingSpec(Schema):
 
     generate: int = Field(default=1, ge=1, le=1024, description="Shards for question generation.")
     label: int = Field(default=1, ge=1, le=1024, description="Shards for labeling.")
+    evaluate: int = Field(
+        default=1, ge=1, le=1024, description="Shards for evaluation (each takes every K-th item of every benchmark)."
+    )
 
 
 class RetrySpec(Schema):

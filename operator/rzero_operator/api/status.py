@@ -83,6 +83,13 @@ class IterationRecord(Schema):
     solver_reward: float | None = Field(default=None, description="Mean reward of Solver training.")
     scores: dict[str, float] = Field(default_factory=dict, description="Accuracy by benchmark.")
     mean_score: float | None = Field(default=None, description="Mean accuracy over benchmarks.")
+    math_average: float | None = Field(
+        default=None, description="The paper's MATH AVG: mean accuracy of the maths presets evaluated."
+    )
+    overall_average: float | None = Field(
+        default=None,
+        description="The paper's Overall AVG: mean of MATH AVG and the general-reasoning presets evaluated.",
+    )
     started_at: datetime | None = Field(default=None, description="When its first phase started.")
     finished_at: datetime | None = Field(default=None, description="When its evaluation succeeded.")
     phases: dict[str, PhaseRecord] = Field(default_factory=dict, description="Per-phase state and attempts.")

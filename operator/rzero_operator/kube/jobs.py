@@ -2,7 +2,7 @@
 training a headless Service. Pure builders, no I/O.
 
 - One task: a plain Job running `rzero worker PHASE --task /etc/rzero/task.json`.
-- K shards (generate/label): an Indexed Job, completions = parallelism = K; pod i reads `task-i.json`
+- K shards (generate/label/evaluate): an Indexed Job, completions = parallelism = K; pod i reads `task-i.json`
   via `$(JOB_COMPLETION_INDEX)`.
 - nodes > 1 (challenger/solver): an Indexed Job with one pod per node, all started together, plus a headless
   Service for the torchrun rendezvous at `<job>-0.<service>`.

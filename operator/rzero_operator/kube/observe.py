@@ -14,13 +14,12 @@ from typing import Any, Callable, Iterable
 
 from ..api.status import CurrentAttempt
 from ..plan import Observed
-from ..tasks import phase_key
+from ..tasks import SHARDED_PHASES, phase_key
 from . import naming
 from .pod import CONTAINER
 
 log = logging.getLogger(__name__)
 
-SHARDED_PHASES = ("generate", "label")
 SummaryReader = Callable[[str], "dict | None"]  # run-relative output key -> committed summary or None
 
 

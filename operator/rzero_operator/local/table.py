@@ -1,8 +1,10 @@
-"""The per-iteration status table printed by `rzero status` and at the end of `rzero run`."""
+"""The per-iteration status table printed by `rzero status` and at the end of `rzero run`: questions and
+phases per iteration, then the evaluation in the paper's layout (scoretable.py)."""
 
 from __future__ import annotations
 
 from rzero_operator.report import iteration_rows
+from rzero_operator.scoretable import score_table
 from rzero_worker.task import PHASES
 
 
@@ -22,11 +24,10 @@ def _phase_states(entry: dict) -> str:
 
 
 def format_status_table(run_name: str, status: dict) -> str:
-    """A fixed-width table: one row per iteration with kept questions, agreement and scores."""
+    """Fixed-width tables: one row per iteration with kept questions, agreement and phases; then scores."""
     rows = iteration_rows(status)
     history = {int(entry.get("iteration", 0)): entry for entry in status.get("iterationHistory") or []}
-    benchmarks = sorted({name for row in rows for name in row.scores})
-    header = ["iter", "generated", "valid", "kept", "agreement", "label=chal"] + benchmarks + ["phases"]
+    header = ["iter", "generated", "valid", "kept", "agreement", "label=chal", "phases"]
     body = []
     for row in rows:
         body.append(
@@ -37,12 +38,9 @@ def format_status_table(run_name: str, status: dict) -> str:
                 _cell(row.kept),
                 _cell(row.mean_agreement, "{:.3f}"),
                 _cell(row.label_matches_challenger, "{:.2f}"),
-                *[_cell(row.scores.get(name), "{:.3f}") for name in benchmarks],
                 _phase_states(history.get(row.iteration, {})),
             ]
         )
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    render = lambda cells: "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()  # noqa: E731
     current = status.get("current") or {}
     lines = [
         f"run {run_name}: {status.get('phase', 'Pending')}"
@@ -52,6 +50,15 @@ def format_status_table(run_name: str, status: dict) -> str:
     ]
     if status.get("message"):
         lines.append(f"  {status['message']}")
-    lines += ["", render(header), render(["-" * width for width in widths])]
-    lines += [render(cells) for cells in body] or ["(no iteration recorded yet)"]
+    lines += ["", *_columns(header, body)] + ([] if body else ["(no iteration recorded yet)"])
+    score_header, score_body = score_table(rows, digits=1)
+    if score_body:
+        lines += ["", "accuracy % (change from iteration 0):"] + _columns(score_header, score_body)
     return "\n".join(lines)
+
+
+def _columns(header: list[str], body: list[list[str]]) -> list[str]:
+    """Fixed-width lines: header, rule, body."""
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    render = lambda cells: "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()  # noqa: E731
+    return [render(header), render(["-" * width for width in widths])] + [render(cells) for cells in body]

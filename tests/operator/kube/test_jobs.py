@@ -168,6 +168,15 @@ def test_sharded_phase_is_an_indexed_job_reading_its_shard_task_from_the_complet
     assert shards == [{"index": i, "count": 3} for i in range(3)]
 
 
+def test_a_sharded_evaluation_is_an_indexed_job_too():
+    spec = make_spec(sharding={"evaluate": 2})
+    objects = build_phase_objects(RUN, spec, start_for(spec, 0, "evaluate"))
+    validate_all(objects)
+    assert (objects.job["spec"]["completionMode"], objects.job["spec"]["completions"]) == ("Indexed", 2)
+    tasks = [json.loads(objects.config_map["data"][f"task-{i}.json"]) for i in range(2)]
+    assert [task["output"] for task in tasks] == [f"iter-000/evaluate/shard-0000{i}-of-00002" for i in range(2)]
+
+
 def test_multi_node_training_uses_torchrun_with_rank_from_the_index_and_a_headless_service():
     spec = make_spec(resources={"gpus": 8, "nodes": 4})
     objects = build_phase_objects(RUN, spec, start_for(spec, 2, "solver"))

@@ -72,6 +72,8 @@ def test_a_failed_job_whose_pods_are_gone_still_explains_itself():
 def test_output_keys_follow_the_storage_layout():
     assert output_keys(CURRENT) == ["iter-001/label/shard-00000-of-00002", "iter-001/label/shard-00001-of-00002"]
     assert output_keys(CurrentAttempt(iteration=2, phase="solver", attempt=1, name="x")) == ["iter-002/solver"]
+    assert output_keys(CurrentAttempt(iteration=0, phase="evaluate", attempt=1, name="x")) == [
+        "iter-000/evaluate/shard-00000-of-00001"]
 
 
 def test_the_status_patch_nulls_dropped_fields_and_sends_nothing_when_unchanged():

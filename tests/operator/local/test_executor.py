@@ -66,7 +66,7 @@ def test_the_first_step_records_the_base_evaluation_and_a_uid_that_later_runs_re
     assert decision.start is not None and (decision.start.iteration, decision.start.phase) == (0, "evaluate")
     state = load_state(first.layout.state_file)
     assert state.status["current"]["phase"] == "evaluate" and state.attempt.phase == "evaluate"
-    assert state.attempt.tasks[0]["output"] == "iter-000/evaluate"
+    assert state.attempt.tasks[0]["output"] == "iter-000/evaluate/shard-00000-of-00001"
     assert state.run_root == f"{tmp_path / 'runs'}/local/tiny/{state.uid}"
     assert executor_for(path).state.uid == state.uid
 
@@ -84,7 +84,7 @@ def test_a_committed_output_counts_as_succeeded_even_when_the_executor_died_befo
     crashed = executor_for(path)
     crashed.step()  # status says: evaluate of iteration 0 is running; then the executor "dies"
     scores = {"arithmetic": {"accuracy": 0.5, "ci95": [0.1, 0.9], "n": 2}}
-    _commit_fake_output(crashed, "iter-000/evaluate", {"scores": scores, "mean_accuracy": 0.5})
+    _commit_fake_output(crashed, "iter-000/evaluate/shard-00000-of-00001", {"scores": scores, "mean_accuracy": 0.5})
 
     resumed = executor_for(path)
     assert resumed.observe().state == "succeeded"
@@ -147,14 +147,14 @@ def test_a_killed_run_resumes_without_redoing_committed_phases(tmp_path, tiny_mo
     runs = tmp_path / "runs" / "local" / "tiny"
     deadline = time.monotonic() + 300
     try:
-        while not list(runs.glob("*/iter-000/evaluate/_MANIFEST.json")):
+        while not list(runs.glob("*/iter-000/evaluate/shard-*/_MANIFEST.json")):
             assert first.poll() is None, "the executor ended before the first phase committed"
             assert time.monotonic() < deadline, "the first phase did not commit in time"
             time.sleep(0.2)
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # a crash: executor and worker die together, no clean-up
         first.wait()
-    [manifest_file] = runs.glob("*/iter-000/evaluate/_MANIFEST.json")
+    [manifest_file] = runs.glob("*/iter-000/evaluate/shard-*/_MANIFEST.json")
     committed_at = manifest_file.read_bytes()
 
     second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
@@ -186,7 +186,7 @@ def test_a_failing_phase_is_retried_then_fails_the_run_naming_the_phase(tmp_path
     assert status["failedAttempts"] == 2
     logs = sorted(p.name for p in (Path(state.run_root) / "logs").iterdir())
     assert logs == ["iter-000-evaluate-a1-shard-00000.log", "iter-000-evaluate-a2-shard-00000.log"]
-    assert read_manifest(LocalStorage(Path(state.run_root)), "iter-000/evaluate") is None
+    assert read_manifest(LocalStorage(Path(state.run_root)), "iter-000/evaluate/shard-00000-of-00001") is None
 
 
 def test_a_configuration_error_fails_the_run_at_once(tmp_path, tiny_model_dir):
