@@ -112,6 +112,7 @@ def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: 
         return LabelTask(
             **common, output=f"{out}/{shard.key}", solver=_solver_model(spec, i - 1),
             questions=phase_key(i, "generate"), shard=shard, settings=spec.labeling.model_copy(deep=True),
+            oracle=spec.oracle.model_copy(deep=True),
         )
     if phase == "solver":
         return SolverTask(

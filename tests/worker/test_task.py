@@ -25,7 +25,7 @@ def test_lengths_default_to_the_references_2048_prompt_and_4096_response_tokens(
     assert (ChallengerSettings().grpo.max_prompt_tokens, SolverSettings().grpo.max_completion_tokens) == (2048, 4096)
     assert ChallengerSettings().solver_sampling.max_tokens == 4096
     assert GenerationSettings().sampling.max_tokens == LabelingSettings().sampling.max_tokens == 4096
-    assert EvaluationSettings().max_tokens == 4096
+    assert EvaluationSettings().max_tokens is None  # each benchmark's own length: 4,096 for maths (presets, DEFAULT_MAX_TOKENS)
 
 
 def test_training_defaults_are_the_reference_codes_not_trls():

@@ -299,6 +299,16 @@ class LabelingSettings(Schema):
         return (self.min_score if self.min_score is not None else lo, self.max_score if self.max_score is not None else hi)
 
 
+class OracleSettings(Schema):
+    """Independent answers that check the pseudo-labels of kept questions (label accuracy, label drift)."""
+
+    arithmetic: bool = Field(
+        default=True,
+        description="Check every kept question that is pure arithmetic against its exact value (free; "
+        "questions with words or variables are not checked).",
+    )
+
+
 class SolverSettings(Schema):
     grpo: SolverGRPOSettings = Field(
         default_factory=SolverGRPOSettings,
@@ -429,6 +439,7 @@ class LabelTask(TaskBase):
     questions: str = Field(description="Run-relative key of the generate output (all shards are read).")
     shard: Shard = Field(default_factory=Shard)
     settings: LabelingSettings = Field(default_factory=LabelingSettings)
+    oracle: OracleSettings = Field(default_factory=OracleSettings)
 
 
 class SolverTask(TaskBase):

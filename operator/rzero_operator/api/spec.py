@@ -21,6 +21,7 @@ from rzero_worker.task import (
     EvaluationSettings,
     GenerationSettings,
     LabelingSettings,
+    OracleSettings,
     Schema,
     SolverSettings,
 )
@@ -268,6 +269,9 @@ class RZeroRunSpec(Schema):
     )
     labeling: LabelingSettings = Field(
         default_factory=LabelingSettings, description="Majority-vote pseudo-labels and the agreement band filter."
+    )
+    oracle: OracleSettings = Field(
+        default_factory=OracleSettings, description="Oracles that check the pseudo-labels (label accuracy)."
     )
     solver: SolverSettings = Field(default_factory=SolverSettings, description="Solver GRPO training on kept questions.")
     evaluation: EvaluationSettings = Field(

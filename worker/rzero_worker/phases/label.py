@@ -56,8 +56,9 @@ def run(ctx: PhaseContext) -> dict:
         rows = [labelled_row(q, a, v, settings.vote) for q, a, v in zip(questions, answers, votes)]
         kept = apply_band(rows, settings.band_edges(), dropped)
         matches = challenger_agreement(kept, pool)
+        checks = oracle_checks(kept, task, pool)
 
-    stats = label_stats(rows, kept, dropped, matches)
+    stats = {**label_stats(rows, kept, dropped, matches), **checks}
     write_outputs(ctx, kept, stats, settings.audit_size)
     return {"questions": len(shard_questions), **stats}
 
@@ -146,6 +147,24 @@ def apply_band(rows: list[dict], band: tuple[float, float], dropped: dict) -> li
     return kept
 
 
+def oracle_checks(kept: list[dict], task: LabelTask, pool) -> dict:
+    """Label accuracy of the kept questions against the configured oracle (the exact arithmetic one: every
+    kept question it can read); each row records the oracle's answer and whether its label agrees."""
+    if not task.oracle.arithmetic:
+        return {}
+    from ..oracles import ArithmeticOracle
+    from ..oracles.checks import check_labels
+
+    check = check_labels(kept, ArithmeticOracle(), pool)
+    for row, answer, verdict in zip(kept, check.answers, check.verdicts):
+        row["oracle_answer"], row["label_correct"] = answer, verdict
+    metrics = check.metrics()
+    if check.checked:
+        log.info("oracle %s checked %d of %d kept labels: %.0f%% right", check.oracle, check.checked, len(kept),
+                 100 * check.accuracy)
+    return metrics
+
+
 def challenger_agreement(kept: list[dict], pool) -> list[bool]:
     """For each kept question: is its pseudo-label equivalent to the Challenger's own answer?"""
     pairs = [(row["label"], row["challenger_answer"]) for row in kept if row["challenger_answer"]]
@@ -171,10 +190,8 @@ def label_stats(rows: list[dict], kept: list[dict], dropped: dict, matches: list
 
 def write_outputs(ctx: PhaseContext, kept: list[dict], stats: dict, audit_size: int) -> None:
     train = [{key: row[key] for key in ("id", "question", "label", "score")} for row in kept]
-    audit = [
-        {key: row[key] for key in ("id", "question", "label", "score", "answers", "challenger_answer")}
-        for row in kept[:audit_size]
-    ]
+    audit_keys = ("id", "question", "label", "score", "answers", "challenger_answer", "oracle_answer", "label_correct")
+    audit = [{key: row[key] for key in audit_keys if key in row} for row in kept[:audit_size]]
     _write_jsonl(ctx.staging / "train.jsonl", train)
     _write_jsonl(ctx.staging / "audit.jsonl", audit)
     (ctx.staging / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
