@@ -96,6 +96,18 @@ def test_label_summaries_of_several_shards_are_summed_and_weighted():
     assert (record.questions_labelled, record.questions_kept) == (40, 16)
     assert record.mean_agreement == pytest.approx(0.65) and record.label_matches_challenger == pytest.approx(0.875)
     assert record.drop_reasons == {"out_of_band": 16, "no_answer": 8}
+    assert record.oracle_checked is None and record.label_accuracy is None  # no oracle ran
+
+
+def test_label_accuracy_adds_up_the_oracle_checks_of_every_shard():
+    record = IterationRecord(iteration=1)
+    apply_summaries(record, "label", "iter-001/label", [
+        {"metrics": {"kept": 4, "oracle_checked": 4, "oracle_correct": 3, "label_accuracy": 0.75}},
+        {"metrics": {"kept": 8, "oracle_checked": 6, "oracle_correct": 3, "label_accuracy": 0.5}},
+    ])
+    assert (record.oracle_checked, record.label_accuracy) == (10, pytest.approx(0.6))
+    low, high = record.label_accuracy_ci95
+    assert low < 0.6 < high
 
 
 def test_evaluate_shards_are_merged_from_their_counts_with_the_papers_averages():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from rzero_worker.benchmark_presets import MATH_AVERAGE, OVERALL_AVERAGE
-from rzero_worker.benchmarks.scoring import mean_accuracy, merge_scores, paper_averages
+from rzero_worker.benchmarks.scoring import mean_accuracy, merge_scores, paper_averages, wilson_interval
 
 from .status import IterationRecord
 
@@ -74,6 +74,17 @@ def _apply_label(record: IterationRecord, metrics: list[dict[str, Any]]) -> None
             if isinstance(count, (int, float)):
                 reasons[str(reason)] = reasons.get(str(reason), 0) + int(count)
     record.drop_reasons = reasons
+    _apply_label_accuracy(record, metrics)
+
+
+def _apply_label_accuracy(record: IterationRecord, metrics: list[dict[str, Any]]) -> None:
+    """Label accuracy over every shard's oracle-checked questions (counts add up; accuracies do not)."""
+    checked = _total(metrics, "oracle_checked")
+    correct = _total(metrics, "oracle_correct")
+    record.oracle_checked = checked
+    if checked and correct is not None:
+        record.label_accuracy = correct / checked
+        record.label_accuracy_ci95 = list(wilson_interval(correct, checked))
 
 
 def _apply_evaluate(record: IterationRecord, metrics: list[dict[str, Any]]) -> None:

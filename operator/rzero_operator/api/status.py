@@ -79,6 +79,11 @@ class IterationRecord(Schema):
     label_matches_challenger: float | None = Field(
         default=None, description="Share of kept labels equal to the Challenger's own answer (drift signal)."
     )
+    oracle_checked: int | None = Field(default=None, description="Kept questions an oracle answered.")
+    label_accuracy: float | None = Field(
+        default=None, description="Share of the oracle-checked pseudo-labels the oracle agrees with."
+    )
+    label_accuracy_ci95: list[float] | None = Field(default=None, description="95% Wilson interval of labelAccuracy.")
     challenger_reward: float | None = Field(default=None, description="Mean reward of Challenger training.")
     solver_reward: float | None = Field(default=None, description="Mean reward of Solver training.")
     scores: dict[str, float] = Field(default_factory=dict, description="Accuracy by benchmark.")

@@ -35,5 +35,5 @@ def test_labels_are_checked_where_the_oracle_answers(pool):
 
 def test_nothing_checkable_gives_no_accuracy(pool):
     check = check_labels([{"question": "Name a colour.", "label": "red"}], ArithmeticOracle(), pool)
-    assert check.metrics() == {"oracle": "arithmetic", "oracle_checked": 0, "label_accuracy": None,
+    assert check.metrics() == {"oracle": "arithmetic", "oracle_checked": 0, "oracle_correct": 0, "label_accuracy": None,
                                "label_accuracy_ci95": None}

@@ -157,7 +157,7 @@ def test_label_reads_every_committed_shard_and_commits_its_slice(storage_locatio
     stats = json.loads(storage.get_bytes(join_key(task.output, "stats.json")))
     assert stats == {key: metrics[key] for key in stats}
     assert set(stats) == {"kept", "dropped", "mean_agreement", "score_histogram", "label_matches_challenger",
-                          "oracle", "oracle_checked", "label_accuracy", "label_accuracy_ci95"}
+                          "oracle", "oracle_checked", "oracle_correct", "label_accuracy", "label_accuracy_ci95"}
     train = read_jsonl(storage, join_key(task.output, "train.jsonl"))
     audit = read_jsonl(storage, join_key(task.output, "audit.jsonl"))
     assert len(train) == metrics["kept"] and len(audit) == min(metrics["kept"], 50)

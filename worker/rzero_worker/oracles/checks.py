@@ -30,6 +30,7 @@ class LabelCheck:
         return {
             "oracle": self.oracle,
             "oracle_checked": self.checked,
+            "oracle_correct": self.correct,
             "label_accuracy": self.accuracy,
             "label_accuracy_ci95": [low, high] if self.checked else None,
         }
