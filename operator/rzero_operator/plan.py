@@ -89,14 +89,16 @@ def attempt_name(run_name: str, iteration: int, phase: str, attempt: int) -> str
     return f"{head}-{digest}{suffix}"
 
 
-def steps(iterations: int) -> list[tuple[int, str]]:
-    """Every (iteration, phase) of a run in order."""
-    return [(0, "evaluate")] + [(i, p) for i in range(1, iterations + 1) for p in PHASES]
+def steps(iterations: int, warmup: bool = False) -> list[tuple[int, str]]:
+    """Every (iteration, phase) of a run in order: the optional warm-up and the base evaluation (iteration
+    0), then every phase of each iteration."""
+    base = [(0, "warmup")] if warmup else []
+    return base + [(0, "evaluate")] + [(i, p) for i in range(1, iterations + 1) for p in PHASES]
 
 
 def next_step(spec: RZeroRunSpec, status: RZeroRunStatus) -> tuple[int, str] | None:
     """The first step not yet succeeded, or None when the run is complete."""
-    for iteration, phase in steps(spec.iterations):
+    for iteration, phase in steps(spec.iterations, spec.warmup.enabled):
         record = status.record(iteration)
         done = record is not None and phase in record.phases and record.phases[phase].state == "Succeeded"
         if not done:

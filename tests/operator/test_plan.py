@@ -56,6 +56,18 @@ def test_steps_are_base_evaluation_then_five_phases_per_iteration():
     ]
 
 
+def test_a_warm_up_runs_first_in_iteration_0_and_both_roles_start_from_its_model():
+    assert steps(1, warmup=True)[:2] == [(0, "warmup"), (0, "evaluate")]
+    spec = make_spec(warmup={"enabled": True})
+
+    decision = decide(spec, RZeroRunStatus(), observed(), NOW)
+
+    assert (decision.start.iteration, decision.start.phase) == (0, "warmup")
+    assert decision.status.stage == "FormatWarmup"
+    [warmup] = decision.start.tasks
+    assert warmup.model.source == spec.model and warmup.output == "iter-000/warmup"
+
+
 def test_fresh_run_starts_by_evaluating_the_base_model():
     decision = decide(make_spec(), RZeroRunStatus(), observed(), NOW)
     start = decision.start

@@ -19,8 +19,11 @@ from .benchmark_presets import PRESET_NAMES
 
 TASK_API_VERSION = "rzero.dev/task-v1"
 
-PhaseName = Literal["challenger", "generate", "label", "solver", "evaluate"]
+PhaseName = Literal["warmup", "challenger", "generate", "label", "solver", "evaluate"]
+# The phases of one iteration i >= 1, in order.
 PHASES: tuple[str, ...] = ("challenger", "generate", "label", "solver", "evaluate")
+# Every phase a worker runs: the optional format warm-up runs once, in iteration 0, before the base evaluation.
+ALL_PHASES: tuple[str, ...] = ("warmup",) + PHASES
 
 
 class Schema(BaseModel):
@@ -299,6 +302,29 @@ class LabelingSettings(Schema):
         return (self.min_score if self.min_score is not None else lo, self.max_score if self.max_score is not None else hi)
 
 
+class WarmupSettings(Schema):
+    """A short supervised fine-tuning of the base model on procedurally generated examples of the two output
+    formats (warmup_data.py), before iteration 1. For base models that never write `<question>`/`\\boxed{}`
+    (the demo's 135M model); off by default and in the paper's setting."""
+
+    enabled: bool = Field(default=False, description="Run the format warm-up (iteration 0, before the base evaluation).")
+    steps: int = Field(default=30, ge=1, le=100000, description="Optimizer steps (each sees batchSize new examples).")
+    batch_size: int = Field(default=8, ge=1, le=4096, description="Examples per optimizer step.")
+    learning_rate: float = Field(default=1e-4, gt=0, le=1, description="AdamW learning rate (constant).")
+    trainable_layers: int = Field(
+        default=0, ge=0, le=1000,
+        description="Train only the top k decoder layers (and the final norm); 0 = every weight. Fewer is "
+        "cheaper: the frozen layers need no backward pass.",
+    )
+    challenger_share: float = Field(default=0.5, ge=0, le=1, description="Share of Challenger-format examples.")
+    word_share: float = Field(default=0.25, ge=0, le=1, description="Share of word problems (the rest: arithmetic).")
+    max_length: int = Field(default=512, ge=32, le=65536, description="Tokens per example (longer are truncated).")
+    probe_samples: int = Field(
+        default=8, ge=0, le=1024,
+        description="After training, sample this many outputs of each role and report the share in format.",
+    )
+
+
 class OracleSettings(Schema):
     """Independent answers that check the pseudo-labels of kept questions (label accuracy, label drift)."""
 
@@ -418,6 +444,12 @@ class TaskBase(Schema):
     device: DeviceHints = Field(default_factory=DeviceHints)
 
 
+class WarmupTask(TaskBase):
+    phase: Literal["warmup"] = "warmup"
+    model: ModelInput
+    settings: WarmupSettings = Field(default_factory=WarmupSettings)
+
+
 class ChallengerTask(TaskBase):
     phase: Literal["challenger"] = "challenger"
     challenger: ModelInput
@@ -457,11 +489,11 @@ class EvaluateTask(TaskBase):
 
 
 PhaseTask = Annotated[
-    Union[ChallengerTask, GenerateTask, LabelTask, SolverTask, EvaluateTask], Field(discriminator="phase")
+    Union[WarmupTask, ChallengerTask, GenerateTask, LabelTask, SolverTask, EvaluateTask], Field(discriminator="phase")
 ]
 
 
-def parse_task(data: dict) -> ChallengerTask | GenerateTask | LabelTask | SolverTask | EvaluateTask:
+def parse_task(data: dict) -> WarmupTask | ChallengerTask | GenerateTask | LabelTask | SolverTask | EvaluateTask:
     """Validate a task document; raises pydantic.ValidationError naming the bad field."""
     from pydantic import TypeAdapter
 

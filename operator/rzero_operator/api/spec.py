@@ -24,6 +24,7 @@ from rzero_worker.task import (
     OracleSettings,
     Schema,
     SolverSettings,
+    WarmupSettings,
 )
 
 # Kubernetes name formats (RE2- and Rust-regex compatible: no look-arounds).
@@ -162,6 +163,7 @@ class PodResources(Schema):
 
 
 class PhaseResourceOverrides(Schema):
+    warmup: PodResources | None = Field(default=None, description="Overrides for the format warm-up Job.")
     challenger: PodResources | None = Field(default=None, description="Overrides for challenger Jobs.")
     generate: PodResources | None = Field(default=None, description="Overrides for question generation Jobs.")
     label: PodResources | None = Field(default=None, description="Overrides for labeling Jobs.")
@@ -261,6 +263,10 @@ class RZeroRunSpec(Schema):
     iterations: int = Field(default=3, ge=1, le=100, description="Challenger/Solver rounds (paper: 3).")
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Root seed; every task's seed derives from it.")
     storage: StorageSpec = Field(description="Where the run's artefacts live.")
+    warmup: WarmupSettings = Field(
+        default_factory=WarmupSettings,
+        description="Optional format warm-up of the base model before iteration 1 (off in the paper's setting).",
+    )
     challenger: ChallengerSettings = Field(
         default_factory=ChallengerSettings, description="Challenger GRPO training and its uncertainty reward."
     )
@@ -293,6 +299,13 @@ class RZeroRunSpec(Schema):
         default=None, ge=60, le=30 * 86400,
         description="Stop a phase attempt running longer than this; it counts as a failed attempt.",
     )
+
+    @model_validator(mode="after")
+    def _warmup_has_one_base_model(self) -> "RZeroRunSpec":
+        if self.warmup.enabled and self.solver_source is not None:
+            raise ValueError("warmup.enabled: the warm-up trains the one base model of both roles; "
+                             "it cannot be combined with solverSource")
+        return self
 
     @model_validator(mode="after")
     def _shards_not_above_questions(self) -> "RZeroRunSpec":

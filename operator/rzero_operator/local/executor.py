@@ -33,7 +33,7 @@ from rzero_operator.local.layout import LOCAL_NAMESPACE, LocalLayout
 from rzero_operator.local.processes import ShardJob, last_line, run_shards, tail
 from rzero_operator.local.progress import RunProgress
 from rzero_operator.local.state import AttemptRecord, LocalState, load_state, new_uid, save_state
-from rzero_operator.plan import Decision, Observed, StartPhase, decide
+from rzero_operator.plan import Decision, Observed, StartPhase, decide, steps
 from rzero_operator.tasks import build_tasks, run_root_for
 from rzero_operator.validate import InvalidManifest, validate_manifest
 from rzero_worker.storage import Storage, is_committed, open_storage
@@ -139,7 +139,7 @@ class LocalExecutor:
         save_state(self.layout.state_file, self.state)
         for kind, reason, message in decision.events:
             self.progress.write(f"{'!' if kind == 'Warning' else '-'} {reason}: {message}")
-        self.progress.show(self.state.status, self.spec.iterations)
+        self.progress.show(self.state.status, len(steps(self.spec.iterations, self.spec.warmup.enabled)))
         return decision
 
     def _attempt_record(self, start: StartPhase) -> AttemptRecord:
@@ -160,7 +160,7 @@ class LocalExecutor:
             task_file.write_text(json.dumps(task, indent=2), encoding="utf-8")
             jobs.append(ShardJob(phase=record.phase, task_file=task_file, log_file=Path(record.logs[index])))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        on_poll = lambda running: running and self.progress.worker_line(last_line(running[0].log_file))  # noqa: E731
+        on_poll = lambda running: running and self.progress.worker_log(running[0].log_file)  # noqa: E731
         codes = run_shards(
             jobs, max_parallel=self.max_parallel, env=env, on_poll=on_poll, deadline=self.spec.phase_deadline_seconds
         )
@@ -221,7 +221,7 @@ def run_local(
             print(f"{file}: {message}", file=sys.stderr)
         return EXIT_INVALID
     layout = LocalLayout.resolve(run.metadata.name, run.spec.storage.uri, root)
-    bar = RunProgress(run.metadata.name, run.spec.iterations, enabled=progress)
+    bar = RunProgress(run.metadata.name, len(steps(run.spec.iterations, run.spec.warmup.enabled)), enabled=progress)
     executor = LocalExecutor(run, layout, bar, max_parallel=max_parallel)
     bar.write(f"run {run.metadata.name}: state {layout.state_file}, artefacts {executor.state.run_root}")
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
