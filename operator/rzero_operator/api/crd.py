@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, NoDefault
 
-from . import API_VERSION, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
+from . import API_VERSION, GENERATE_NAME, GROUP, KIND, PLURAL, RUN_NAME, SHORT_NAMES, SINGULAR, VERSION
 from .spec import RZeroRunSpec
 from .status import RZeroRunStatus
 
@@ -69,8 +69,18 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
          "message": "set exactly one of secretKeyRef or configMapKeyRef"},
     ],
     "BenchmarkSpec": [
-        {"rule": "self.kind != 'jsonl' || has(self.path)", "message": "a jsonl benchmark needs a path",
-         "fieldPath": ".path"},
+        {"rule": "self.kind != 'jsonl' || (has(self.path) && size(self.path) > 0)",
+         "message": "a jsonl benchmark needs a path", "fieldPath": ".path"},
+    ],
+    # The API server's own checks of a Pod's tolerations, so a run that would make a Job the server
+    # refuses is refused when it is applied.
+    "Toleration": [
+        {"rule": "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || size(self.value) == 0",
+         "message": "value must be empty when operator is Exists", "fieldPath": ".value"},
+        {"rule": "(has(self.key) && size(self.key) > 0) || (has(self.operator) && self.operator == 'Exists')",
+         "message": "operator must be Exists when key is empty", "fieldPath": ".operator"},
+        {"rule": "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+         "message": "effect must be NoExecute when tolerationSeconds is set", "fieldPath": ".effect"},
     ],
 }
 
@@ -143,6 +153,7 @@ def _convert(node: Schema, defs: dict[str, Schema], model_name: str | None = Non
     if "anyOf" in node:
         return _convert_optional(node, defs)
     out: Schema = {}
+    key_names: Schema = {}
     for key, value in node.items():
         if key in ("title", "$defs") or (key == "default" and value is None):
             continue
@@ -165,11 +176,34 @@ def _convert(node: Schema, defs: dict[str, Schema], model_name: str | None = Non
                     out[key][name]["x-kubernetes-validations"] = copy.deepcopy(FIELD_RULES[(model_name, name)])
         elif key == "items":
             out[key] = _convert(value, defs)
+        elif key == "propertyNames":  # map keys: structural schemas have neither form; a CEL rule checks them
+            key_names.update(value)
+        elif key == "patternProperties":
+            ((pattern, values),) = value.items()
+            key_names["pattern"] = pattern
+            out["additionalProperties"] = _convert(values, defs)
         else:
             out[key] = copy.deepcopy(value)
     if model_name in CEL_RULES:
         out["x-kubernetes-validations"] = copy.deepcopy(CEL_RULES[model_name])
+    if key_names:
+        out.setdefault("x-kubernetes-validations", []).append(_key_rule(key_names))
     return out
+
+
+def _key_rule(names: Schema) -> dict[str, str]:
+    """A CEL rule checking every key of a map against pydantic's `propertyNames` (pattern, maxLength)."""
+    checks, words = [], []
+    if "pattern" in names:
+        escaped = names["pattern"].replace("\\", "\\\\")  # a CEL string literal knows no `\.` escape
+        checks.append(f"k.matches('{escaped}')")
+        words.append("label keys (an optional DNS prefix and '/', then a name of at most 63 characters)")
+    if "maxLength" in names:
+        checks.append(f"size(k) <= {names['maxLength']}")
+        words.append(f"at most {names['maxLength']} characters")
+    if set(names) - {"pattern", "maxLength", "type"}:
+        raise ValueError(f"map key constraints other than pattern/maxLength have no CEL form here: {names}")
+    return {"rule": f"self.all(k, {' && '.join(checks)})", "message": "keys must be " + ", ".join(words)}
 
 
 def _convert_optional(node: Schema, defs: dict[str, Schema]) -> Schema:
@@ -199,7 +233,10 @@ def open_api_schema() -> Schema:
         "properties": {
             "apiVersion": {"type": "string", "description": "rzero.dev/v1alpha1"},
             "kind": {"type": "string", "description": "RZeroRun"},
-            "metadata": {"type": "object"},
+            "metadata": {"type": "object", "properties": {
+                "name": {"type": "string", "maxLength": 63, "pattern": RUN_NAME},
+                "generateName": {"type": "string", "maxLength": 58, "pattern": GENERATE_NAME},
+            }},
             "spec": spec_schema(),
             "status": status_schema(),
         },
