@@ -6,7 +6,8 @@
 
 Validation agrees with the API server (the CRD generated from the same types): types are strict (`"3"`
 is not an integer, `"true"` not a boolean, `1` not a boolean), integers stay within int64, a `status:`
-block is ignored (the server drops it on create: status is a subresource), and `metadata.generateName`
+block is ignored (the server drops it on create: status is a subresource), a null field is unset (the
+server prunes it), and `metadata.generateName`
 may stand in for a name. Files are read by `rzero_worker.documents` (size limit, UTF-8, duplicate keys,
 JSON/YAML 1.2 scalars); a file holds exactly one RZeroRun, for `validate` as for `run`.
 
@@ -129,6 +130,15 @@ def _header_errors(doc: Any) -> list[str]:
     return errors
 
 
+def _without_nulls(value: Any) -> Any:
+    """A field set to null is unset: the API server prunes nulls (no field of the CRD is nullable)."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
 def validate_manifest(doc: Any) -> RZeroRun:
     """Validate one manifest as the API server would; raises InvalidManifest naming each bad field.
     A `status` block is ignored (the server drops it on create); the returned run has no status."""
@@ -136,7 +146,7 @@ def validate_manifest(doc: Any) -> RZeroRun:
     if errors:
         raise InvalidManifest(errors)
     try:
-        return RZeroRun.model_validate({k: v for k, v in doc.items() if k != "status"}, strict=True)
+        return RZeroRun.model_validate(_without_nulls({k: v for k, v in doc.items() if k != "status"}), strict=True)
     except ValidationError as error:
         raise InvalidManifest(sorted({format_error(e) for e in error.errors()})) from None
 

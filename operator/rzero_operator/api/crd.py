@@ -3,7 +3,8 @@
     render_crd_yaml() -> str     # what `rzero crd` prints and crds/rzeroruns.rzero.dev.yaml holds
 
 pydantic's JSON schema is converted into a Kubernetes *structural* OpenAPI v3 schema: $refs inlined,
-`X | None` written as `nullable: true` instead of anyOf, `const` as a one-value enum, draft-2020
+`X | None` written as plain X (not `nullable`: the API server then prunes an explicit null, so null means
+"unset" on the cluster exactly as it does for the pydantic models and CEL's `has()` stays null-safe), `const` as a one-value enum, draft-2020
 `exclusiveMinimum: n` as OpenAPI 3.0's `minimum: n, exclusiveMinimum: true`, no `title`s, no
 `additionalProperties: false` (structural schemas forbid it beside `properties`; the API server prunes
 unknown fields instead). Defaults are kept, including those of nested objects built by default factories,
@@ -207,11 +208,11 @@ def _key_rule(names: Schema) -> dict[str, str]:
 
 
 def _convert_optional(node: Schema, defs: dict[str, Schema]) -> Schema:
-    """`X | None` -> X with nullable: true. Other unions have no structural form: refuse them."""
+    """`X | None` -> X (a null is pruned by the server: unset). Other unions have no structural form."""
     options = [o for o in node.pop("anyOf") if o != {"type": "null"}]
     if len(options) != 1:
         raise ValueError(f"unions other than X | None cannot be expressed in a CRD: {options}")
-    merged = {**_convert(options[0], defs), **_convert(node, defs), "nullable": True}
+    merged = {**_convert(options[0], defs), **_convert(node, defs)}
     return merged
 
 

@@ -32,7 +32,7 @@ Every field below is under `spec`. Paths use the manifest's camelCase names; `[]
 """
 
 
-def _type_text(schema: dict[str, Any]) -> str:
+def _type_text(schema: dict[str, Any], optional: bool = False) -> str:
     kind = schema.get("type", "object" if schema.get("x-kubernetes-preserve-unknown-fields") else "any")
     if kind == "array":
         text = f"list of {_type_text(schema.get('items', {}))}"
@@ -47,7 +47,7 @@ def _type_text(schema: dict[str, Any]) -> str:
         left = "(" if schema.get("exclusiveMinimum") else "["
         right = ")" if schema.get("exclusiveMaximum") else "]"
         text += f" {left}{'' if lo is None else lo}, {'' if hi is None else hi}{right}"
-    if schema.get("nullable"):
+    if optional:
         text += ", optional"
     return text
 
@@ -93,7 +93,8 @@ def _rows(schema: dict[str, Any], path: str, effective: Any = _ABSENT) -> Iterat
         rules = [r["message"] for r in prop.get("x-kubernetes-validations", [])]
         if rules:
             description += " Rules: " + "; ".join(rules) + "."
-        yield here, _type_text(prop), _default_text(prop, value, path), description
+        optional = name not in required and "default" not in prop
+        yield here, _type_text(prop, optional), _default_text(prop, value, path), description
         yield from _nested_rows(prop, here, value)
 
 
