@@ -9,6 +9,8 @@ server's message reaches the run's condition and events.
   keys, and node affinity operators that do not exist;
 - `json_numbers_only()`: a body with NaN or Infinity (HTTP 400 "invalid character 'N' ..."): Go's JSON
   decoder refuses them, Python's json writes them;
+- `still_there_until(plural, name, gone)`: a create of that name is a conflict until the test says the
+  object is gone (an object being deleted);
 - `quota_exceeded(times)`: the first `times` Job creates are refused by a ResourceQuota (HTTP 403);
 - `fail_status_writes(times)`: the first `times` status patches fail with HTTP 500 (an operator that dies
   between posting events and writing the status looks the same from the server).
@@ -16,6 +18,7 @@ server's message reaches the run's condition and events.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from typing import Any, Callable
@@ -78,11 +81,30 @@ def pod_template_validation() -> Check:
 
 
 def json_numbers_only() -> Check:
+    def refuse(literal: str) -> Any:
+        raise ValueError(literal)
+
     def check(request: Any) -> Refusal | None:
-        body = request.body.decode("utf-8", "replace") if request.body else ""
-        for literal in ("NaN", "-Infinity", "Infinity"):
-            if re.search(rf"[:\[,]\s*{re.escape(literal)}\b", body):
+        if not request.body:
+            return None
+        try:
+            json.loads(request.body, parse_constant=refuse)
+        except ValueError as error:
+            literal = str(error) if str(error) in ("NaN", "Infinity", "-Infinity") else None
+            if literal is not None:
                 return 400, "BadRequest", f"invalid character '{literal[0]}' looking for beginning of value"
+        return None
+
+    return check
+
+
+def still_there_until(plural: str, name: str, gone: threading.Event) -> Check:
+    """A create of `name` answers 409 until `gone` is set: an object that is being deleted (kmock lets a
+    create replace an object with a deletionTimestamp; a real server keeps it until its finalizers ran)."""
+    def check(request: Any) -> Refusal | None:
+        if _is(request, kmock.action.CREATE, plural) and not gone.is_set() \
+                and (request.data or {}).get("metadata", {}).get("name") == name:
+            return 409, "AlreadyExists", f'{plural} "{name}" already exists'
         return None
 
     return check
