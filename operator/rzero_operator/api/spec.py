@@ -79,7 +79,8 @@ class StorageSpec(Schema):
 
     uri: str = Field(
         min_length=1, max_length=1024, pattern=STORAGE_URI,
-        description="s3://bucket/prefix, or a local directory (local runs, or a volume mounted in every pod).",
+        description="s3://bucket/prefix, or a local directory for `rzero run` (the operator refuses a local path: "
+        "no volume holds it on a cluster).",
     )
     endpoint: str | None = Field(
         default=None, max_length=1024, pattern=r"^https?://[^\s]+$",
