@@ -198,6 +198,8 @@ def reported_cases() -> list[tuple[str, dict]]:
         "nodeSelector key not a label key": manifest(spec(resources={"nodeSelector": {"not a key": "x"}})),
         "nodeSelector value not a label value": manifest(spec(resources={"nodeSelector": {"pool": "a b"}})),
         "phase nodeSelector bad key": manifest(spec(resources={"phases": {"label": {"nodeSelector": {"-x": "y"}}}})),
+        "nodeSelector empty key": manifest(spec(resources={"nodeSelector": {"": "y"}})),
+        "nodeSelector key too long": manifest(spec(resources={"nodeSelector": {"k" * 318: "y"}})),
         "label value too long": manifest(spec(), metadata={"name": "demo", "labels": {"a": "x" * 64}}),
         "annotation key bad": manifest(spec(), metadata={"name": "demo", "annotations": {"a b": "x"}}),
         "annotations over 256 KiB": manifest(spec(), metadata={"name": "demo", "annotations": {"a": "x" * 262145}}),
@@ -244,6 +246,9 @@ def test_pydantic_and_the_api_server_agree_on_every_case(verdicts):
 
 @pytest.mark.parametrize(("label", "doc"), reported_cases(), ids=[label for label, _ in reported_cases()])
 def test_each_reported_case_gets_the_servers_verdict(server, label, doc):
-    expected_valid = label in ("generateName without name", "status block", "garbage status block")
+    # A node selector key is left to the API server's Job validation (kube/test_api_refusals.py): the CRD can
+    # check map keys only by CEL, and a regex over them exceeds the server's CEL cost budget.
+    expected_valid = label in ("generateName without name", "status block", "garbage status block",
+                               "nodeSelector key not a label key", "phase nodeSelector bad key")
     assert (pydantic_verdict(doc) == []) is expected_valid, pydantic_verdict(doc)
     assert (server.create(doc) == []) is expected_valid, server.create(doc)

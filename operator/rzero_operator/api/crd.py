@@ -193,18 +193,15 @@ def _convert(node: Schema, defs: dict[str, Schema], model_name: str | None = Non
 
 
 def _key_rule(names: Schema) -> dict[str, str]:
-    """A CEL rule checking every key of a map against pydantic's `propertyNames` (pattern, maxLength)."""
-    checks, words = [], []
-    if "pattern" in names:
-        escaped = names["pattern"].replace("\\", "\\\\")  # a CEL string literal knows no `\.` escape
-        checks.append(f"k.matches('{escaped}')")
-        words.append("label keys (an optional DNS prefix and '/', then a name of at most 63 characters)")
-    if "maxLength" in names:
-        checks.append(f"size(k) <= {names['maxLength']}")
-        words.append(f"at most {names['maxLength']} characters")
-    if set(names) - {"pattern", "maxLength", "type"}:
-        raise ValueError(f"map key constraints other than pattern/maxLength have no CEL form here: {names}")
-    return {"rule": f"self.all(k, {' && '.join(checks)})", "message": "keys must be " + ", ".join(words)}
+    """A CEL rule checking the length of every key of a map (pydantic's `propertyNames`). Only lengths:
+    `size()` costs the same for any key, while a regex over keys, whose length the API server cannot
+    bound, exceeds its CEL cost budget and would make it refuse the whole CRD."""
+    if set(names) - {"minLength", "maxLength", "type"}:
+        raise ValueError(f"map keys can only be length-checked in a CRD (CEL cost budget): {names}")
+    low, high = names.get("minLength", 0), names.get("maxLength")
+    checks = ([f"size(k) >= {low}"] if low else []) + ([f"size(k) <= {high}"] if high is not None else [])
+    words = " and ".join(([f"at least {low}"] if low else []) + ([f"at most {high}"] if high is not None else []))
+    return {"rule": f"self.all(k, {' && '.join(checks)})", "message": f"keys must have {words} characters"}
 
 
 def _convert_optional(node: Schema, defs: dict[str, Schema]) -> Schema:

@@ -47,6 +47,11 @@ LABEL_KEY = (
 LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 LabelKey = Annotated[str, StringConstraints(max_length=317, pattern=LABEL_KEY)]
 LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=LABEL_VALUE)]
+# A node selector key is checked for length only: the CRD can check map keys only with CEL, and a regex
+# over keys of unbounded length exceeds the API server's CEL cost budget (the CRD would be refused). A
+# key that is not a label key is refused by the API server when the phase's Job is created; the run then
+# fails at once with the server's message (kube/reconcile.py).
+NodeSelectorKey = Annotated[str, StringConstraints(min_length=1, max_length=317)]
 
 DEFAULT_IMAGE = "ghcr.io/rzero-dev/rzero-worker:0.1.0"
 
@@ -179,7 +184,7 @@ class PodResources(Schema):
     nodes: int | None = Field(
         default=None, ge=1, le=64, description="Pods for multi-node training (challenger and solver phases)."
     )
-    node_selector: dict[LabelKey, LabelValue] | None = Field(
+    node_selector: dict[NodeSelectorKey, LabelValue] | None = Field(
         default=None, max_length=64, description="Node labels the pods require."
     )
     tolerations: list[Toleration] | None = Field(default=None, max_length=32, description="Taints the pods tolerate.")
@@ -210,7 +215,7 @@ class ResourcesSpec(Schema):
     cpu: str = Field(default="4", max_length=32, pattern=QUANTITY, description="CPU request per pod.")
     memory: str = Field(default="32Gi", max_length=32, pattern=QUANTITY, description="Memory request and limit per pod.")
     nodes: int = Field(default=1, ge=1, le=64, description="Pods for multi-node training (challenger and solver).")
-    node_selector: dict[LabelKey, LabelValue] = Field(
+    node_selector: dict[NodeSelectorKey, LabelValue] = Field(
         default_factory=dict, max_length=64, description="Node labels the pods require."
     )
     tolerations: list[Toleration] = Field(default_factory=list, max_length=32, description="Taints the pods tolerate.")

@@ -13,6 +13,8 @@ import json
 import threading
 import time
 
+import pytest
+
 from support.kube import tiny_spec, wait_for
 from support.kube_admission import (
     fail_status_writes, json_numbers_only, pod_template_validation, quota_exceeded, still_there_until,
@@ -35,14 +37,16 @@ def job_posts(emulator) -> list[str]:
     return [r.data["metadata"]["name"] for r in emulator.requests() if r.method == "POST" and r.path.endswith("/jobs")]
 
 
+@pytest.mark.parametrize(("resources", "server_says"), [
+    ({"affinity": BAD_AFFINITY}, 'operator: Unsupported value: "Bogus"'),
+    ({"nodeSelector": {"not a label key": "x"}}, "spec.template.spec.nodeSelector: Invalid value: 'not a label key'"),
+], ids=["affinity", "nodeSelector-key"])
 def test_a_job_the_server_refuses_as_invalid_fails_the_run_with_the_servers_message(
-        operators, job_driver, tmp_path, kube_emulator):
+        operators, job_driver, tmp_path, kube_emulator, resources, server_says):
     kube_emulator.admit(pod_template_validation())
     operators.start()
-    job_driver.create_run("demo", tiny_spec(tmp_path, resources={"gpus": 0, "cpu": "1", "memory": "1Gi",
-                                                                  "affinity": BAD_AFFINITY}))
+    job_driver.create_run("demo", tiny_spec(tmp_path, resources={"gpus": 0, "cpu": "1", "memory": "1Gi", **resources}))
     status = wait_for(lambda: (s := job_driver.status("demo")).get("phase") == "Failed" and s, 10, "run Failed")
-    server_says = 'Unsupported value: "Bogus"'
     assert "HTTP 422 Invalid" in status["message"] and server_says in status["message"]
     assert condition(status, "Failed")["status"] == "True" and server_says in condition(status, "Failed")["message"]
     (run_failed,) = [e for e in warnings(kube_emulator, job_driver.namespace) if e["reason"] == "RunFailed"]
