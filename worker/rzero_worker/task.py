@@ -19,6 +19,9 @@ from .benchmark_presets import PRESET_NAMES
 
 TASK_API_VERSION = "rzero.dev/task-v1"
 
+# A run-relative storage key ('iter-001/solver'): relative, '/'-separated, no '.' or '..' segments.
+RUN_KEY = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
+
 PhaseName = Literal["warmup", "challenger", "generate", "label", "solver", "evaluate"]
 # The phases of one iteration i >= 1, in order.
 PHASES: tuple[str, ...] = ("challenger", "generate", "label", "solver", "evaluate")
@@ -66,7 +69,7 @@ class ModelInput(Schema):
         "or a Hugging Face hub id.",
     )
     artifact: str | None = Field(
-        default=None,
+        default=None, max_length=1024, pattern=RUN_KEY,
         description="Run-relative key of a committed phase output holding a checkpoint in model/, "
         "e.g. 'iter-001/solver'.",
     )
@@ -365,7 +368,7 @@ class BenchmarkSpec(Schema):
     kind: Literal["jsonl", "arithmetic"] = Field(
         default="jsonl", description="jsonl: a JSONL (or Parquet) file; arithmetic: generated arithmetic problems."
     )
-    path: str | None = Field(default=None, description="Benchmark file (local or s3://) for kind jsonl.")
+    path: str | None = Field(default=None, min_length=1, description="Benchmark file (local or s3://) for kind jsonl.")
     question_field: str = Field(default="question", description="JSONL field holding the question (not with preset).")
     answer_field: str = Field(default="answer", description="JSONL field holding the gold answer (not with preset).")
     answer_format: Literal["plain", "gsm8k", "boxed"] = Field(
@@ -436,10 +439,14 @@ class EvaluationSettings(Schema):
 
 class TaskBase(Schema):
     api_version: Literal["rzero.dev/task-v1"] = Field(default=TASK_API_VERSION, alias="apiVersion")
-    run: str = Field(description="Run name (for logs and summaries).")
+    run: str = Field(
+        min_length=1, max_length=253, pattern=r"^[^\x00-\x1f\x7f]+$", description="Run name (for logs and summaries)."
+    )
     iteration: int = Field(ge=0, le=10000)
     storage: StorageLocation
-    output: str = Field(description="Run-relative key this phase commits, e.g. 'iter-001/challenger'.")
+    output: str = Field(
+        max_length=1024, pattern=RUN_KEY, description="Run-relative key this phase commits, e.g. 'iter-001/challenger'."
+    )
     seed: int = Field(default=0)
     device: DeviceHints = Field(default_factory=DeviceHints)
 
@@ -468,7 +475,7 @@ class GenerateTask(TaskBase):
 class LabelTask(TaskBase):
     phase: Literal["label"] = "label"
     solver: ModelInput
-    questions: str = Field(description="Run-relative key of the generate output (all shards are read).")
+    questions: str = Field(max_length=1024, pattern=RUN_KEY, description="Run-relative key of the generate output (all shards are read).")
     shard: Shard = Field(default_factory=Shard)
     settings: LabelingSettings = Field(default_factory=LabelingSettings)
     oracle: OracleSettings = Field(default_factory=OracleSettings)
@@ -477,7 +484,7 @@ class LabelTask(TaskBase):
 class SolverTask(TaskBase):
     phase: Literal["solver"] = "solver"
     solver: ModelInput
-    dataset: str = Field(description="Run-relative key of the label output (all shards are read).")
+    dataset: str = Field(max_length=1024, pattern=RUN_KEY, description="Run-relative key of the label output (all shards are read).")
     settings: SolverSettings = Field(default_factory=SolverSettings)
 
 
@@ -494,7 +501,8 @@ PhaseTask = Annotated[
 
 
 def parse_task(data: dict) -> WarmupTask | ChallengerTask | GenerateTask | LabelTask | SolverTask | EvaluateTask:
-    """Validate a task document; raises pydantic.ValidationError naming the bad field."""
+    """Validate a task document (strict types, as the API server reads the spec it came from: "3" is not
+    an integer); raises pydantic.ValidationError naming the bad field."""
     from pydantic import TypeAdapter
 
-    return TypeAdapter(PhaseTask).validate_python(data)
+    return TypeAdapter(PhaseTask).validate_python(data, strict=True)

@@ -26,7 +26,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
 
 from rzero_operator.api import RZeroRun, RZeroRunStatus
 from rzero_operator.local.layout import LOCAL_NAMESPACE, LocalLayout
@@ -35,7 +34,7 @@ from rzero_operator.local.progress import RunProgress
 from rzero_operator.local.state import AttemptRecord, LocalState, load_state, new_uid, save_state
 from rzero_operator.plan import Decision, Observed, StartPhase, decide, steps
 from rzero_operator.tasks import build_tasks, run_root_for
-from rzero_operator.validate import InvalidManifest, validate_manifest
+from rzero_operator.validate import InvalidManifest, load_manifest, validate_manifest
 from rzero_worker.storage import Storage, is_committed, open_storage
 from rzero_worker.summary import read_summary
 from rzero_worker.task import StorageLocation
@@ -45,16 +44,13 @@ TERMINAL = ("Succeeded", "Failed")
 
 
 def load_run(path: Path) -> RZeroRun:
-    """The one RZeroRun in a YAML file; raises InvalidManifest naming the bad fields."""
-    try:
-        docs = [doc for doc in yaml.safe_load_all(Path(path).read_text(encoding="utf-8")) if doc is not None]
-    except OSError as err:
-        raise InvalidManifest([f"{path}: cannot read: {err.strerror or err}"]) from None
-    except yaml.YAMLError as err:
-        raise InvalidManifest([f"{path}: not valid YAML: {err}"]) from None
-    if len(docs) != 1:
-        raise InvalidManifest([f"{path}: expected exactly one RZeroRun document, found {len(docs)}"])
-    return validate_manifest(docs[0])
+    """The one RZeroRun of a file (read and validated as `rzero validate` does); raises InvalidManifest
+    naming the bad fields. A local run needs a real name: generateName is for `kubectl create`."""
+    run = load_manifest(path)
+    if not run.metadata.name:
+        raise InvalidManifest(["metadata.name: a local run needs a name to resume by (generateName is only for "
+                               "kubectl create)"])
+    return run
 
 
 def spec_digest(run: RZeroRun) -> str:
