@@ -9,7 +9,7 @@ import pytest
 from rzero_worker.phases import PHASE_ENTRYPOINTS, load_phase
 from rzero_worker.phases.runner import InputNotReadyError, PhaseContext, run_phase
 from rzero_worker.storage import MANIFEST_NAME, commit, is_committed, open_storage, read_manifest
-from rzero_worker.task import PHASES, parse_task
+from rzero_worker.task import ALL_PHASES, parse_task
 
 OUTPUT = "iter-001/generate/shard-00000-of-00001"
 
@@ -58,7 +58,10 @@ def test_a_phase_commits_its_staging_files_and_summary(storage_location, termina
     assert [f.path for f in manifest.files] == ["questions.jsonl", "summary.json"]
     summary = json.loads(store.get_bytes(f"{OUTPUT}/summary.json"))
     assert summary["apiVersion"] == "rzero.dev/summary-v1" and summary["output"] == OUTPUT
+    peak = summary["metrics"].pop("peak_rss_mb")  # every phase reports its worker's peak memory
+    assert 10 < peak < 100_000
     assert summary["metrics"] == {"requested": 1, "valid": 1, "invalid": 0, "duplicates": 0}
+    summary["metrics"]["peak_rss_mb"] = peak
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == summary
     assert json.loads(termination_log.read_text()) == summary
     assert calls[0].cache_dir == cache_dir and cache_dir.is_dir()
@@ -209,6 +212,6 @@ def test_download_input_fetches_a_committed_prefix_into_the_cache(storage_locati
 
 
 def test_the_registry_names_every_phase_and_imports_lazily():
-    assert set(PHASE_ENTRYPOINTS) == set(PHASES)
+    assert set(PHASE_ENTRYPOINTS) == set(ALL_PHASES)
     with pytest.raises(ValueError, match="unknown phase 'train'"):
         load_phase("train")

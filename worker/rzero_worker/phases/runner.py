@@ -74,8 +74,9 @@ def run_phase(
                 log.info("removed %d half-written files under %s", removed, storage.uri_for(task.output))
 
         started = time.monotonic()
-        metrics = impl(ctx)
-        summary = make_summary(task, _checked_metrics(metrics), time.monotonic() - started)
+        metrics = _checked_metrics(impl(ctx))
+        metrics.setdefault("peak_rss_mb", peak_rss_mb())
+        summary = make_summary(task, metrics, time.monotonic() - started)
         if main:
             _commit_output(ctx, summary)
     _announce(summary)
@@ -97,6 +98,13 @@ def _commit_output(ctx: PhaseContext, summary: dict) -> None:
     commit(ctx.storage, ctx.task.output)
     # The output is final; its resume checkpoints (possibly many GB) are no longer needed.
     ctx.storage.delete_prefix(ctx.checkpoint_root)
+
+
+def peak_rss_mb() -> float:
+    """This worker process's peak resident memory so far, in MiB (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _checked_metrics(metrics) -> dict:
