@@ -98,16 +98,23 @@ def draw_problem(rng: random.Random, word_share: float) -> Problem:
     return arithmetic_problem(rng, rng.randrange(len(DIFFICULTIES)))
 
 
-def warmup_examples(count: int, seed: int, *, challenger_share: float = 0.5, word_share: float = 0.25) -> list[dict]:
-    """`count` prompt/completion chats (TRL's conversational prompt-completion format), seeded; a share of
-    them are Challenger examples, the rest Solver examples."""
+def warmup_examples(
+    steps: int, batch_size: int, seed: int, *, challenger_share: float = 0.5, word_share: float = 0.25
+) -> list[dict]:
+    """`steps x batch_size` prompt/completion chats (TRL's conversational prompt-completion format), seeded,
+    in training order. Each batch of `batch_size` holds one role only (a share `challenger_share` of the
+    batches are Challenger examples): the Challenger's prompt is ~200 tokens and the Solver's ~50, so mixed
+    batches would pad every Solver example to the Challenger's length."""
     rng = random.Random(seed)
     examples = []
-    for _ in range(count):
-        problem = draw_problem(rng, word_share)
-        if rng.random() < challenger_share:
-            prompt, completion, role = challenger_messages(), challenger_completion(problem), "challenger"
-        else:
-            prompt, completion, role = solver_messages(problem.question), solver_completion(problem), "solver"
-        examples.append({"prompt": prompt, "completion": [{"role": "assistant", "content": completion}], "role": role})
+    for _ in range(steps):
+        challenger = rng.random() < challenger_share
+        for _ in range(batch_size):
+            problem = draw_problem(rng, word_share)
+            if challenger:
+                prompt, completion, role = challenger_messages(), challenger_completion(problem), "challenger"
+            else:
+                prompt, completion, role = solver_messages(problem.question), solver_completion(problem), "solver"
+            examples.append({"prompt": prompt, "completion": [{"role": "assistant", "content": completion}],
+                             "role": role})
     return examples

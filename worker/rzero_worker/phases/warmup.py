@@ -73,7 +73,7 @@ def warm_up(ctx: PhaseContext, local) -> dict:
     settings = task.settings
     model, tokenizer = load_model(local, task.device, trainable=True)
     trainable = freeze_all_but_top_layers(model, settings.trainable_layers)
-    examples = warmup_examples(settings.steps * settings.batch_size, task.seed,
+    examples = warmup_examples(settings.steps, settings.batch_size, task.seed,
                                challenger_share=settings.challenger_share, word_share=settings.word_share)
     compute = compute_dtype_name(task.device, resolve_device(task.device))
     config = sft_config(settings, Path(ctx.workdir) / "sft", seed=task.seed, device=resolve_device(task.device),
@@ -116,6 +116,7 @@ def sft_config(settings, output_dir: Path, *, seed: int, device: str, compute_dt
         max_length=settings.max_length,
         completion_only_loss=True,  # learn the answers, not the prompts
         packing=False,
+        train_sampling_strategy="sequential",  # the examples come in one-role batches (warmup_data)
         use_cpu=device == "cpu",
         bf16=compute_dtype == "bfloat16",
         fp16=compute_dtype == "float16",
@@ -152,7 +153,7 @@ def format_probe(model, tokenizer, samples: int, *, seed: int) -> dict:
     from ..warmup_data import draw_problem
 
     generator = TransformersGenerator(model, tokenizer, batch_size=samples)
-    sampling = Sampling(temperature=1.0, top_p=0.95, max_tokens=96)
+    sampling = Sampling(temperature=1.0, top_p=0.95, max_tokens=64)
     challenger = generator.generate([challenger_messages()], n=samples, sampling=sampling, seed=seed)[0]
     rng = random.Random(seed + 1)
     questions = [draw_problem(rng, 0.25).question for _ in range(samples)]
