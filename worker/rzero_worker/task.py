@@ -377,6 +377,11 @@ class BenchmarkSpec(Schema):
     limit: int | None = Field(default=None, ge=1, description="Use the first N items.")
     size: int = Field(default=200, ge=1, le=100000, description="Items for kind arithmetic.")
     seed: int = Field(default=0, description="Seed for kind arithmetic.")
+    difficulty: Literal["standard", "easy"] = Field(
+        default="standard",
+        description="Kind arithmetic: standard = multi-step integers, fraction sums and two-step word problems; "
+        "easy = one- to three-step integer expressions and one-step word problems (the format warm-up's kind).",
+    )
     max_tokens: int | None = Field(
         default=None, ge=1, le=65536, description="New tokens per answer for this benchmark; overrides evaluation.maxTokens."
     )

@@ -76,6 +76,7 @@ def run_phase(
         started = time.monotonic()
         metrics = _checked_metrics(impl(ctx))
         metrics.setdefault("peak_rss_mb", peak_rss_mb())
+        metrics.setdefault("cpu_seconds", cpu_seconds())
         summary = make_summary(task, metrics, time.monotonic() - started)
         if main:
             _commit_output(ctx, summary)
@@ -105,6 +106,15 @@ def peak_rss_mb() -> float:
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) this worker process has used: unlike wall time, it hardly depends on what
+    else the machine runs (on an idle machine wall time is about this divided by the threads in use)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 1)
 
 
 def _checked_metrics(metrics) -> dict:
