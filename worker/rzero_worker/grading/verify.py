@@ -12,6 +12,7 @@ Speed comes from doing as little math-verify as possible, in the parent:
 - equal normalised strings are equivalent; an empty answer is never equivalent to anything;
 - plain numbers compare exactly (`0.5` ~ `1/2`; two different short integers differ);
 - results are cached per normalised pair (both orders for the symmetric relation);
+- an answer over MAX_GRADED_CHARS characters is never parsed (ungradable unless string-equal);
 - an answer blamed for a timeout is "poisoned": its later pairs are None at once. The worker knows
   whose parsing/evaluation ran out of time; after a hard kill the longer answer of the pair is blamed;
 - in the worker, plain numbers skip the LaTeX parser, and expressions evaluated numerically (symbols at
@@ -36,6 +37,9 @@ from .extract import is_plain_integer, normalize_answer, numeric_value
 
 Item = tuple[str, str, bool]  # (normalised a, normalised b, directed)
 _CACHE_LIMIT = 200_000
+# A normalised answer longer than this never goes to math-verify: parsing it costs seconds (a soft timeout
+# each) and no real final answer is that long. It is ungradable (None) unless string-equal to the other.
+MAX_GRADED_CHARS = 1000
 
 
 def default_workers() -> int:
@@ -205,7 +209,7 @@ class GradingPool:
         self._cache[item] = value
 
     def _is_poisoned(self, answer: str) -> bool:
-        return answer in self._poisoned
+        return len(answer) > MAX_GRADED_CHARS or answer in self._poisoned
 
     def is_blamed(self, answer: str | None) -> bool:
         """Has this answer (normalised here) made a comparison run out of time? Such answers get None."""
