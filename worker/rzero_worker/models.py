@@ -171,7 +171,7 @@ def _resolve_s3(source: str, cache_dir: Path, where: str, s3_location: StorageLo
         endpoint_url=s3_location.endpoint_url if s3_location else None,
         region=s3_location.region if s3_location else None,
     )
-    remote = open_storage(location)
+    remote = open_storage(location, setting=where)
     if name.endswith(".gguf"):
         return _download_s3_file(remote, name, cache_dir, source, where)
     manifest = read_manifest(remote, name)
