@@ -87,6 +87,17 @@ def _last_question_block(text: str) -> str:
     return found
 
 
+def has_reasoning_then_box(text: str | None) -> bool:
+    r"""Does the whole text match `<think>.*</think>.*\boxed\{.*\}.*` (DOTALL)? In linear time: that regex
+    backtracks cubically (a 30 KB completion of repeated `</think>\boxed{` takes 36 s). The earliest
+    `</think>`, then the earliest `\boxed{` after it, then any `}` after that decide it."""
+    if not text or not text.startswith("<think>"):
+        return False
+    end = text.find("</think>", len("<think>"))
+    box = text.find("\\boxed{", end + len("</think>")) if end >= 0 else -1
+    return box >= 0 and text.find("}", box + len("\\boxed{")) >= 0
+
+
 def is_empty_answer(answer: str | None) -> bool:
     """True for answers that never count as an answer: None, blank, 'None'/'none'/'null'."""
     return answer is None or answer.strip().strip("$").strip().lower() in _EMPTY_ANSWERS
