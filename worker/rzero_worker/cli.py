@@ -123,7 +123,7 @@ def _run(task) -> int:
     from rzero_worker.models import ModelSourceError
     from rzero_worker.phases import load_phase  # light: just the registry
     from rzero_worker.phases.runner import ConfigurationError, run_phase
-    from rzero_worker.storage import StorageConfigurationError
+    from rzero_worker.storage import StorageConfigurationError, StorageError
 
     def impl(ctx):
         return load_phase(task.phase)(ctx)  # the ML stack is imported here, only when needed
@@ -132,6 +132,8 @@ def _run(task) -> int:
         return run_phase(task, impl)
     except (ConfigurationError, ModelSourceError, StorageConfigurationError) as error:  # no retry fixes these
         return _fail(task.phase, f"configuration error: {error}", EXIT_INVALID, task)
+    except StorageError as error:  # says what and where (no space, deadline, integrity): no traceback needed
+        return _fail(task.phase, f"{type(error).__name__}: {error}", EXIT_FAILED, task)
     except Exception as error:  # noqa: BLE001 - every failure must reach the termination log
         log.error("phase %s failed:\n%s", task.phase, traceback.format_exc())
         return _fail(task.phase, f"{type(error).__name__}: {error}", EXIT_FAILED, task)
