@@ -310,3 +310,35 @@ def test_the_network_deadline_setting_is_checked(monkeypatch, s3_location):
     with pytest.raises(StorageConfigurationError, match=f"{NETWORK_DEADLINE_ENV}='soon'"):
         open_storage(s3_location)
 
+
+
+def committed_model(location: StorageLocation) -> None:
+    store = open_storage(location)
+    store.put_bytes("iter-001/solver/model/config.json", b'{"model_type": "llama"}')
+    store.put_bytes("iter-001/solver/model/model.safetensors", b"w" * 5000)
+    commit(store, "iter-001/solver")
+
+
+@pytest.mark.fault("committed data changed afterwards", outcome="refused")
+def test_a_model_artifact_changed_in_storage_is_refused(storage_location, tmp_path):
+    from rzero_worker.models import resolve_model
+    from rzero_worker.task import ModelInput
+
+    committed_model(storage_location)
+    tamper(storage_location, "iter-001/solver/model/model.safetensors", b"x" * 5000)
+    with pytest.raises(IntegrityError, match="model.safetensors does not match its manifest"):
+        resolve_model(ModelInput(artifact="iter-001/solver"), open_storage(storage_location), tmp_path / "cache")
+
+
+@pytest.mark.fault("cached copy damaged locally", outcome="recovered")
+def test_a_truncated_cached_model_file_is_fetched_again(storage_location, tmp_path):
+    from rzero_worker.models import resolve_model
+    from rzero_worker.task import ModelInput
+
+    committed_model(storage_location)
+    store = open_storage(storage_location)
+    local = resolve_model(ModelInput(artifact="iter-001/solver"), store, tmp_path / "cache")
+    weights = local.path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # a disk that lost the tail of the file
+    again = resolve_model(ModelInput(artifact="iter-001/solver"), store, tmp_path / "cache")
+    assert (again.path / "model.safetensors").read_bytes() == b"w" * 5000
