@@ -32,10 +32,27 @@ marked `@pytest.mark.fault` under `tests/`. Outcomes:
 - **refused**: a clear one-line message naming the field, file or setting, nothing started or changed;
 - **failed cleanly**: a bounded failure with the documented exit code, nothing corrupt or incomplete committed.
 
-"Lost" counts committed or stored data lost or corrupted (must be 0); "crashes" counts cases that failed
-(a traceback, a wrong exit code, a wrong message); "hangs" counts cases stopped by the test timeout. Limits
-the cases hold to: a network call gives up after `RZERO_NETWORK_DEADLINE_S` (default 300 s; the tests set a
-few seconds); a grading call is hard-killed after the pool's timeout.
+"Longest case" is the wall time of the slowest case of the row on the machine that made the table (it
+includes starting workers and the reruns of recovery cases).
+"Lost" counts committed or stored data lost or corrupted, and work done twice (must be 0); "crashes" counts
+cases that failed (a traceback, a wrong exit code, a wrong message); "hangs" counts cases stopped by the test
+timeout. Limits the cases hold to: an S3 request gives up after `RZERO_NETWORK_DEADLINE_S` (default 300 s;
+the tests set 3 s); a grading comparison is hard-killed after the pool's timeout, so N distinct hanging
+answers cost at most N timeouts.
+
+How the faults are made (all real parts, on loopback):
+- storage: a fault-injecting HTTP proxy in front of moto's S3 server (`tests/support/fault_proxy.py`):
+  5xx storms, dropped connections, stalls, cut downloads, writes acknowledged but never stored, bytes
+  damaged in transit; objects overwritten behind rzero's back with plain boto3 or a file write;
+- API server: the kmock emulator answering the operator's requests with 5xx, 409, 410 or 429
+  (`tests/support/kube_faults.py`); operators stopped and started at every stage;
+- processes: SIGKILL of a real worker while the proxy holds its upload or commit request open, of
+  `rzero run`, or as the OOM killer sends it;
+- disks: `unshare -Urm` gives one command its own mount namespace with a read-only bind mount (EROFS) or a
+  full tmpfs (ENOSPC) (`tests/support/disk_faults.py`): no root on the host, no loop device or FUSE;
+  chmod cannot fake read-only for root and RLIMIT_FSIZE only gives EFBIG;
+- model outputs: generated LaTeX bombs, giant numbers, unbalanced braces, non-UTF-8 text and 50 KB answers
+  (`tests/support/adversarial.py`), alone and as 1% of 10,000 normal answers.
 """
 
 
@@ -51,7 +68,7 @@ def summarise(records: list[dict]) -> list[dict]:
     for record in sorted(records, key=lambda r: (r["nodeid"].split("::")[0], r["row"])):
         row = rows.setdefault(record["row"], {
             "row": record["row"], "outcomes": [], "cases": 0, "passed": 0, "skipped": 0,
-            "lost": 0, "crashes": 0, "hangs": 0, "files": [],
+            "lost": 0, "crashes": 0, "hangs": 0, "files": [], "seconds": 0.0,
         })
         row["cases"] += 1
         row["outcomes"] += [record["outcome"]] if record["outcome"] not in row["outcomes"] else []
@@ -60,19 +77,20 @@ def summarise(records: list[dict]) -> list[dict]:
         row["lost"] += record["lost"]
         row["hangs"] += bool(record["hung"])
         row["crashes"] += record["result"] == "failed" and not record["hung"]
+        row["seconds"] = max(row["seconds"], record["seconds"])
         path = record["nodeid"].split("::")[0]
         row["files"] += [path] if path not in row["files"] else []
     return list(rows.values())
 
 
 def render(rows: list[dict]) -> str:
-    lines = [HEADER, "| fault or input class | cases | outcome | passed | lost | crashes | hangs | tests |",
-             "|---|---:|---|---:|---:|---:|---:|---|"]
+    lines = [HEADER, "| fault or input class | cases | outcome | passed | lost | crashes | hangs | longest case (s) | tests |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---|"]
     for row in rows:
         files = ", ".join(f"`{path.removeprefix('tests/')}`" for path in row["files"])
         skipped = f" ({row['skipped']} skipped)" if row["skipped"] else ""
         lines.append(f"| {row['row']} | {row['cases']} | {' / '.join(row['outcomes'])} | {row['passed']}{skipped} "
-                     f"| {row['lost']} | {row['crashes']} | {row['hangs']} | {files} |")
+                     f"| {row['lost']} | {row['crashes']} | {row['hangs']} | {row['seconds']:.1f} | {files} |")
     totals = {key: sum(row[key] for row in rows) for key in ("cases", "passed", "skipped", "lost", "crashes", "hangs")}
     lines += ["", f"**Totals**: {len(rows)} rows, {totals['cases']} cases, {totals['passed']} passed, "
               f"{totals['skipped']} skipped, {totals['lost']} lost, {totals['crashes']} crashes, {totals['hangs']} hangs.", ""]

@@ -68,7 +68,8 @@ class FaultProxy:
         self.log: list[str] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", 0), _Handler)
+        self._server.proxy = self
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -110,77 +111,77 @@ class FaultProxy:
             self.log.append(f"{method} {path} -> forward")
             return None
 
-    def _handler_class(self):
-        proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            # HTTP/1.1: answers botocore's "Expect: 100-continue" at once (HTTP/1.0 makes it wait 1 s).
-            protocol_version = "HTTP/1.1"
+class _Handler(BaseHTTPRequestHandler):
+    """Forwards a request, or plays the fault the proxy hands out for it."""
 
-            def log_message(self, *args) -> None:  # keep test output quiet
-                pass
+    # HTTP/1.1: answers botocore's "Expect: 100-continue" at once (HTTP/1.0 makes it wait 1 s).
+    protocol_version = "HTTP/1.1"
 
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                fault = proxy._take(self.command, self.path)
-                if fault is None:
-                    self._forward(body)
-                elif fault.action == "status":
-                    self._send_error(fault.status)
-                elif fault.action in ("drop", "stall"):
-                    if fault.action == "stall":
-                        proxy._closing.wait(fault.seconds)
-                    self.close_connection = True
-                    self.connection.close()
-                elif fault.action == "lose":
-                    self._acknowledge(body or b"")
-                elif fault.action == "corrupt" and body:
-                    self._forward(bytes([body[0] ^ 0xFF]) + body[1:])
-                else:
-                    self._forward(body, truncate=fault.action == "truncate")
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
 
-            def _send_error(self, status: int) -> None:
-                code = _ERROR_CODES.get(status, "InternalError")
-                payload = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
+    def _handle(self) -> None:
+        proxy: FaultProxy = self.server.proxy
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        fault = proxy._take(self.command, self.path)
+        if fault is None:
+            self._forward(body)
+        elif fault.action == "status":
+            self._send_error(fault.status)
+        elif fault.action in ("drop", "stall"):
+            if fault.action == "stall":
+                proxy._closing.wait(fault.seconds)
+            self.close_connection = True
+            self.connection.close()
+        elif fault.action == "lose":
+            self._acknowledge(body or b"")
+        elif fault.action == "corrupt" and body:
+            self._forward(bytes([body[0] ^ 0xFF]) + body[1:])
+        else:
+            self._forward(body, truncate=fault.action == "truncate")
 
-            def _acknowledge(self, body: bytes) -> None:
-                self.send_response(200)
-                self.send_header("ETag", f'"{hashlib.md5(body).hexdigest()}"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+    def _send_error(self, status: int) -> None:
+        code = _ERROR_CODES.get(status, "InternalError")
+        payload = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
 
-            def _forward(self, body: bytes | None, truncate: bool = False) -> None:
-                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "host", "expect")}
-                headers["Host"] = proxy.upstream.netloc
-                conn.request(self.command, self.path, body=body, headers=headers)
-                reply = conn.getresponse()
-                payload = reply.read()
-                conn.close()
-                self.send_response(reply.status, reply.reason)
-                for name, value in reply.getheaders():
-                    if name.lower() not in ("connection", "transfer-encoding", "content-length", "date", "server"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", reply.getheader("Content-Length") or str(len(payload)))
-                self.end_headers()
-                if self.command == "HEAD":
-                    return
-                if truncate and len(payload) > 1:
-                    self.wfile.write(payload[: len(payload) // 2])
-                    self.close_connection = True
-                    return
-                self.wfile.write(payload)
+    def _acknowledge(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("ETag", f'"{hashlib.md5(body).hexdigest()}"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+    def _forward(self, body: bytes | None, truncate: bool = False) -> None:
+        upstream = self.server.proxy.upstream
+        conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "host", "expect")}
+        headers["Host"] = upstream.netloc
+        conn.request(self.command, self.path, body=body, headers=headers)
+        reply = conn.getresponse()
+        payload = reply.read()
+        conn.close()
+        self.send_response(reply.status, reply.reason)
+        for name, value in reply.getheaders():
+            if name.lower() not in ("connection", "transfer-encoding", "content-length", "date", "server"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", reply.getheader("Content-Length") or str(len(payload)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if truncate and len(payload) > 1:
+            self.wfile.write(payload[: len(payload) // 2])
+            self.close_connection = True
+            return
+        self.wfile.write(payload)
 
-        return Handler
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
 
 class FlakyProxy(FaultProxy):
