@@ -32,33 +32,39 @@ def pool():
         yield grading
 
 
+@pytest.fixture(scope="module")
+def clean_pool():
+    """A second pool that never saw an adversarial answer: the reference votes come from it."""
+    with GradingPool(workers=2, timeout_s=TIMEOUT_S) as grading:
+        yield grading
+
+
 def time_bound(adversarial: int) -> float:
     """Normal work plus, at worst, one grading timeout per adversarial answer."""
     return 60.0 + adversarial * TIMEOUT_S
 
 
-def changed_votes(lists, votes, pool, adversarial_at: set[int]) -> int:
+def changed_votes(lists, votes, clean_pool, adversarial_at: set[int]) -> int:
     """Questions without adversarial answers whose vote differs from a clean vote of the same answers."""
     clean_indices = [i for i in range(len(lists)) if i not in adversarial_at]
-    with GradingPool(workers=2, timeout_s=TIMEOUT_S) as fresh:
-        clean = vote_many([lists[i] for i in clean_indices], fresh)
+    clean = vote_many([lists[i] for i in clean_indices], clean_pool)
     return sum((votes[i].label, votes[i].score) != (vote.label, vote.score) for i, vote in zip(clean_indices, clean))
 
 
 @pytest.mark.fault("giant number in an answer", outcome="recovered")
 @pytest.mark.parametrize("form", list(GIANT_FORMS))
-def test_one_giant_number_in_2500_answers_does_not_stop_the_vote(pool, form, fault_losses):
+def test_one_giant_number_in_2500_answers_does_not_stop_the_vote(pool, clean_pool, form, fault_losses):
     rng = random.Random(1)
     lists = [normal_answers(rng, 10) for _ in range(250)]
     lists[17][3] = GIANT_FORMS[form]
     votes = vote_many(lists, pool)
     assert len(votes) == 250 and votes[17].ungradable == 1  # the giant answer, and only it
     assert grade([GIANT_FORMS[form], "7"], ["7", GIANT_FORMS[form]], pool) in ([None, None], [False, False])
-    fault_losses.add(changed_votes(lists, votes, pool, {17}), "normal questions whose vote changed")
+    fault_losses.add(changed_votes(lists, votes, clean_pool, {17}), "normal questions whose vote changed")
 
 
 @pytest.mark.fault("adversarial answers mixed into 10,000 normal ones", outcome="recovered")
-def test_one_percent_adversarial_answers_among_10000_normal_ones(pool, fault_losses):
+def test_one_percent_adversarial_answers_among_10000_normal_ones(pool, clean_pool, fault_losses):
     lists, slots = mixed_answer_lists(questions=1011, samples=10, share=0.01, seed=7)
     assert 1011 * 10 - len(slots) >= 10_000 and len(slots) >= 100  # missing answers are normal output too
     started = time.monotonic()
@@ -66,13 +72,13 @@ def test_one_percent_adversarial_answers_among_10000_normal_ones(pool, fault_los
     assert time.monotonic() - started < time_bound(len(slots))
     assert len(votes) == len(lists)
     touched = {question for question, _ in slots}
-    fault_losses.add(changed_votes(lists, votes, pool, touched), "normal questions whose vote changed")
+    fault_losses.add(changed_votes(lists, votes, clean_pool, touched), "normal questions whose vote changed")
 
 
 @pytest.mark.fault("adversarial answer class through grading", outcome="recovered")
 @pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.faults_long) if k == "latex_bomb" else k
                                   for k in ADVERSARIAL_CLASSES])
-def test_each_adversarial_class_among_normal_answers(pool, kind, fault_losses):
+def test_each_adversarial_class_among_normal_answers(pool, clean_pool, kind, fault_losses):
     lists, slots = mixed_answer_lists(questions=250, samples=10, share=0.02, seed=3, classes=(kind,))
     started = time.monotonic()
     votes = vote_many(lists, pool)
@@ -81,7 +87,7 @@ def test_each_adversarial_class_among_normal_answers(pool, kind, fault_losses):
     verdicts = grade(adversarial, ["42"] * len(adversarial), pool)  # evaluation's path: gold first
     assert all(verdict is not True for verdict in verdicts)
     touched = {question for question, _ in slots}
-    fault_losses.add(changed_votes(lists, votes, pool, touched), "normal questions whose vote changed")
+    fault_losses.add(changed_votes(lists, votes, clean_pool, touched), "normal questions whose vote changed")
 
 
 @pytest.mark.fault("adversarial completions through the rewards", outcome="recovered")
