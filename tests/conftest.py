@@ -5,4 +5,5 @@ pytest_plugins = [
     "support.tiny_models",
     "support.kube",
     "support.tools",
+    "support.faults",
 ]

@@ -1,7 +1,9 @@
 """`rzero worker PHASE (--task FILE | --task-json JSON)`: what each phase Job runs.
 
 Exit codes (docs/ARCHITECTURE.md): 0 done or already committed; 2 invalid task/configuration (the
-Job's podFailurePolicy fails at once, no retry); 1 anything else (retryable).
+Job's podFailurePolicy fails at once, no retry): a bad task, a phase's ConfigurationError, a model source
+that cannot be found (ModelSourceError, e.g. a builtin model whose wheel is not installed), storage that
+cannot work as configured (StorageConfigurationError: see storage_s3_policy.py); 1 anything else (retryable).
 
 The task is validated before anything heavy is imported: a bad task fails in well under a second and
 never loads torch. The phase module (and with it the ML stack) is imported only when the phase runs.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 
@@ -21,6 +24,7 @@ from rzero_worker.task import ALL_PHASES, parse_task
 log = logging.getLogger("rzero_worker")
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+PARENT_PID_ENV = "RZERO_PARENT_PID"  # set by `rzero run`: the worker dies with it (Linux)
 
 
 class InvalidTask(Exception):
@@ -28,6 +32,7 @@ class InvalidTask(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    _die_with_parent()
     try:
         args = _parser().parse_args(argv)
     except SystemExit as stop:  # argparse already printed the usage error
@@ -40,6 +45,22 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidTask as error:
         return _fail(args.phase, f"invalid task: {error}", EXIT_INVALID)
     return _run(task)
+
+
+def _die_with_parent() -> None:
+    """Started by `rzero run` (RZERO_PARENT_PID): ask Linux for SIGKILL when that parent dies, so killing
+    `rzero run` never leaves a worker writing an output that a rerun starts again. The variable is removed
+    so this process's own children (grading workers, torchrun ranks) do not act on it."""
+    expected = os.environ.pop(PARENT_PID_ENV, "")
+    if not expected.isdigit() or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != int(expected):  # the parent died before the request above took effect
+        os._exit(EXIT_FAILED)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,16 +115,20 @@ def format_validation_error(error: ValidationError) -> str:
 
 
 def _run(task) -> int:
+    from rzero_worker.models import ModelSourceError
     from rzero_worker.phases import load_phase  # light: just the registry
     from rzero_worker.phases.runner import ConfigurationError, run_phase
+    from rzero_worker.storage import StorageConfigurationError, StorageError
 
     def impl(ctx):
         return load_phase(task.phase)(ctx)  # the ML stack is imported here, only when needed
 
     try:
         return run_phase(task, impl)
-    except ConfigurationError as error:
+    except (ConfigurationError, ModelSourceError, StorageConfigurationError) as error:  # no retry fixes these
         return _fail(task.phase, f"configuration error: {error}", EXIT_INVALID, task)
+    except StorageError as error:  # says what and where (no space, deadline, integrity): no traceback needed
+        return _fail(task.phase, f"{type(error).__name__}: {error}", EXIT_FAILED, task)
     except Exception as error:  # noqa: BLE001 - every failure must reach the termination log
         log.error("phase %s failed:\n%s", task.phase, traceback.format_exc())
         return _fail(task.phase, f"{type(error).__name__}: {error}", EXIT_FAILED, task)

@@ -155,7 +155,7 @@ def _resolve_artifact(artifact: str, storage: Storage, cache_dir: Path, field: s
         raise ModelSourceError(f"{where}: the committed output holds no model/ directory")
     # Keyed by content, so a re-committed output with other bytes never reuses a stale copy.
     target = cache_dir / "artifacts" / manifest.digest()
-    if not (target / _COMPLETE_MARK).is_file():
+    if not _cached_intact(target, manifest):
         log.info("downloading %s into %s", storage.uri_for(artifact), target)
         download_committed(storage, artifact, target)  # verifies sha256 of every file
         (target / _COMPLETE_MARK).write_text(manifest.digest())
@@ -171,18 +171,32 @@ def _resolve_s3(source: str, cache_dir: Path, where: str, s3_location: StorageLo
         endpoint_url=s3_location.endpoint_url if s3_location else None,
         region=s3_location.region if s3_location else None,
     )
-    remote = open_storage(location)
+    remote = open_storage(location, setting=where)
     if name.endswith(".gguf"):
         return _download_s3_file(remote, name, cache_dir, source, where)
     manifest = read_manifest(remote, name)
     if manifest is not None:
         target = cache_dir / "s3" / manifest.digest()
-        if not (target / _COMPLETE_MARK).is_file():
+        if not _cached_intact(target, manifest):
             log.info("downloading committed %s into %s", source, target)
             download_committed(remote, name, target)
             (target / _COMPLETE_MARK).write_text(manifest.digest())
         return _resolve_local(target, where)
     return _download_s3_dir(remote, name, cache_dir, source, where)
+
+
+def _cached_intact(target: Path, manifest) -> bool:
+    """A cached copy of a committed prefix is used again when it was completed (every sha256 checked on
+    download) and every file still has the manifest's size; otherwise download_committed re-fetches and
+    re-checks what differs. Sizes only: re-hashing gigabytes at every phase start would cost minutes."""
+    if not (target / _COMPLETE_MARK).is_file():
+        return False
+    for entry in manifest.files:
+        path = target / entry.path
+        if not path.is_file() or path.stat().st_size != entry.size:
+            log.warning("cached %s differs from its manifest: fetching it again", path)
+            return False
+    return True
 
 
 def _source_cache_dir(cache_dir: Path, source: str) -> Path:

@@ -81,8 +81,7 @@ class PhaseContext:
             return None
         prefix = self.checkpoint_prefix(step)
         self.storage.delete_prefix(prefix)  # leftovers of an attempt killed mid-upload
-        self.storage.upload_dir(Path(local_dir), prefix)
-        manifest = commit(self.storage, prefix)
+        manifest = commit(self.storage, prefix, self.storage.upload_dir(Path(local_dir), prefix))
         for old in self.committed_checkpoint_steps()[: -self.keep_checkpoints]:
             self.storage.delete_prefix(self.checkpoint_prefix(old))
         return manifest
@@ -142,10 +141,11 @@ class PhaseContext:
         return [join_key(key, f"shard-{i:05d}-of-{count:05d}") for i in range(count)]
 
     def read_input_jsonl(self, key: str, filename: str) -> list[dict]:
-        """The rows of `filename` in every committed shard of input `key`, in shard order."""
+        """The rows of `filename` in every committed shard of input `key`, in shard order; each file is
+        checked against its manifest (size and sha256) and refused (IntegrityError) when it differs."""
         rows: list[dict] = []
         for prefix in self.input_prefixes(key):
-            text = self.storage.get_bytes(join_key(prefix, filename)).decode("utf-8")
+            text = self.storage.get_committed_bytes(prefix, filename).decode("utf-8")
             rows.extend(json.loads(line) for line in text.splitlines() if line.strip())
         return rows
 

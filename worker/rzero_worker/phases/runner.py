@@ -4,7 +4,10 @@
 
 1. Output already committed: print the stored summary, write the termination log, return 0 without
    calling impl (re-running a committed phase is a no-op).
-2. Otherwise delete half-written files under task.output (a previous attempt died mid-upload). The
+2. Otherwise check that the scratch and cache directories and the output's storage take a write (a
+   read-only or full disk or bucket fails here in seconds, not after the phase: read-only or not permitted
+   is a StorageConfigurationError, exit 2; no space a StorageError, exit 1, as space may be freed), then
+   delete half-written files under task.output (a previous attempt died mid-upload). The
    `<output>.ckpt/` checkpoints stay: that is how a killed training phase resumes.
 3. metrics = impl(ctx); write summary.json into the staging dir; upload it under task.output; commit
    (manifest last); drop the now useless checkpoints; print the summary JSON; write the termination log.
@@ -14,6 +17,7 @@ Exceptions from impl propagate (nothing is committed); the CLI turns them into e
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -24,18 +28,29 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from rzero_worker.phases.context import (
+    CACHE_DIR_ENV,
     ConfigurationError,
     InputNotReadyError,
     PhaseContext,
     default_cache_dir,
     is_main_process,
 )
-from rzero_worker.storage import Storage, commit, open_storage, read_manifest
+from rzero_worker.storage import (
+    Storage,
+    StorageConfigurationError,
+    StorageError,
+    commit,
+    join_key,
+    open_storage,
+    read_manifest,
+)
 from rzero_worker.summary import SUMMARY_FILE, make_summary, read_summary, write_termination_log
 
 log = logging.getLogger(__name__)
 
 WORKDIR_ENV = "RZERO_WORKDIR"  # parent of the per-phase scratch directory
+PROBE_NAME = ".rzero-write-probe"
+_PROBE_BYTES = b"\0" * 4096
 
 PhaseImpl = Callable[[PhaseContext], dict]
 
@@ -66,11 +81,10 @@ def run_phase(
             cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
             main_process=main,
         )
-        ctx.staging.mkdir(parents=True, exist_ok=True)
-        ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+        _check_writable(ctx)
         if main:
-            removed = storage.delete_prefix(task.output)
-            if removed:
+            removed = storage.delete_prefix(task.output) - 1  # the write probe is not worth mentioning
+            if removed > 0:
                 log.info("removed %d half-written files under %s", removed, storage.uri_for(task.output))
 
         started = time.monotonic()
@@ -84,6 +98,31 @@ def run_phase(
     return 0
 
 
+def _check_writable(ctx: PhaseContext) -> None:
+    """Every place the phase writes takes a small write now (the storage probe is left for the caller's
+    delete_prefix to sweep)."""
+    for directory, setting in ((ctx.staging, WORKDIR_ENV), (ctx.cache_dir, CACHE_DIR_ENV)):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / PROBE_NAME).write_bytes(_PROBE_BYTES)
+            (directory / PROBE_NAME).unlink()
+        except OSError as error:
+            raise _write_error(f"{directory} ({setting})", error) from None
+    if ctx.main_process:
+        try:
+            ctx.storage.put_bytes(join_key(ctx.task.output, PROBE_NAME), _PROBE_BYTES)
+        except OSError as error:
+            raise _write_error(f"storage {ctx.storage.uri_for(ctx.task.output)}", error) from None
+
+
+def _write_error(where: str, error: OSError) -> StorageError:
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return StorageConfigurationError(f"{where} is not writable: {error.strerror}")
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return StorageError(f"no space left for {where}: {error.strerror}")
+    return StorageError(f"cannot write {where}: {error.strerror or error}")
+
+
 def stored_summary(storage: Storage, task) -> dict:
     """The committed output's summary.json (a minimal one if it is missing or unreadable)."""
     summary = read_summary(storage, task.output)
@@ -95,8 +134,7 @@ def stored_summary(storage: Storage, task) -> dict:
 
 def _commit_output(ctx: PhaseContext, summary: dict) -> None:
     (ctx.staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n")
-    ctx.storage.upload_dir(ctx.staging, ctx.task.output)
-    commit(ctx.storage, ctx.task.output)
+    commit(ctx.storage, ctx.task.output, ctx.storage.upload_dir(ctx.staging, ctx.task.output))
     # The output is final; its resume checkpoints (possibly many GB) are no longer needed.
     ctx.storage.delete_prefix(ctx.checkpoint_root)
 
@@ -140,7 +178,11 @@ def _scratch(workdir: Path | None, phase: str) -> Iterator[Path]:
         yield Path(workdir)
         return
     parent = os.environ.get(WORKDIR_ENV) or None
-    with tempfile.TemporaryDirectory(prefix=f"rzero-{phase}-", dir=parent) as path:
+    try:
+        scratch = tempfile.TemporaryDirectory(prefix=f"rzero-{phase}-", dir=parent)
+    except OSError as error:
+        raise _write_error(f"{parent or tempfile.gettempdir()} ({WORKDIR_ENV})", error) from None
+    with scratch as path:
         yield Path(path)
 
 
