@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from rzero_worker import distributed
 from rzero_worker.phases.context import (
     ConfigurationError,
     InputNotReadyError,
@@ -78,7 +79,8 @@ def run_phase(
         summary = make_summary(task, _checked_metrics(metrics), time.monotonic() - started)
         if main:
             _commit_output(ctx, summary)
-    _announce(summary)
+    if main:  # the other ranks' metrics cover their share only; rank 0 speaks for the phase
+        _announce(summary)
     return 0
 
 
@@ -122,6 +124,10 @@ def _scratch(workdir: Path | None, phase: str) -> Iterator[Path]:
         yield Path(workdir)
         return
     parent = os.environ.get(WORKDIR_ENV) or None
+    if distributed.current().distributed:  # ranks of a node share one scratch directory (distributed.py)
+        with distributed.shared_scratch(phase, parent) as path:
+            yield path
+        return
     with tempfile.TemporaryDirectory(prefix=f"rzero-{phase}-", dir=parent) as path:
         yield Path(path)
 
