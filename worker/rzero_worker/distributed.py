@@ -275,8 +275,8 @@ def uses_fsdp(settings, device: str) -> bool:
 def fsdp_config(settings, device: str) -> dict | None:
     """The Trainer's `fsdp_config` (accelerate FSDP2 plugin) for these GRPO settings, or None.
 
-    Mixed precision comes from the Trainer's bf16/fp16 flag: FSDP2 then all-gathers the float32 master shards as
-    bf16 for compute and keeps AdamW on the float32 shards. Checkpoints are SHARDED_STATE_DICT (each rank writes
+    Mixed precision: FSDP2 all-gathers the float32 master shards as bf16 for compute, reduces gradients in float32
+    (`reduce_in_float32`) and keeps AdamW on the float32 shards. Checkpoints are SHARDED_STATE_DICT (each rank writes
     its own shard; `save_checkpoint` uploads them all), the final model is gathered once (`full_state_dict`)."""
     if not uses_fsdp(settings, device):
         return None
@@ -288,6 +288,19 @@ def fsdp_config(settings, device: str) -> dict | None:
         "state_dict_type": "SHARDED_STATE_DICT",
         "activation_checkpointing": settings.gradient_checkpointing,
     }
+
+
+def reduce_in_float32(trainer, compute_dtype: str) -> None:
+    """verl's FSDP mixed precision: bf16 parameters for compute, gradients reduced in float32 (accelerate's policy
+    for the Trainer's bf16 flag reduces in bf16), float32 master shards. Call before `train()`, which shards."""
+    import torch
+    from torch.distributed.fsdp import MixedPrecisionPolicy
+
+    if compute_dtype == "float32":
+        return
+    dtype = getattr(torch, compute_dtype)
+    trainer.accelerator.state.fsdp_plugin.mixed_precision_policy = MixedPrecisionPolicy(
+        param_dtype=dtype, reduce_dtype=torch.float32, output_dtype=dtype)
 
 
 def shard_frozen(model, *, compute_dtype: str, offload: bool):

@@ -262,12 +262,19 @@ def train_grpo(ctx, model, tokenizer, reward_func: Callable, dataset, settings: 
     recorder = StepRecorder(settings.updates_per_step)
     uploader = CheckpointUploader(lambda step, directory: distributed.save_checkpoint(ctx, step, directory))
     trainer = _build_trainer(model, tokenizer, reward_func, dataset, config, ref_model, callbacks=[uploader, recorder])
+    if fsdp:
+        distributed.reduce_in_float32(trainer, compute_dtype)
     resume_dir, resumed_from = _latest_checkpoint(ctx)
     if resumed_from is not None:
         log.info("resuming from the checkpoint of update %d", resumed_from)
     trainer.train(resume_from_checkpoint=str(resume_dir) if resume_dir else None)
     _save_trained_model(trainer, tokenizer, Path(ctx.staging) / "model", compute_dtype)
-    return training_metrics(trainer.state.log_history, trainer.state.global_step, resumed_from, recorder)
+    metrics = training_metrics(trainer.state.log_history, trainer.state.global_step, resumed_from, recorder)
+    if device == "cuda":  # this rank's peak, to hold against docs/gpu-sizing.md (vLLM's share not included)
+        import torch
+
+        metrics["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return metrics
 
 
 def _save_trained_model(trainer, tokenizer, out_dir: Path, compute_dtype: str) -> None:

@@ -34,9 +34,10 @@ class ShardJob:
     task_file: Path
     log_file: Path
     launcher: tuple[str, ...] = WORKER_LAUNCHER  # the same worker CLI a Job runs
+    args: tuple[str, ...] = ()  # e.g. ("--nproc-per-node", "4"): run the phase as ranks, as on a GPU pod
 
     def command(self) -> list[str]:
-        return [*self.launcher, self.phase, "--task", str(self.task_file)]
+        return [*self.launcher, self.phase, "--task", str(self.task_file), *self.args]
 
 
 def tail(path: Path, lines: int = TAIL_LINES) -> str:

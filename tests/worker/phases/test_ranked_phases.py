@@ -126,3 +126,30 @@ def test_the_challenger_reward_over_two_ranks_equals_one_process_holding_the_who
         assert [rank["batch_sizes"] for rank in ranks] == [[6], [6]]
         # colocated: each rank asked its own Solver about its valid questions; node: the first rank asked for both
         assert [rank["requests"] for rank in ranks] == requests
+
+
+def test_generation_and_labelling_split_their_shard_over_two_engine_ranks(local_location, tiny_model_dir, tmp_path):
+    from rzero_worker.task import GenerateTask, GenerationSettings, LabelingSettings, LabelTask
+
+    cpu = {"device": "cpu", "backend": "transformers"}
+    generate = GenerateTask(run="demo", iteration=1, storage=local_location, output="iter-001/generate/shard-00000-of-00001",
+                            challenger=ModelInput(source=str(tiny_model_dir)), device=cpu,
+                            settings=GenerationSettings(num_questions=5, batch_size=2, sampling=Sampling(max_tokens=8)))
+
+    result = worker_with_ranks(generate, 2, tmp_path)
+
+    assert result.returncode == 0, explain(result)
+    storage = open_storage(local_location)
+    metrics = summary_metrics(storage, generate.output)
+    assert metrics["requested"] == 5 and metrics["valid"] + metrics["invalid"] + metrics["duplicates"] == 5
+    questions = [{"id": f"q{i}", "question": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(5)]
+    commit_jsonl_shards(local_location, "iter-001/generate-by-hand", "questions.jsonl", [questions])
+    label = LabelTask(run="demo", iteration=1, storage=local_location, output="iter-001/label/shard-00000-of-00001",
+                      solver=ModelInput(source=str(tiny_model_dir)), questions="iter-001/generate-by-hand", device=cpu,
+                      settings=LabelingSettings(samples=2, sampling=Sampling(max_tokens=8), grading_workers=1))
+
+    result = worker_with_ranks(label, 2, tmp_path)
+
+    assert result.returncode == 0, explain(result)
+    metrics = summary_metrics(storage, label.output)
+    assert metrics["questions"] == 5 and metrics["kept"] + sum(metrics["dropped"].values()) == 5
