@@ -2,13 +2,13 @@
 built from a config, against the same phase in one plain process; plus a kill-and-resume of a ranked phase.
 
     .venv/bin/python bench/ranks.py                                   # tiny model, CPU (ranks train as DDP)
-    python bench/ranks.py --model 0.5b --device cuda --tokenizer DIR --offload --kill-check
+    python bench/ranks.py --model 0.5b --device cuda --tokenizer DIR --variants plain,ranks,offload --kill-check
 
 Per variant and role (Solver; Challenger with --challenger): the phase's own summary metrics (seconds per
 rollout step and per optimizer update, the rank's peak GPU memory) and the per-GPU estimate of
 `rzero_operator.sizing_memory.training_memory` for the same settings, to hold the arithmetic of
 docs/gpu-sizing.md against a measurement. Variants: `plain` (one process, no launcher: the baseline), `ranks`
-(the launcher, FSDP full shard on CUDA), `offload` (ranks with cpuOffload). `--kill-check` kills rank 0 right
+(the launcher, FSDP full shard on CUDA), `offload` (ranks with cpuOffload: needs vLLM rollouts). `--kill-check` kills rank 0 right
 after the first rollout step's checkpoint is committed (tests/support/ranks.py) and resumes with the launcher:
 on CUDA that saves and loads FSDP's sharded checkpoint. The last line is one JSON object of headline figures.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "operator"), str(REPO / "worker"), str(REPO / "bench")]
 DYING_WORKER = REPO / "tests" / "support" / "ranks.py"
-PHASE_TIMEOUT_S = 420
+PHASE_TIMEOUT_S = 300
 
 
 def settings(args, *, offload: bool, group: int):
@@ -35,7 +35,7 @@ def settings(args, *, offload: bool, group: int):
 
     return GRPOSettings(steps=2, group_size=group, rollout_batch_size=args.rollout,
                         update_batch_size=args.rollout // args.updates, micro_batch_size=args.micro,
-                        max_prompt_tokens=128, max_completion_tokens=args.tokens, save_every=1,
+                        max_prompt_tokens=256, max_completion_tokens=args.tokens, save_every=args.save_every,
                         gradient_checkpointing=args.device == "cuda", cpu_offload=offload)
 
 
@@ -65,14 +65,24 @@ def commit_questions(root: Path, count: int = 64) -> None:
     commit(storage, prefix)
 
 
+LOGS: Path | None = None  # --logs: each phase's output goes to a file there (readable even if the bench is killed)
+
+
 def run_phase(task, work: Path, launch: list[str], script: list[str] | None = None, env: dict | None = None):
-    task_file = work / f"{task.phase}-{time.monotonic_ns()}.json"
+    name = f"{task.phase}-{time.monotonic_ns()}"
+    task_file = work / f"{name}.json"
     task_file.write_text(json.dumps(task.wire()))
     command = script or [sys.executable, "-m", "rzero_worker"]
     command = [*command, task.phase, "--task", str(task_file), *launch]
+    environment = {**os.environ, "PYTHONPATH": f"{REPO / 'operator'}:{REPO / 'worker'}", **(env or {})}
     started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, timeout=PHASE_TIMEOUT_S,
-                            env={**os.environ, "PYTHONPATH": f"{REPO / 'operator'}:{REPO / 'worker'}", **(env or {})})
+    if LOGS is None:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=PHASE_TIMEOUT_S, env=environment)
+    else:
+        with open(LOGS / f"{name}.log", "w") as log:
+            result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, text=True, timeout=PHASE_TIMEOUT_S,
+                                    env=environment)
+            result.stderr = f"(see {log.name})"
     return result, time.monotonic() - started
 
 
@@ -84,8 +94,9 @@ def summary(root: Path, output: str) -> dict:
     return json.loads(storage.get_bytes(join_key(output, "summary.json")))["metrics"]
 
 
-def estimate(task, shape_name: str, tokenizer, ranks: int) -> float:
-    """sizing_memory's per-GPU peak (GiB) for this task's training settings on `ranks` GPUs."""
+def estimate(task, shape_name: str, tokenizer, ranks: int, *, plain: bool) -> float:
+    """sizing_memory's per-GPU peak (GiB) for this task's training settings on `ranks` GPUs, less the CUDA context
+    and fragmentation allowance: what torch's allocator should report (`plain`: one process, weights unsharded)."""
     from rzero_operator.api.spec import RZeroRunSpec
     from rzero_operator.sizing import ModelShape, phase_layout
     from rzero_operator.sizing_memory import training_memory
@@ -95,21 +106,25 @@ def estimate(task, shape_name: str, tokenizer, ranks: int) -> float:
     shape = ModelShape(layers=dims["num_hidden_layers"], hidden=dims["hidden_size"], heads=dims["num_attention_heads"],
                        kv_heads=dims["num_key_value_heads"], head_dim=dims["hidden_size"] // dims["num_attention_heads"],
                        intermediate=dims["intermediate_size"], vocab=len(tokenizer), tied=True)
+    settings = task.settings.model_dump(by_alias=True)
+    if plain:
+        settings["grpo"]["sharding"] = "ddp"
     spec = RZeroRunSpec.model_validate({"model": "bench", "storage": {"uri": "/tmp"}, "resources": {"gpus": ranks},
-                                        task.phase: task.settings.model_dump(by_alias=True)})
-    return training_memory(spec, phase_layout(spec, task.phase), shape).peak / 2**30
+                                        task.phase: settings})
+    memory = training_memory(spec, phase_layout(spec, task.phase), shape)
+    return (memory.peak - memory.overhead) / 2**30
 
 
 def bench_role(role: str, args, model_dir: Path, tokenizer, work: Path) -> dict:
     results = {}
-    variants = [("plain", False, []), ("ranks", False, ["--nproc-per-node", str(args.ranks)])]
-    if args.offload:
-        variants.append(("offload", True, ["--nproc-per-node", str(args.ranks)]))
-    for name, offload, launch in variants:
+    launch = ["--nproc-per-node", str(args.ranks)]
+    variants = {"plain": (False, []), "ranks": (False, launch), "offload": (True, launch)}
+    for name in args.variants.split(","):
+        offload, extra = variants[name]
         root = work / f"{role}-{name}"
         commit_questions(root)
         task = task_for(role, args, root, model_dir, offload=offload)
-        result, seconds = run_phase(task, work, launch)
+        result, seconds = run_phase(task, work, extra)
         if result.returncode:
             print(result.stderr[-4000:], file=sys.stderr)
             results[name] = {"failed": result.returncode}
@@ -117,8 +132,8 @@ def bench_role(role: str, args, model_dir: Path, tokenizer, work: Path) -> dict:
         metrics = summary(root, task.output)
         results[name] = {key: metrics.get(key) for key in ("steps", "updates", "step_seconds", "update_seconds",
                                                            "peak_gpu_gib")}
-        results[name].update(wall_seconds=round(seconds, 1), estimate_gib=round(estimate(task, args.model, tokenizer,
-                                                                                          max(1, args.ranks)), 2))
+        guess = estimate(task, args.model, tokenizer, max(1, args.ranks), plain=name == "plain")
+        results[name].update(wall_seconds=round(seconds, 1), estimate_gib=round(guess, 2))
         print(f"{role} {name}: {json.dumps(results[name])}", flush=True)
     return results
 
@@ -154,10 +169,14 @@ def main() -> int:
     parser.add_argument("--updates", type=int, default=4, help="optimizer updates per rollout step")
     parser.add_argument("--micro", type=int, default=2, help="completions per micro-batch")
     parser.add_argument("--tokens", type=int, default=32, help="new tokens per completion")
-    parser.add_argument("--offload", action="store_true", help="also run the ranks with cpuOffload")
+    parser.add_argument("--variants", default="plain,ranks", help="of plain, ranks, offload (comma-separated)")
     parser.add_argument("--challenger", action="store_true", help="also bench the Challenger phase")
     parser.add_argument("--kill-check", action="store_true", help="kill a rank after a checkpoint, then resume")
+    parser.add_argument("--save-every", type=int, default=1, help="rollout steps between uploaded checkpoints")
+    parser.add_argument("--logs", type=Path, default=None, help="write each phase's output to a file in this directory")
     args = parser.parse_args()
+    global LOGS
+    LOGS = args.logs
     args.compute = args.compute or ("bfloat16" if args.device == "cuda" else "float32")
     tokenizer = load_tokenizer(args.tokenizer)
     headline: dict = {"model": args.model, "device": args.device, "compute": args.compute, "ranks": args.ranks,

@@ -49,13 +49,13 @@ class ModelShape:
         return attention + 3 * self.hidden * self.intermediate + 2 * self.hidden
 
     @property
-    def root_params(self) -> int:
-        """Embeddings, LM head and final norm: FSDP's root unit, gathered for the whole forward and backward."""
-        return self.vocab * self.hidden * (1 if self.tied else 2) + self.hidden
+    def embedding_params(self) -> int:
+        """One vocabulary matrix: the embeddings, or the LM head (accelerate gives each its own FSDP unit)."""
+        return self.vocab * self.hidden
 
     @property
     def params(self) -> int:
-        return self.layers * self.layer_params + self.root_params
+        return self.layers * self.layer_params + self.embedding_params * (1 if self.tied else 2) + self.hidden
 
     @property
     def kv_bytes_per_token(self) -> int:

@@ -4,7 +4,8 @@ Training rank (W ranks in all, P parameters, FSDP full shard; DDP keeps everythi
 - state: float32 weights, gradients and AdamW moments, 16 bytes per parameter, / W (0 on the GPU under cpuOffload)
 - reference: the frozen KL model in bf16, 2P / W (0 under cpuOffload); 0 without a KL term
 - gathered: what FSDP2 holds unsharded at once: two decoder layers in bf16 (the current one and the prefetched
-  next), the root unit (embeddings, LM head) in bf16 for the whole pass, and one unit's float32 gradient
+  next), a vocabulary matrix (embeddings or LM head, units of their own) in bf16, and the float32 gradient of
+  the largest unit before it is reduce-scattered
 - activations: one micro-batch of b sequences of T = maxPromptTokens + maxCompletionTokens tokens; with
   checkpointing each layer keeps its bf16 input (2bTh per layer) and one layer is recomputed (34bTh, the
   usual estimate with flash attention); without it every layer keeps 34bTh. TRL's fused LM head never
@@ -54,7 +55,8 @@ def training_memory(spec: RZeroRunSpec, layout: PhaseLayout, shape: ModelShape) 
     state = 0.0 if offload else 16 * params / share
     reference = 0.0 if offload or not grpo.kl_coef else 2 * params / share
     if fsdp:
-        gathered = 2 * 2 * shape.layer_params + 2 * shape.root_params + 4 * max(shape.layer_params, shape.root_params)
+        unit = max(shape.layer_params, shape.embedding_params)
+        gathered = 2 * 2 * shape.layer_params + 2 * shape.embedding_params + 4 * unit
     else:
         gathered = 2 * params  # autocast's bf16 copy of the weights
     micro = grpo.micro_batch_size or grpo.update_batch_size * grpo.group_size // max(1, world)
@@ -83,6 +85,10 @@ def training_findings(spec: RZeroRunSpec, layout: PhaseLayout, shape: ModelShape
     of = f"of the {_gib(gpu)} GPU{' (assumed: no nvidia.com/gpu.memory node selector)' if assumed else ''}"
     out = []
     world = layout.ranks * layout.nodes
+    if grpo.cpu_offload and spec.device.backend == "transformers":
+        out.append(Finding("error", f"{where}.cpuOffload", f"{layout.phase}: offloaded weights need vLLM rollouts; "
+                           "spec.device.backend transformers generates with the trained model, which cannot run from "
+                           "them"))
     if memory.resident > gpu:
         return [Finding("error", gpus, f"{layout.phase}: the training state alone needs {_gib(memory.resident)} per "
                         f"GPU {of} with {world} training rank{'s' if world > 1 else ''}: more GPUs or nodes, "

@@ -85,6 +85,8 @@ def test_layouts_follow_the_gpus_of_the_pod():
           "resources.phases.solver.memory": "256Gi"},
          "spec.resources.phases.solver.memory: warning: solver: loading and offloading need about 366.2 GiB"),
         ({"device.gpuMemoryUtilization": 0.1}, "spec.device.tensorParallelSize: error: generate engines: 7.5 GiB of"),
+        ({"device.backend": "transformers", "solver.grpo.cpuOffload": True},
+         "spec.solver.grpo.cpuOffload: error: solver: offloaded weights need vLLM rollouts"),
     ],
 )
 def test_what_cannot_work_is_refused_and_what_wastes_gpus_or_runs_tight_is_warned_naming_the_field(changes, expected):
@@ -126,3 +128,22 @@ def test_rzero_validate_prints_warnings_and_fails_on_errors(tmp_path, capsys):
 
     assert main(["validate", str(refused)]) != 0
     assert "spec.challenger.solverGpus: error:" in capsys.readouterr().err
+
+
+def test_the_tables_of_docs_gpu_sizing_are_this_arithmetic():
+    doc = (REPO / "docs" / "gpu-sizing.md").read_text()
+
+    def number(value):
+        return "0" if value == 0 else f"{value / GiB:.1f}"
+
+    for label, source in (("4B", "Qwen/Qwen3-4B-Base"), ("8B", "Qwen/Qwen3-8B-Base")):
+        for offload in (False, True):
+            spec = validate_manifest(paper(model=source, **{"challenger.grpo.cpuOffload": offload,
+                                                            "solver.grpo.cpuOffload": offload})).spec
+            for phase, name in (("challenger", "Challenger"), ("solver", "Solver")):
+                layout = sizing.phase_layout(spec, phase)
+                m = training_memory(spec, layout, sizing.model_shape(source))
+                cells = [label, "yes" if offload else "no", f"{name} ({layout.ranks})", number(m.state),
+                         number(m.reference), number(m.gathered), number(m.activations), number(m.overhead),
+                         number(m.resident), number(m.peak), f"{m.host / GiB:.0f}"]
+                assert "| " + " | ".join(cells) + " |" in doc

@@ -78,3 +78,11 @@ def test_a_ranks_helpers_get_its_share_of_the_cores(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 32)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
     assert distributed.cpu_share() == 4
+
+
+def test_cpu_offload_is_refused_without_vllm_rollouts(monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with pytest.raises(ConfigurationError, match="cpuOffload needs vLLM rollouts"):
+        distributed.check_offload(settings(cpu_offload=True), "cuda", use_vllm=False)
+    distributed.check_offload(settings(cpu_offload=True), "cuda", use_vllm=True)
+    distributed.check_offload(settings(cpu_offload=True), "cpu", use_vllm=False)  # CPU ranks do not shard

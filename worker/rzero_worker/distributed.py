@@ -290,6 +290,18 @@ def fsdp_config(settings, device: str) -> dict | None:
     }
 
 
+def check_offload(settings, device: str, use_vllm: bool) -> None:
+    """CPU offload needs vLLM rollouts (the reference's combination): transformers' `generate` moves its inputs to
+    the device of the model's parameters, which offloaded FSDP2 shards report as the CPU, while the layers run on
+    the GPU (measured on an H100: `index_select` on tensors of two devices)."""
+    if uses_fsdp(settings, device) and settings.cpu_offload and not use_vllm:
+        from .phases.context import ConfigurationError
+
+        raise ConfigurationError("settings.grpo.cpuOffload needs vLLM rollouts (vllm installed, device.backend auto or "
+                                 "vllm): the transformers path generates with the trained model, which cannot run from "
+                                 "offloaded weights")
+
+
 def reduce_in_float32(trainer, compute_dtype: str) -> None:
     """verl's FSDP mixed precision: bf16 parameters for compute, gradients reduced in float32 (accelerate's policy
     for the Trainer's bf16 flag reduces in bf16), float32 master shards. Call before `train()`, which shards."""

@@ -252,6 +252,7 @@ def train_grpo(ctx, model, tokenizer, reward_func: Callable, dataset, settings: 
     device = device or next(model.parameters()).device.type
     world = distributed.current().world_size
     fsdp = distributed.fsdp_config(settings, device)
+    distributed.check_offload(settings, device, use_vllm)
     output_dir = Path(ctx.workdir) / "trainer"
     config = build_grpo_config(settings, output_dir, seed=ctx.task.seed, device=device, compute_dtype=compute_dtype,
                                world_size=world, fsdp=fsdp, use_vllm=use_vllm)
