@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rzero_worker.generation import make_generator
-from rzero_worker.generation.remote import EngineProcessError, ProcessGenerator, SplitGenerator
+from rzero_worker.generation.remote import EngineProcessError, ProcessGenerator, SplitGenerator, start_engines
 from rzero_worker.models import LocalModel
 from rzero_worker.task import DeviceHints, Sampling
 
@@ -50,7 +50,7 @@ class Recorder:
         return [[f"{self.name}:{prompt}"] * n for prompt in prompts]
 
     def close(self):
-        pass
+        self.closed = True
 
 
 def test_a_request_is_spread_over_the_engines_and_answered_in_prompt_order():
@@ -59,3 +59,18 @@ def test_a_request_is_spread_over_the_engines_and_answered_in_prompt_order():
     assert answers == [["a:p0"] * 2, ["a:p1"] * 2, ["b:p2"] * 2, ["c:p3"] * 2]
     assert [engine.seeds for engine in engines] == [[10], [10 + 1_000_003], [10 + 2 * 1_000_003]]
     assert SplitGenerator(engines).generate(["only"], n=1, sampling=SAMPLE, seed=0) == [["a:only"]]
+
+
+def test_engines_already_started_are_closed_when_a_later_one_cannot_start():
+    started = []
+
+    def start(index):
+        if index == 2:
+            raise EngineProcessError("no GPU left")
+        started.append(Recorder(str(index)))
+        return started[-1]
+
+    with pytest.raises(EngineProcessError, match="no GPU left"):
+        start_engines(3, start)
+    assert [getattr(engine, "closed", False) for engine in started] == [True, True]
+    assert len(start_engines(2, lambda index: Recorder(str(index))).generators) == 2

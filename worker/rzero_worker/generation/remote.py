@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -51,7 +52,15 @@ class ProcessGenerator:
         self._process.start()
         child.close()
         self.devices = devices
-        self._receive(start_timeout_s)
+        # Runs on close() or, at the latest, before multiprocessing joins its children at exit: an engine left
+        # waiting for requests would otherwise keep the exiting rank waiting for ever.
+        self._shutdown = multiprocessing.util.Finalize(self, _shut_down, args=(self._conn, self._process),
+                                                       exitpriority=10)
+        try:
+            self._receive(start_timeout_s)
+        except BaseException:
+            self.close()
+            raise
         log.info("engine process %d ready on %s", self._process.pid, ",".join(devices) if devices else "the CPU")
 
     def generate(self, prompts: list[Prompt], *, n: int, sampling: Sampling, seed: int) -> list[list[str]]:
@@ -68,7 +77,6 @@ class ProcessGenerator:
             if not self._process.is_alive():
                 raise EngineProcessError(f"the engine process exited with code {self._process.exitcode}")
             if timeout_s is not None and waited >= timeout_s:
-                self.close()
                 raise EngineProcessError(f"the engine process did not start within {timeout_s:.0f} s")
         try:
             kind, payload = self._conn.recv()
@@ -80,16 +88,7 @@ class ProcessGenerator:
         return payload
 
     def close(self) -> None:
-        if self._process.is_alive():
-            try:
-                self._conn.send(("close",))
-            except (BrokenPipeError, OSError):
-                pass
-            self._process.join(30)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join()
-        self._conn.close()
+        self._shutdown()
 
     def __enter__(self):
         return self
@@ -120,6 +119,32 @@ class SplitGenerator:
     def close(self) -> None:
         for generator in self.generators:
             generator.close()
+
+
+def start_engines(count: int, start) -> SplitGenerator:
+    """`count` engines from `start(index)`, as one SplitGenerator; those already started are closed if one fails."""
+    engines: list = []
+    try:
+        for index in range(count):
+            engines.append(start(index))
+    except BaseException:
+        for engine in engines:
+            engine.close()
+        raise
+    return SplitGenerator(engines)
+
+
+def _shut_down(conn, process) -> None:
+    if process.is_alive():
+        try:
+            conn.send(("close",))
+        except (BrokenPipeError, OSError):
+            pass
+        process.join(30)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    conn.close()
 
 
 def _serve(conn, local, hints: DeviceHints, devices: list[str] | None, cache_dir: Path | None, sleep: bool) -> None:

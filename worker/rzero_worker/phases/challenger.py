@@ -78,7 +78,7 @@ def solver_scorer(task: ChallengerTask, solver, device: str, cache_dir):
     the Solver's model inside the rank."""
     from .. import distributed
     from ..generation import choose_backend, make_generator
-    from ..generation.remote import ProcessGenerator, SplitGenerator
+    from ..generation.remote import ProcessGenerator, start_engines
 
     ranks = distributed.current()
     hints = task.device
@@ -90,9 +90,10 @@ def solver_scorer(task: ChallengerTask, solver, device: str, cache_dir):
             return None, True
         engines = task.settings.solver_gpus // hints.tensor_parallel_size
         spare = distributed.visible_devices()[ranks.local_world_size :] if device == "cuda" else []
-        blocks = [distributed.engine_devices(e, hints.tensor_parallel_size, spare) if spare else None
+        blocks = [distributed.engine_devices(e, hints.tensor_parallel_size, spare) if device == "cuda" else None
                   for e in range(engines)]
-        return SplitGenerator([ProcessGenerator(solver, hints, devices=block, cache_dir=cache_dir) for block in blocks]), True
+        start = lambda e: ProcessGenerator(solver, hints, devices=blocks[e], cache_dir=cache_dir)  # noqa: E731
+        return start_engines(engines, start), True
     if choose_backend(hints) == "vllm":
         share = hints.model_copy(update={"gpu_memory_utilization": task.settings.grpo.rollout_gpu_memory_utilization})
         own_gpu = [distributed.visible_devices()[ranks.local_rank]]
