@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             raise InvalidTask(f"phase: the command line says {args.phase!r} but the task is for {task.phase!r}")
     except InvalidTask as error:
         return _fail(args.phase, f"invalid task: {error}", EXIT_INVALID)
+    if args.nproc_per_node is not None:  # the pod's ranks, started from here once the task is known to be valid
+        return _launch(task, args)
     return _run(task)
 
 
@@ -69,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--task", metavar="FILE", help="Task document, JSON or YAML ('-' = stdin).")
     source.add_argument("--task-json", metavar="JSON", help="Task document as a JSON string.")
+    ranks = parser.add_argument_group("ranks", "Run the phase as torchrun ranks (launch.py): one per GPU of the pod.")
+    ranks.add_argument("--nproc-per-node", type=int, default=None, help="Ranks on this node.")
+    ranks.add_argument("--nnodes", type=int, default=1, help="Nodes (pods) in all.")
+    ranks.add_argument("--node-rank", type=int, default=0, help="This node's index.")
+    ranks.add_argument("--master-addr", default=None, help="Address of node 0 (multi-node rendezvous).")
+    ranks.add_argument("--master-port", type=int, default=29500, help="Rendezvous port on node 0.")
     return parser
 
 
@@ -114,8 +122,19 @@ def format_validation_error(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _launch(task, args: argparse.Namespace) -> int:
+    from rzero_worker.launch import RankLayout, launch
+
+    try:
+        layout = RankLayout(args.nproc_per_node, args.nnodes, args.node_rank, args.master_addr, args.master_port)
+    except ValueError as error:
+        return _fail(task.phase, f"invalid rank layout: {error}", EXIT_INVALID, task)
+    return launch(task.phase, task, layout)
+
+
 def _run(task) -> int:
     from rzero_worker.models import ModelSourceError
+    from rzero_worker import distributed
     from rzero_worker.phases import load_phase  # light: just the registry
     from rzero_worker.phases.runner import ConfigurationError, run_phase
     from rzero_worker.storage import StorageConfigurationError, StorageError
@@ -124,6 +143,8 @@ def _run(task) -> int:
         return load_phase(task.phase)(ctx)  # the ML stack is imported here, only when needed
 
     try:
+        if distributed.current().distributed:
+            distributed.setup_for_task(task)
         return run_phase(task, impl)
     except (ConfigurationError, ModelSourceError, StorageConfigurationError) as error:  # no retry fixes these
         return _fail(task.phase, f"configuration error: {error}", EXIT_INVALID, task)

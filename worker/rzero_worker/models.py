@@ -333,18 +333,23 @@ def _forget_gguf_origin(model) -> None:
         model.is_quantized = False
 
 
-def save_checkpoint(model, tokenizer, out_dir: Path, *, dtype: str | None = None) -> Path:
+def save_checkpoint(model, tokenizer, out_dir: Path, *, dtype: str | None = None, state_dict: dict | None = None) -> Path:
     """Save a Hugging Face safetensors directory with the tokenizer, loadable by the Auto classes alone.
 
     `dtype` ("bfloat16", ...) converts the weights first, in place: a trained model is stored in its compute
-    dtype, as the reference's model merger stores bf16 (the float32 master copy is a training-time detail)."""
+    dtype, as the reference's model merger stores bf16 (the float32 master copy is a training-time detail).
+    `state_dict`: the weights to write instead of the model's own (gathered from the shards of several ranks)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if dtype is not None:
         import torch
 
-        model.to(getattr(torch, dtype))
-    model.save_pretrained(out_dir)
+        if state_dict is None:
+            model.to(getattr(torch, dtype))
+        else:
+            state_dict = {name: tensor.to(getattr(torch, dtype)) for name, tensor in state_dict.items()}
+            model.config.dtype = getattr(torch, dtype)
+    model.save_pretrained(out_dir, **({"state_dict": state_dict} if state_dict is not None else {}))
     # padding_side set after loading is not saved by default; generation needs left padding everywhere.
     tokenizer.init_kwargs["padding_side"] = tokenizer.padding_side
     tokenizer.save_pretrained(out_dir)

@@ -40,6 +40,7 @@ from rzero_operator.local.processes import OutputBusy, ShardJob, last_line, run_
 from rzero_operator.local.progress import RunProgress
 from rzero_operator.local.state import AttemptRecord, LocalState, load_state, new_uid, save_state
 from rzero_operator.plan import Decision, Observed, StartPhase, decide, steps
+from rzero_operator.sizing import phase_layout
 from rzero_operator.tasks import build_tasks, run_root_for
 from rzero_operator.validate import InvalidManifest, load_manifest, validate_manifest
 from rzero_worker.storage import Storage, StorageConfigurationError, StorageError, is_committed, open_storage
@@ -82,8 +83,10 @@ def open_state(run: RZeroRun, layout: LocalLayout) -> LocalState:
 class LocalExecutor:
     """One local run: its spec, where it lives, its state, and the loop that drives it."""
 
-    def __init__(self, run: RZeroRun, layout: LocalLayout, progress: RunProgress, max_parallel: int = 1):
+    def __init__(self, run: RZeroRun, layout: LocalLayout, progress: RunProgress, max_parallel: int = 1,
+                 gpus: int | None = None):
         self.run, self.spec, self.layout = run, run.spec, layout
+        self.gpus = gpus  # this machine's GPUs for every phase, laid out as on a pod (sizing.phase_layout)
         self.name = run.metadata.name
         self.state = open_state(run, layout)
         self.status = RZeroRunStatus.model_validate(self.state.status)
@@ -164,7 +167,7 @@ class LocalExecutor:
             task_file.write_text(json.dumps(task, indent=2), encoding="utf-8")
             lock = self.work_dir / "locks" / (task["output"].replace("/", "--") + ".lock")
             jobs.append(ShardJob(phase=record.phase, task_file=task_file, log_file=Path(record.logs[index]),
-                                 lock_file=lock, output=task["output"]))
+                                 lock_file=lock, output=task["output"], args=tuple(self._rank_args(record.phase))))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         on_poll = lambda running: running and self.progress.worker_log(running[0].log_file)  # noqa: E731
         codes = run_shards(
@@ -175,6 +178,11 @@ class LocalExecutor:
         for job, code in zip(jobs, record.exit_codes):
             if code != 0:
                 self.progress.write(f"--- {job.log_file} (exit code {code}), last lines:\n{tail(job.log_file, 15)}\n---")
+
+    def _rank_args(self, phase: str) -> list[str]:
+        if self.gpus is None:
+            return []
+        return phase_layout(self.spec, phase, gpus=self.gpus).launch_args()
 
     def loop(self) -> int:
         """Drive the run until it succeeds, fails or is suspended; returns the exit code."""
@@ -222,6 +230,7 @@ def run_local(
     progress: bool = True,
     max_parallel: int = 1,
     write_report: bool = True,
+    gpus: int | None = None,
 ) -> int:
     """`rzero run`: returns 0 when the run succeeded, 1 when it failed, 2 for an invalid manifest, 130 when
     interrupted."""
@@ -240,7 +249,7 @@ def run_local(
         lock.acquire(os.getpid())
         bar = RunProgress(run.metadata.name, len(steps(run.spec.iterations, run.spec.warmup.enabled)), enabled=progress)
         try:
-            return _drive(LocalExecutor(run, layout, bar, max_parallel=max_parallel), file, write_report, bar)
+            return _drive(LocalExecutor(run, layout, bar, max_parallel=max_parallel, gpus=gpus), file, write_report, bar)
         finally:
             bar.close()
     except LockBusy as busy:

@@ -42,9 +42,10 @@ class ShardJob:
     launcher: tuple[str, ...] = WORKER_LAUNCHER  # the same worker CLI a Job runs
     lock_file: Path | None = None  # the output's lock, held by the child while it runs
     output: str = ""  # run-relative output key, for messages
+    args: tuple[str, ...] = ()  # e.g. ("--nproc-per-node", "4"): run the phase as ranks, as on a GPU pod
 
     def command(self) -> list[str]:
-        return [*self.launcher, self.phase, "--task", str(self.task_file)]
+        return [*self.launcher, self.phase, "--task", str(self.task_file), *self.args]
 
 
 class OutputBusy(Exception):

@@ -78,6 +78,19 @@ def test_an_attempt_with_no_exit_code_and_no_committed_output_is_started_again_a
     assert any(reason == "PhaseRestarted" for _, reason, _ in decision.events)
 
 
+def test_with_gpus_each_phase_runs_as_the_ranks_a_pod_with_that_many_gpus_would(tmp_path):
+    manifest = tiny_manifest("unused", tmp_path / "runs", device={"device": "auto"})
+    manifest["spec"]["challenger"]["solverGpus"] = 1
+    run = load_run(write_manifest(tmp_path, manifest))
+    layout = LocalLayout.resolve(run.metadata.name, run.spec.storage.uri)
+    executor = LocalExecutor(run, layout, RunProgress("tiny", 1, enabled=False), gpus=4)
+    assert executor._rank_args("solver") == ["--nproc-per-node", "4"]
+    assert executor._rank_args("challenger") == ["--nproc-per-node", "3"]  # one GPU serves the Solver
+    assert executor._rank_args("generate") == ["--nproc-per-node", "4"]
+    assert executor._rank_args("evaluate") == []
+    assert executor_for(write_manifest(tmp_path, manifest))._rank_args("solver") == []  # default: one process
+
+
 def test_editing_the_manifest_between_runs_bumps_the_local_generation(tmp_path):
     manifest = tiny_manifest("/models/none", tmp_path / "runs")
     path = write_manifest(tmp_path, manifest)

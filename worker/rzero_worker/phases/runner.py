@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from rzero_worker import distributed
 from rzero_worker.phases.context import (
     CACHE_DIR_ENV,
     ConfigurationError,
@@ -94,7 +95,8 @@ def run_phase(
         summary = make_summary(task, metrics, time.monotonic() - started)
         if main:
             _commit_output(ctx, summary)
-    _announce(summary)
+    if main:  # the other ranks' metrics cover their share only; rank 0 speaks for the phase
+        _announce(summary)
     return 0
 
 
@@ -178,6 +180,10 @@ def _scratch(workdir: Path | None, phase: str) -> Iterator[Path]:
         yield Path(workdir)
         return
     parent = os.environ.get(WORKDIR_ENV) or None
+    if distributed.current().distributed:  # ranks of a node share one scratch directory (distributed.py)
+        with distributed.shared_scratch(phase, parent) as path:
+            yield path
+        return
     try:
         scratch = tempfile.TemporaryDirectory(prefix=f"rzero-{phase}-", dir=parent)
     except OSError as error:
