@@ -36,9 +36,12 @@ def wait_for(predicate, seconds: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def worker_pid(runs: Path, output: str = "iter-000--evaluate") -> int | None:
+EVALUATE_OUTPUT = "iter-000/evaluate/shard-00000-of-00001"  # the one evaluation shard of the tiny run
+
+
+def worker_pid(runs: Path, output: str = EVALUATE_OUTPUT) -> int | None:
     """The pid a live worker wrote into its output lock (the executor records it after the start)."""
-    for lock in runs.glob(f"local/tiny/*/locks/{output}.lock"):
+    for lock in runs.glob(f"local/tiny/*/locks/{output.replace('/', '--')}.lock"):
         text = lock.read_text().strip()
         if text.isdigit() and _alive(int(text)):
             return int(text)
@@ -109,7 +112,7 @@ def test_a_rerun_refuses_to_start_a_second_worker_on_an_output_a_live_worker_own
     path = write_manifest(tmp_path, tiny_manifest(str(tiny_model_dir), tmp_path / "runs"))
     executor = executor_for(path)
     executor.step()  # the evaluation of iteration 0 is recorded as started; rzero run then "died"
-    lock = executor.work_dir / "locks" / "iter-000--evaluate.lock"
+    lock = executor.work_dir / "locks" / (EVALUATE_OUTPUT.replace("/", "--") + ".lock")
     # A worker of that attempt outlived its rzero run (no parent-death signal: another OS, an older
     # version): it holds the output lock it was handed.
     holder = FileLock(lock).acquire()
@@ -120,7 +123,7 @@ def test_a_rerun_refuses_to_start_a_second_worker_on_an_output_a_live_worker_own
         rerun = subprocess.run([*RZERO, "run", str(path), "--no-progress"], cwd=tmp_path, capture_output=True,
                                text=True, timeout=60)
         assert rerun.returncode == 75
-        assert f"a worker started earlier (pid {orphan.pid}) is still running on iter-000/evaluate" in rerun.stderr
+        assert f"a worker started earlier (pid {orphan.pid}) is still running on {EVALUATE_OUTPUT}" in rerun.stderr
         assert not list(executor.work_dir.glob("logs/*.log")), "no worker was started"
     finally:
         orphan.kill()

@@ -227,8 +227,10 @@ def shared_scratch(phase: str, parent: str | None) -> Iterator[Path]:
     path = all_gather(path)[ranks.node_main]
     try:
         yield Path(path)
-    finally:
+        # Only a rank that finished waits for the others. A rank that raised must not: the others may be
+        # inside a collective it will never join, and the launcher stops them once this rank exits.
         barrier()
+    finally:
         if ranks.is_local_main:
             shutil.rmtree(path, ignore_errors=True)
 

@@ -235,8 +235,19 @@ def storage_summary_reader(run_root: str, storage_options: dict[str, Any]) -> Su
 
 
 def _storage_problem(error: Exception) -> str:
-    if type(error).__name__ in ("NoCredentialsError", "PartialCredentialsError"):
+    if _caused_by(error, ("NoCredentialsError", "PartialCredentialsError")):
         return ("the operator has no storage access (by design: the chart gives it no credentials; the "
                 "workers read storage through the run's Secret), so the status keeps the numbers of the "
                 "pods' termination messages only")
     return f"{type(error).__name__}: {error}"
+
+
+def _caused_by(error: BaseException | None, names: tuple[str, ...]) -> bool:
+    """Whether the error or one it was raised from has one of these class names (the storage layer wraps
+    boto3's errors in its own)."""
+    seen = 0
+    while error is not None and seen < 8:
+        if type(error).__name__ in names:
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False

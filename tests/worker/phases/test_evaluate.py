@@ -177,7 +177,7 @@ def test_answer_lengths_follow_the_benchmark_then_the_run_then_the_presets_refer
     benchmarks = {spec.name: Benchmark(spec.name, [], PRESETS.get(spec.name)) for spec in (gsm8k, bbeh, custom)}
     task = EvaluateTask(run="r", iteration=0, storage={"uri": "/tmp/x"}, output="o", model={"source": "m"},
                         settings=EvaluationSettings(benchmarks=[gsm8k, bbeh, custom]))
-    assert [answer_tokens(s, benchmarks[s.name], task) for s in (gsm8k, bbeh, custom)] == [4096, 8192, 1024]
+    assert [answer_tokens(s, benchmarks[s.name], task) for s in (gsm8k, bbeh, custom)] == [4096, 8192, 4096]
     task.settings.max_tokens = 256
     assert answer_tokens(gsm8k.model_copy(update={"max_tokens": 32}), benchmarks["gsm8k"], task) == 32
     assert answer_tokens(bbeh, benchmarks["bbeh"], task) == 256

@@ -106,8 +106,9 @@ def _check_writable(ctx: PhaseContext) -> None:
     for directory, setting in ((ctx.staging, WORKDIR_ENV), (ctx.cache_dir, CACHE_DIR_ENV)):
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            (directory / PROBE_NAME).write_bytes(_PROBE_BYTES)
-            (directory / PROBE_NAME).unlink()
+            probe = directory / f"{PROBE_NAME}.{os.getpid()}"  # ranks of a node share these directories
+            probe.write_bytes(_PROBE_BYTES)
+            probe.unlink()
         except OSError as error:
             raise _write_error(f"{directory} ({setting})", error) from None
     if ctx.main_process:
