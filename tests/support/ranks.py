@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-TIMEOUT_S = 600
+TIMEOUT_S = 300
 DIE_RANK_ENV, DIE_AFTER_ENV = "RZERO_TEST_DIE_RANK", "RZERO_TEST_DIE_AFTER"
 
 
@@ -37,13 +37,27 @@ def worker_with_ranks(task, ranks: int, directory: Path, env: dict[str, str] | N
     """The worker CLI with `--nproc-per-node ranks` on `task` (written to a file in `directory`)."""
     command = [sys.executable, "-m", "rzero_worker", task.phase, "--task", str(write_task(task, directory)),
                "--nproc-per-node", str(ranks)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, env=_env(env))
+    return _run(command, env)
 
 
 def torchrun(script: Path | str, *args: str, ranks: int, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks),
                str(script), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, env=_env(env))
+    return _run(command, env)
+
+
+def _run(command: list[str], env: dict[str, str] | None) -> subprocess.CompletedProcess:
+    """Run the launcher in a session of its own: on a timeout its whole process group (the ranks too) is killed,
+    so a hung case never leaves ranks spinning under the rest of the suite."""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(env),
+                          start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def _die_after_checkpoint() -> None:
