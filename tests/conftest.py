@@ -4,4 +4,5 @@ pytest_plugins = [
     "support.s3_server",
     "support.tiny_models",
     "support.kube",
+    "support.openai_server",
 ]

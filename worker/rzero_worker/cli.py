@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from rzero_worker.task import PHASES, parse_task
+from rzero_worker.task import WORKER_PHASES, parse_task
 
 log = logging.getLogger("rzero_worker")
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rzero worker", description="Run one R-Zero phase for a task.")
-    parser.add_argument("phase", choices=PHASES, help="The phase to run; must match the task's phase.")
+    parser.add_argument("phase", choices=WORKER_PHASES, help="The phase to run; must match the task's phase.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--task", metavar="FILE", help="Task document, JSON or YAML ('-' = stdin).")
     source.add_argument("--task-json", metavar="JSON", help="Task document as a JSON string.")
@@ -91,7 +91,7 @@ def format_validation_error(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         loc = list(item["loc"])
-        if loc and loc[0] in PHASES:  # the discriminated union prefixes the phase tag: not a field
+        if loc and loc[0] in WORKER_PHASES:  # the discriminated union prefixes the phase tag: not a field
             loc = loc[1:]
         path = ".".join(str(part) for part in loc) or "phase"
         lines.append(f"{path}: {item['msg']}")

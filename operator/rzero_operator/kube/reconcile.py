@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from ..api.spec import RZeroRunSpec
+from ..approval import decision_annotations
 from ..api.status import CurrentAttempt, RZeroRunStatus
 from ..plan import Decision, Observed, StartPhase, decide, decide_invalid_spec
 from ..tasks import run_root_for
@@ -115,7 +116,7 @@ class Reconciler:
             decision = decide_invalid_spec(status, invalid.errors, meta.get("generation"), now)
             self._write_and_post(body, raw_status, status, decision, outcome)
             return
-        observed = self._observe(run, spec, status, meta.get("generation"))
+        observed = self._observe(run, spec, status, meta.get("generation"), meta.get("annotations"))
         decision = decide(spec, status, observed, now)
         self._write_and_post(body, raw_status, status, decision, outcome)
         outcome.requeue_after = decision.requeue_after
@@ -124,9 +125,13 @@ class Reconciler:
         if decision.start is not None:
             self._start(run, spec, decision.start, outcome)
 
-    def _observe(self, run: RunRef, spec: RZeroRunSpec, status: RZeroRunStatus, generation: int | None) -> Observed:
+    def _observe(
+        self, run: RunRef, spec: RZeroRunSpec, status: RZeroRunStatus, generation: int | None,
+        annotations: dict | None = None,
+    ) -> Observed:
         run_root = status.run_root or run_root_for(spec.storage.uri, run.namespace, run.name, run.uid)
-        identity = dict(run_name=run.name, run_root=run_root, generation=generation)
+        identity = dict(run_name=run.name, run_root=run_root, generation=generation,
+                        annotations=decision_annotations(annotations))
         if status.current is None:
             return Observed(state="absent", **identity)
         jobs = self.api.list_jobs(run.namespace, naming.run_selector(run.uid))

@@ -6,8 +6,10 @@
    calling impl (re-running a committed phase is a no-op).
 2. Otherwise delete half-written files under task.output (a previous attempt died mid-upload). The
    `<output>.ckpt/` checkpoints stay: that is how a killed training phase resumes.
-3. metrics = impl(ctx); write summary.json into the staging dir; upload it under task.output; commit
-   (manifest last); drop the now useless checkpoints; print the summary JSON; write the termination log.
+   Then delete the checkpoints `task.prune` names (spec.retention), recorded as metrics `pruned`.
+3. metrics = impl(ctx) (plus `output_bytes`, the size of what is committed); write summary.json into the
+   staging dir; upload it under task.output; commit (manifest last); drop the now useless checkpoints;
+   print the summary JSON; write the termination log.
 
 Exceptions from impl propagate (nothing is committed); the CLI turns them into exit codes.
 """
@@ -68,18 +70,41 @@ def run_phase(
         )
         ctx.staging.mkdir(parents=True, exist_ok=True)
         ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+        pruned: dict[str, int] = {}
         if main:
             removed = storage.delete_prefix(task.output)
             if removed:
                 log.info("removed %d half-written files under %s", removed, storage.uri_for(task.output))
+            pruned = prune(storage, getattr(task, "prune", []))
 
         started = time.monotonic()
-        metrics = impl(ctx)
-        summary = make_summary(task, _checked_metrics(metrics), time.monotonic() - started)
+        metrics = {**_checked_metrics(impl(ctx)), "output_bytes": _tree_bytes(ctx.staging)}
+        if pruned:
+            metrics["pruned"] = pruned
+        summary = make_summary(task, metrics, time.monotonic() - started)
         if main:
             _commit_output(ctx, summary)
     _announce(summary)
     return 0
+
+
+def prune(storage: Storage, prefixes: list[str]) -> dict[str, int]:
+    """Delete the checkpoint prefixes spec.retention no longer keeps ({prefix: bytes freed}). Idempotent: a
+    prefix already gone frees 0. Manifests go first (delete_prefix), so a half-deleted checkpoint never
+    reads as committed."""
+    freed = {}
+    for prefix in prefixes:
+        manifest = read_manifest(storage, prefix)
+        size = manifest.total_bytes if manifest is not None else 0
+        if storage.delete_prefix(prefix):
+            log.info("retention: deleted %s (%d bytes)", storage.uri_for(prefix), size)
+        freed[prefix] = size
+    return freed
+
+
+def _tree_bytes(directory: Path) -> int:
+    """Bytes of the files a phase is about to commit (its staging directory)."""
+    return sum(path.stat().st_size for path in Path(directory).rglob("*") if path.is_file())
 
 
 def stored_summary(storage: Storage, task) -> dict:
