@@ -182,10 +182,11 @@ def test_status_prints_a_per_iteration_table_for_a_manifest(tmp_path, capsys):
     lines = out.splitlines()
     assert lines[0] == "run tiny: Running, iteration 1, stage Labeling"
     header = next(line for line in lines if line.startswith("iter"))
-    assert header.split() == ["iter", "generated", "valid", "kept", "agreement", "label=chal", "phases"]
+    assert header.split() == ["iter", "generated", "valid", "kept", "agreement", "label=chal", "label-acc", "entropy",
+                              "edge", "phases"]
     row0 = next(line for line in lines if line.startswith("0 "))
     row1 = next(line for line in lines if line.startswith("1 "))
-    assert row0.split() == ["0", "-", "-", "-", "-", "-", "evaluate✓"]
+    assert row0.split() == ["0", "-", "-", "-", "-", "-", "-", "-", "-", "evaluate✓"]
     assert row1.split()[:5] == ["1", "16", "10", "6", "0.500"]
     assert "challenger✓ generate✓ label…" in row1
     scores = lines[lines.index("accuracy % (change from iteration 0):") + 1 :]

@@ -142,3 +142,27 @@ def test_evaluation_details_are_merged_over_the_shards_of_a_complete_split(tmp_p
     text = write_report(tmp_path / "report", "demo", status, {}, evaluation=evaluation).read_text()
     low, high = evaluation[0]["mmlu-pro"]["ci95"]
     assert f"| mmlu-pro | 40.00 | {100 * low:.1f}–{100 * high:.1f} | 10 | – | 3 |" in text
+
+
+def test_label_accuracy_by_iteration_is_plotted_beside_the_evaluation_score_and_tabled(tmp_path):
+    status = RZeroRunStatus(iteration_history=[
+        IterationRecord(iteration=0, mean_score=0.30, scores={"arithmetic": 0.30}),
+        IterationRecord(iteration=1, label_accuracy=0.79, label_accuracy_ci95=[0.70, 0.86], oracle_checked=64,
+                        label_oracle="endpoint", answer_entropy=1.1, band_edge_share=0.3, mean_score=0.36,
+                        scores={"arithmetic": 0.36}),
+        IterationRecord(iteration=2, label_accuracy=0.63, label_accuracy_ci95=[0.51, 0.74], oracle_checked=64,
+                        label_oracle="endpoint", answer_entropy=1.4, band_edge_share=0.4, mean_score=0.35,
+                        scores={"arithmetic": 0.35}),
+    ]).wire()
+    report = write_report(tmp_path, "demo", status, {})
+    assert (tmp_path / "label-accuracy.png").read_bytes().startswith(PNG_MAGIC)
+    text = report.read_text()
+    assert "## Label accuracy" in text and "![label-accuracy](label-accuracy.png)" in text
+    assert "| 1 | 79.0 | 70.0–86.0 | 64 | endpoint | 1.10 | 0.30 | 36.0 |" in text
+    assert "| 2 | 63.0 | 51.0–74.0 | 64 | endpoint | 1.40 | 0.40 | 35.0 |" in text
+
+
+def test_without_oracle_checks_the_report_tables_the_proxies_and_draws_no_accuracy_plot(tmp_path):
+    status = RZeroRunStatus(iteration_history=[IterationRecord(iteration=1, answer_entropy=0.9, band_edge_share=0.5)]).wire()
+    text = write_report(tmp_path, "demo", status, {}).read_text()
+    assert "| 1 | – | – | – | – | 0.90 | 0.50 | – |" in text and not (tmp_path / "label-accuracy.png").exists()

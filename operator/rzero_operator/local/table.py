@@ -27,8 +27,7 @@ def format_status_table(run_name: str, status: dict) -> str:
     """Fixed-width tables: one row per iteration with kept questions, agreement and phases; then scores."""
     rows = iteration_rows(status)
     history = {int(entry.get("iteration", 0)): entry for entry in status.get("iterationHistory") or []}
-    header = ["iter", "generated", "valid", "kept", "agreement", "label=chal", "label acc [95% CI] n", "entropy",
-              "edge", "phases"]
+    header = ["iter", "generated", "valid", "kept", "agreement", "label=chal", "label-acc", "entropy", "edge", "phases"]
     body = []
     for row in rows:
         body.append(
@@ -63,11 +62,11 @@ def format_status_table(run_name: str, status: dict) -> str:
 
 
 def label_accuracy_cell(row) -> str:
-    """'0.71 [0.58,0.81] 40' (oracle-checked label accuracy, its interval and n), or '-'."""
+    """'0.71[0.58-0.81]n=40' (oracle-checked label accuracy, its 95% interval and n), or '-'."""
     if row.label_accuracy is None:
         return "-"
     low, high = row.label_accuracy_ci95 or (0.0, 1.0)
-    return f"{row.label_accuracy:.2f} [{low:.2f},{high:.2f}] {row.oracle_checked}"
+    return f"{row.label_accuracy:.2f}[{low:.2f}-{high:.2f}]n={row.oracle_checked}"
 
 
 def oversight_lines(status: dict) -> list[str]:
