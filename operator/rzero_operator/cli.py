@@ -37,6 +37,25 @@ def _add_run_location(parser: argparse.ArgumentParser, file_required: bool) -> N
     )
 
 
+def _add_watch_commands(sub) -> None:
+    """`rzero approve` and `rzero export` (see README "Monitoring label drift")."""
+    approve = sub.add_parser("approve", help="Approve (or reject) the approval gate a local run waits at.")
+    _add_run_location(approve, file_required=True)
+    approve.add_argument("--iteration", type=int, required=True, help="The iteration whose gate to decide.")
+    approve.add_argument("--reject", action="store_true", help="Reject: the run stops (Succeeded, reason Rejected).")
+    approve.add_argument("--reason", default="", help="Why (recorded in status.approvals).")
+    approve.add_argument("--by", default=None, help="Who decides (default: the login name).")
+
+    export = sub.add_parser("export", help="Copy an exported Solver to a directory or s3:// URI.")
+    _add_run_location(export, file_required=False)
+    export.add_argument("--from", dest="location", default=None,
+                        help="An exported directory (status.export.best.location of a cluster run) instead of FILE.")
+    export.add_argument("--to", required=True, help="Destination directory or s3://bucket/prefix.")
+    export.add_argument("--which", choices=("best", "last"), default="best", help="The best (default) or last Solver.")
+    export.add_argument("--endpoint", default=None, help="S3 endpoint URL (S3-compatible stores).")
+    export.add_argument("--region", default=None, help="S3 region.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rzero", description="R-Zero self-evolving LLM training, locally or on Kubernetes.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -56,21 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_location(report, file_required=False)
     report.add_argument("--out", type=Path, default=None, help="Output directory (default: <run dir>/report).")
 
-    approve = sub.add_parser("approve", help="Approve (or reject) the approval gate a local run waits at.")
-    _add_run_location(approve, file_required=True)
-    approve.add_argument("--iteration", type=int, required=True, help="The iteration whose gate to decide.")
-    approve.add_argument("--reject", action="store_true", help="Reject: the run stops (Succeeded, reason Rejected).")
-    approve.add_argument("--reason", default="", help="Why (recorded in status.approvals).")
-    approve.add_argument("--by", default=None, help="Who decides (default: the login name).")
-
-    export = sub.add_parser("export", help="Copy an exported Solver to a directory or s3:// URI.")
-    _add_run_location(export, file_required=False)
-    export.add_argument("--from", dest="location", default=None,
-                        help="An exported directory (status.export.best.location of a cluster run) instead of FILE.")
-    export.add_argument("--to", required=True, help="Destination directory or s3://bucket/prefix.")
-    export.add_argument("--which", choices=("best", "last"), default="best", help="The best (default) or last Solver.")
-    export.add_argument("--endpoint", default=None, help="S3 endpoint URL (S3-compatible stores).")
-    export.add_argument("--region", default=None, help="S3 region.")
+    _add_watch_commands(sub)
 
     validate = sub.add_parser("validate", help="Validate RZeroRun manifests offline.")
     validate.add_argument("files", metavar="FILE", type=Path, nargs="+", help="YAML files (multi-document ok).")
