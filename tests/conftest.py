@@ -4,5 +4,6 @@ pytest_plugins = [
     "support.s3_server",
     "support.tiny_models",
     "support.kube",
+    "support.tools",
     "support.openai_server",
 ]

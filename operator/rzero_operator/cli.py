@@ -5,7 +5,7 @@
     rzero report [FILE]       PNG plots + report.md of a local run
     rzero approve FILE ...    approve (or reject) the gate a local run waits at
     rzero export ...          copy an exported Solver (Hugging Face directory) to a path or s3:// URI
-    rzero validate FILE...    check RZeroRun manifests offline (exit 1 naming the bad fields)
+    rzero validate FILE...    check RZeroRun manifests offline (exit 2 naming the bad fields)
     rzero crd                 print the generated CustomResourceDefinition
     rzero benchmarks ...      list the paper's benchmark presets; prepare (download) their files
     rzero operator            start the Kubernetes operator (kopf)
@@ -99,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     scope = operator.add_mutually_exclusive_group()
     scope.add_argument("--namespace", "-n", action="append", default=None, help="Namespace to watch (repeatable).")
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="Watch every namespace (the default).")
-    operator.add_argument("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+    operator.add_argument(
+        "--metrics-port", type=int, default=None,
+        help="Serve Prometheus metrics on this port, on all interfaces (0.0.0.0: right in a pod; on a "
+        "workstation it is reachable from the network).",
+    )
     operator.add_argument("--peering", default=None, help="kopf peering object name (for several replicas).")
 
     worker = sub.add_parser("worker", help="Run one phase (what each Job runs).", add_help=False)
@@ -112,21 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Exit 2 (a configuration error, as `rzero run` and `rzero worker` give for the same input) when any
+    file is invalid, unreadable, too large, or holds other than one document."""
     from rzero_operator.validate import validate_file
 
     failed = False
     for path in args.files:
-        try:
-            errors = validate_file(path)
-        except OSError as err:
-            errors = [f"cannot read: {err.strerror or err}"]
+        errors = validate_file(path)
         if errors:
             failed = True
             for message in errors:
                 print(f"{path}: {message}", file=sys.stderr)
         else:
             print(f"{path}: valid")
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_USAGE if failed else EXIT_OK
 
 
 def cmd_crd(args: argparse.Namespace) -> int:

@@ -9,12 +9,12 @@ carries the model card's data: the base model, per-iteration figures and the spe
 
 from __future__ import annotations
 
-from rzero_worker.task import CardRow, ExportedModel, ExportTask, ModelCardData, ModelInput
+from rzero_worker.task import CardRow, ExportedModel, ExportTask, ModelCardData
 
 from .api.oversight import ExportedLocation, ExportStatus
 from .api.spec import RZeroRunSpec
 from .api.status import RZeroRunStatus
-from .tasks import phase_key, task_common
+from .tasks import phase_key, solver_input, task_common
 
 PHASE = "export"
 
@@ -42,8 +42,7 @@ def last_trained(status: RZeroRunStatus) -> int:
 
 
 def _model(spec: RZeroRunSpec, iteration: int) -> ExportedModel:
-    source = ModelInput(source=spec.solver_model) if iteration == 0 else ModelInput(artifact=phase_key(iteration, "solver"))
-    return ExportedModel(iteration=iteration, model=source)
+    return ExportedModel(iteration=iteration, model=solver_input(spec, iteration))
 
 
 def card_data(spec: RZeroRunSpec, status: RZeroRunStatus) -> ModelCardData:

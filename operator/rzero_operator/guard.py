@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from .api.oversight import BestIteration, GuardSpec
 from .api.status import IterationRecord, RZeroRunStatus
-from .tasks import phase_key
+from .api.spec import RZeroRunSpec
+from .tasks import solver_input
 
 SCORE_EPSILON = 1e-9  # a drop equal to the threshold is allowed
 
@@ -32,8 +33,9 @@ class Trip:
     message: str
 
 
-def best_iteration(status: RZeroRunStatus, run_root: str, base_solver: str) -> BestIteration | None:
-    """The best evaluated iteration so far, with where its Solver lives."""
+def best_iteration(status: RZeroRunStatus, spec: RZeroRunSpec) -> BestIteration | None:
+    """The best evaluated iteration so far, with where its Solver lives (a run-root location, or the base
+    model's source)."""
     evaluated = [
         record for record in status.iteration_history
         if record.mean_score is not None and _succeeded(record, "evaluate")
@@ -41,7 +43,8 @@ def best_iteration(status: RZeroRunStatus, run_root: str, base_solver: str) -> B
     if not evaluated:
         return None
     best = max(evaluated, key=lambda record: (record.mean_score, -record.iteration))
-    location = base_solver if best.iteration == 0 else f"{run_root.rstrip('/')}/{phase_key(best.iteration, 'solver')}"
+    solver = solver_input(spec, best.iteration)
+    location = solver.source if solver.artifact is None else f"{(status.run_root or '').rstrip('/')}/{solver.artifact}"
     return BestIteration(iteration=best.iteration, score=best.mean_score, solver_checkpoint=location)
 
 

@@ -49,21 +49,18 @@ def _cell(value, pattern: str) -> str:
 
 
 def label_section(rows) -> list[str]:
-    """Markdown: one row per iteration with label accuracy or its proxies."""
+    """Markdown: which oracle checked each iteration's labels, the proxies, and the mean score (the label
+    accuracy itself is in the report's first table)."""
     rows = [row for row in rows if row.iteration > 0]
     if not rows or not has_label_figures(rows):
         return []
-    lines = ["", "## Label accuracy", "",
-             "Share of kept pseudo-labels an oracle agreed with (95% Wilson interval, n checked). Without an "
-             "oracle: mean answer entropy (bits) and the share of kept questions one vote from the band's edges.",
-             "", "| iteration | label accuracy % | 95% interval | n | oracle | answer entropy | at band edges | mean score % |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["", "## Label drift", "",
+             "Beside the label accuracy above: the oracle it comes from, and two proxies that need no oracle — the "
+             "mean entropy (bits) of the kept questions' answers and the share of kept questions one vote from "
+             "the band's edges — with the mean evaluation score of the Solver trained on those labels.",
+             "", "| iteration | oracle | answer entropy | at band edges | mean score % |", "|---|---|---|---|---|"]
     for row in rows:
-        low, high = row.label_accuracy_ci95 or (None, None)
-        interval = "–" if low is None else f"{100 * low:.1f}–{100 * high:.1f}"
-        lines.append(
-            f"| {row.iteration} | {_cell(row.label_accuracy and 100 * row.label_accuracy, '{:.1f}')} | {interval} | "
-            f"{_cell(row.oracle_checked, '{}')} | {row.label_oracle or '–'} | {_cell(row.answer_entropy, '{:.2f}')} | "
-            f"{_cell(row.band_edge_share, '{:.2f}')} | {_cell(row.mean_score and 100 * row.mean_score, '{:.1f}')} |"
-        )
+        score = None if row.mean_score is None else 100 * row.mean_score
+        lines.append(f"| {row.iteration} | {row.label_oracle or '–'} | {_cell(row.answer_entropy, '{:.2f}')} | "
+                     f"{_cell(row.band_edge_share, '{:.2f}')} | {_cell(score, '{:.1f}')} |")
     return lines

@@ -52,7 +52,7 @@ def after_success(
         status.latest_label_accuracy = record.label_accuracy
         events += label_events(record)
     if phase == "evaluate":
-        status.best_iteration = guard.best_iteration(status, status.run_root or "", spec.solver_model)
+        status.best_iteration = guard.best_iteration(status, spec)
     if phase == EXPORT:
         status.export = export_status(status, iteration, summaries)
         if status.export is not None:

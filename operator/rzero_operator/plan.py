@@ -38,7 +38,8 @@ class Observed:
 
     state: absent (no Job/process), running, succeeded, failed. An executor that stopped an attempt
     removes it, so it reads `absent` afterwards. summaries: one summary dict per shard when succeeded.
-    message / exit_code: when failed (exit code 2 = configuration error, never retried).
+    message / exit_code: when failed (exit code 2 = configuration error, never retried). active: a failed
+    attempt whose Job/process still exists (its pods cannot be created, say): the decision stops it.
     run_name: metadata.name (tasks and attempt names need it). run_root: the run's storage prefix, used
     when status.runRoot is still empty (see tasks.run_root_for). generation: metadata.generation.
     annotations: metadata.annotations (locally: the state file's), where approval gates read decisions.
@@ -48,6 +49,7 @@ class Observed:
     summaries: tuple[dict[str, Any], ...] = ()
     message: str = ""
     exit_code: int | None = None
+    active: bool = False
     run_name: str = ""
     run_root: str = ""
     generation: int | None = None
@@ -92,14 +94,16 @@ def attempt_name(run_name: str, iteration: int, phase: str, attempt: int) -> str
     return f"{head}-{digest}{suffix}"
 
 
-def steps(iterations: int) -> list[tuple[int, str]]:
-    """Every (iteration, phase) of a run in order."""
-    return [(0, "evaluate")] + [(i, p) for i in range(1, iterations + 1) for p in PHASES]
+def steps(iterations: int, warmup: bool = False) -> list[tuple[int, str]]:
+    """Every (iteration, phase) of a run in order: the optional warm-up and the base evaluation (iteration
+    0), then every phase of each iteration."""
+    base = [(0, "warmup")] if warmup else []
+    return base + [(0, "evaluate")] + [(i, p) for i in range(1, iterations + 1) for p in PHASES]
 
 
 def next_step(spec: RZeroRunSpec, status: RZeroRunStatus) -> tuple[int, str] | None:
     """The first step not yet succeeded, or None when the run is complete."""
-    for iteration, phase in steps(spec.iterations):
+    for iteration, phase in steps(spec.iterations, spec.warmup.enabled):
         record = status.record(iteration)
         done = record is not None and phase in record.phases and record.phases[phase].state == "Succeeded"
         if not done:
@@ -190,7 +194,8 @@ def _handle_current(ctx: _Context) -> Decision | None:
         _record_success(ctx, cur)
         return None
     if state == "failed":
-        return _fail_attempt(ctx, cur, ctx.observed.message, ctx.observed.exit_code)
+        stop = cur.model_copy(deep=True) if ctx.observed.active else None
+        return _fail_attempt(ctx, cur, ctx.observed.message, ctx.observed.exit_code, stop=stop)
     if state == "absent":
         if ctx.spec.suspend:
             return _suspend(ctx)
@@ -239,8 +244,6 @@ def _advance(ctx: _Context) -> Decision:
             return _succeed_run(ctx)
     if spec.suspend:
         return _suspend(ctx)
-    if st.phase == "Suspended":
-        ctx.events.append(("Normal", "Resumed", "run resumed"))
     return _start(ctx, step[0], step[1], 1)
 
 
@@ -260,6 +263,8 @@ def _start(ctx: _Context, iteration: int, phase: str, attempt: int, restarted: b
     except ValueError as error:  # pydantic's ValidationError included: the spec cannot make a valid task
         return _fail_run(ctx, iteration, phase, f"cannot build the {phase} task of iteration {iteration}: {error}")
     name = attempt_name(ctx.observed.run_name, iteration, phase, attempt)
+    if st.phase == "Suspended":  # whichever way it was suspended (between phases, or stopped mid-phase)
+        ctx.events.append(("Normal", "Resumed", "run resumed"))
     st.current = CurrentAttempt(
         iteration=iteration, phase=phase, attempt=attempt, name=name, shards=len(tasks), started_at=ctx.now
     )
@@ -316,6 +321,7 @@ def _fail_attempt(
     cur.retry_at = ctx.now + timedelta(seconds=delay)
     phase_record.state = "Retrying"
     st.message = f"{where}: attempt {cur.attempt} failed ({message}); retrying in {delay}s"
+    ctx.condition("Progressing", True, "Retrying", st.message)
     ctx.events.append(("Warning", "PhaseRetry", f"{cur.name}: {st.message}"))
     return ctx.decision(stop=stop, requeue_after=float(delay))
 

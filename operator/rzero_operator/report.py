@@ -226,13 +226,15 @@ def render_markdown(
         + (f", stage {status['stage']}" if status.get("stage") else "")
         + (f" — {status['message']}" if status.get("message") else ""),
         "",
-        "| iteration | generated | valid | kept | mean agreement | label = challenger's answer |",
-        "|---|---|---|---|---|---|",
+        "| iteration | generated | valid | kept | mean agreement | label accuracy (95% interval, checked) "
+        "| label = challenger's answer |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row.iteration} | {_fmt(row.generated)} | {_fmt(row.valid)} | {_fmt(row.kept)} | "
-            f"{_fmt(row.mean_agreement, '{:.3f}')} | {_fmt(row.label_matches_challenger, '{:.2f}')} |"
+            f"{_fmt(row.mean_agreement, '{:.3f}')} | {_label_accuracy(row)} | "
+            f"{_fmt(row.label_matches_challenger, '{:.2f}')} |"
         )
     lines += _score_section(rows, evaluation or {})
     lines += label_section(rows)
@@ -251,6 +253,14 @@ def render_markdown(
     ]
     lines += [f"![{Path(image).stem}]({image})" for image in images]
     return "\n".join(lines) + "\n"
+
+
+def _label_accuracy(row: IterationRow) -> str:
+    """'0.83 (0.61–0.94, 12 checked)': the share of oracle-checked pseudo-labels that are right."""
+    if row.label_accuracy is None:
+        return "–" if not row.oracle_checked else f"– (0 of {row.oracle_checked})"
+    low, high = row.label_accuracy_ci95 or (0.0, 1.0)
+    return f"{row.label_accuracy:.2f} ({low:.2f}–{high:.2f}, {row.oracle_checked} checked)"
 
 
 def _percent(value: float | None) -> str:
@@ -291,9 +301,11 @@ def write_report(
     histograms: dict[int, list[int]],
     band: tuple[float, float] | None = None,
     evaluation: dict[int, dict[str, dict]] | None = None,
+    training: dict | None = None,
 ) -> Path:
     """Write report.md and its PNG plots into out_dir; return the Markdown file's path. `evaluation`: full
-    score entries by iteration (read_evaluation) for the interval table."""
+    score entries by iteration (read_evaluation) for the interval table; `training`: reward curves by role
+    (report_training.read_training_curves)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = iteration_rows(status)
@@ -307,6 +319,11 @@ def write_report(
     if any(row.scores for row in rows):
         plot_scores(rows, out_dir / "evaluation-scores.png")
         images.append("evaluation-scores.png")
+    if training:
+        from .report_training import plot_training_curves
+
+        plot_training_curves(training, out_dir / "training-rewards.png")
+        images.append("training-rewards.png")
     if any(row.label_accuracy is not None for row in rows):
         plot_label_accuracy(rows, out_dir / LABEL_PLOT)
         images.append(LABEL_PLOT)

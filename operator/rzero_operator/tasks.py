@@ -4,11 +4,14 @@ Which artefacts each phase reads (run-relative keys, see docs/ARCHITECTURE.md "S
 
 | phase      | reads                                            | commits                        |
 |------------|--------------------------------------------------|--------------------------------|
+| warmup     | the base model (only with warmup.enabled)        | iter-000/warmup                |
 | challenger | challenger(i-1) (base at i=1), solver(i-1)       | iter-i/challenger              |
 | generate   | challenger(i)                                    | iter-i/generate/shard-..       |
 | label      | solver(i-1), iter-i/generate                     | iter-i/label/shard-..          |
 | solver     | solver(i-1), iter-i/label                        | iter-i/solver                  |
 | evaluate   | solver(i) (the base Solver model at i=0)         | iter-i/evaluate/shard-..       |
+
+With a warm-up, "the base model" of both roles (challenger(0), solver(0)) is iter-000/warmup's model.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import hashlib
 
 from rzero_worker.task import (
-    PHASES,
+    ALL_PHASES,
     ChallengerTask,
     EvaluateTask,
     GenerateTask,
@@ -25,11 +28,12 @@ from rzero_worker.task import (
     Shard,
     SolverTask,
     StorageLocation,
+    WarmupTask,
 )
 
 from .api.spec import RZeroRunSpec
 
-AnyTask = ChallengerTask | GenerateTask | LabelTask | SolverTask | EvaluateTask
+AnyTask = WarmupTask | ChallengerTask | GenerateTask | LabelTask | SolverTask | EvaluateTask
 
 
 def iteration_key(iteration: int) -> str:
@@ -63,10 +67,12 @@ def shard_count(spec: RZeroRunSpec, phase: str) -> int:
 
 def build_tasks(spec: RZeroRunSpec, run_root: str, run_name: str, iteration: int, phase: str) -> list[AnyTask]:
     """One task per shard for `phase` of `iteration`. Raises ValueError for an impossible step."""
-    if phase not in PHASES:
-        raise ValueError(f"unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
-    if iteration == 0 and phase != "evaluate":
-        raise ValueError(f"iteration 0 only evaluates the base model, not {phase!r}")
+    if phase not in ALL_PHASES:
+        raise ValueError(f"unknown phase {phase!r}; expected one of {', '.join(ALL_PHASES)}")
+    if (phase == "warmup") != (iteration == 0 and phase != "evaluate"):
+        raise ValueError(f"iteration 0 runs only the warm-up and the base evaluation; {phase!r} in iteration {iteration}")
+    if phase == "warmup" and not spec.warmup.enabled:
+        raise ValueError("the warm-up phase runs only with warmup.enabled")
     if iteration < 0:
         raise ValueError(f"iteration must be >= 0, got {iteration}")
     count = shard_count(spec, phase)
@@ -76,17 +82,26 @@ def build_tasks(spec: RZeroRunSpec, run_root: str, run_name: str, iteration: int
 
 
 def _challenger_model(spec: RZeroRunSpec, iteration: int) -> ModelInput:
-    """challenger(iteration): the base model at 0, else that iteration's committed checkpoint."""
+    """challenger(iteration): the base model at 0 (the warmed-up one with a warm-up), else that iteration's
+    committed checkpoint."""
     if iteration == 0:
-        return ModelInput(source=spec.model)
+        return ModelInput(artifact=phase_key(0, "warmup")) if spec.warmup.enabled else ModelInput(source=spec.model)
     return ModelInput(artifact=phase_key(iteration, "challenger"))
 
 
 def _solver_model(spec: RZeroRunSpec, iteration: int) -> ModelInput:
-    """solver(iteration): the Solver's base model at 0, else that iteration's committed checkpoint."""
+    """solver(iteration): the Solver's base model at 0 (the warmed-up one with a warm-up), else that
+    iteration's committed checkpoint."""
     if iteration == 0:
+        if spec.warmup.enabled:
+            return ModelInput(artifact=phase_key(0, "warmup"))
         return ModelInput(source=spec.solver_model)
     return ModelInput(artifact=phase_key(iteration, "solver"))
+
+
+def solver_input(spec: RZeroRunSpec, iteration: int) -> ModelInput:
+    """solver(iteration) as the phases read it (export.py and the best iteration name the same Solver)."""
+    return _solver_model(spec, iteration)
 
 
 def task_common(spec: RZeroRunSpec, run_root: str, run_name: str, iteration: int, phase: str, shard: int = 0) -> dict:
@@ -103,6 +118,8 @@ def task_common(spec: RZeroRunSpec, run_root: str, run_name: str, iteration: int
 def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: str, shard: Shard) -> AnyTask:
     common = task_common(spec, run_root, run_name, i, phase, shard.index)
     out = phase_key(i, phase)
+    if phase == "warmup":
+        return WarmupTask(**common, output=out, model=ModelInput(source=spec.model), settings=spec.warmup.model_copy(deep=True))
     if phase == "challenger":
         return ChallengerTask(
             **common, output=out, challenger=_challenger_model(spec, i - 1), solver=_solver_model(spec, i - 1),

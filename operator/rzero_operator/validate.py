@@ -1,7 +1,15 @@
 """Offline validation of RZeroRun manifests with messages that name the field (camelCase paths).
 
     validate_manifest(doc) -> RZeroRun          # raises InvalidManifest(errors=[...])
-    validate_file("run.yaml") -> list[str]      # every error of every document; [] when all valid
+    validate_file("run.yaml") -> list[str]      # every error of the file's one document; [] when valid
+    load_manifest("run.yaml") -> RZeroRun       # raises InvalidManifest (what `rzero run` reads)
+
+Validation agrees with the API server (the CRD generated from the same types): types are strict (`"3"`
+is not an integer, `"true"` not a boolean, `1` not a boolean), integers stay within int64, a `status:`
+block is ignored (the server drops it on create: status is a subresource), a null field is unset (the
+server prunes it), and `metadata.generateName`
+may stand in for a name. Files are read by `rzero_worker.documents` (size limit, UTF-8, duplicate keys,
+JSON/YAML 1.2 scalars); a file holds exactly one RZeroRun, for `validate` as for `run`.
 
 Messages look like `spec.labeling.samples: must be >= 1` or `spec.sharding.generate: must not exceed
 generation.numQuestions (...)`. A validator that blames a nested field raises "sub.path: message"; the
@@ -14,10 +22,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from .api import API_VERSION, KIND, RUN_NAME, RZeroRun
+from rzero_worker.documents import DocumentError, check_values, read_one_document
+
+from .api import API_VERSION, GENERATE_NAME, KIND, RUN_NAME, RZeroRun
 from .api import spec as spec_formats
 
 # What each pattern means, for messages a person can act on.
@@ -28,7 +37,17 @@ _FORMATS = {
     spec_formats.DNS_SUBDOMAIN: "a DNS subdomain name (lowercase letters, digits, '-' and '.')",
     spec_formats.ENV_NAME: "an environment variable name",
     spec_formats.STORAGE_URI: "s3://bucket/prefix or a local path (no other scheme)",
+    spec_formats.LABEL_KEY: "a label key such as 'nvidia.com/gpu.product' (optional DNS prefix, '/', name)",
+    spec_formats.LABEL_VALUE: "a label value (at most 63 letters, digits, '-', '_' or '.', alphanumeric at both ends)",
     RUN_NAME: "a DNS label (lowercase letters, digits and '-', at most 63)",
+    GENERATE_NAME: "a name prefix (lowercase letters, digits and '-', at most 58)",
+}
+
+# Strict types: what the API server accepts for `type: integer|number|boolean|string`.
+_STRICT_TYPES = {
+    "int_type": "an integer", "float_type": "a number", "bool_type": "a boolean (true or false)",
+    "string_type": "a string", "dict_type": "a mapping", "list_type": "a list", "model_type": "a mapping",
+    "int_from_float": "an integer",
 }
 
 _RELATIVE_PATH = re.compile(r"^([a-zA-Z][a-zA-Z0-9]*(?:\.[a-zA-Z][a-zA-Z0-9]*)*): (.+)$", re.S)
@@ -61,6 +80,8 @@ def _message(error: dict[str, Any]) -> str:
             return msg[len(prefix):]
     if kind == "missing":
         return "is required"
+    if kind in _STRICT_TYPES:
+        return f"must be {_STRICT_TYPES[kind]}, got {_json_type(error.get('input'))} {_short(error.get('input'))}"
     if kind == "extra_forbidden":
         return "unknown field"
     if kind == "literal_error":
@@ -73,6 +94,19 @@ def _message(error: dict[str, Any]) -> str:
             limit = next(iter(ctx.values()), "")
             return f"must be {word} {limit}, got {error.get('input')!r}"
     return msg[0].lower() + msg[1:] if msg else kind
+
+
+def _json_type(value: Any) -> str:
+    for kind, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (dict, "mapping"),
+                       (list, "list")):
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def format_error(error: dict[str, Any]) -> str:
@@ -96,34 +130,41 @@ def _header_errors(doc: Any) -> list[str]:
     return errors
 
 
+def _without_nulls(value: Any) -> Any:
+    """A field set to null is unset: the API server prunes nulls (no field of the CRD is nullable)."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
 def validate_manifest(doc: Any) -> RZeroRun:
-    """Validate one manifest; raises InvalidManifest naming each bad field."""
-    errors = _header_errors(doc)
+    """Validate one manifest as the API server would; raises InvalidManifest naming each bad field.
+    A `status` block is ignored (the server drops it on create); the returned run has no status."""
+    errors = _header_errors(doc) or check_values(doc, nul=False)
     if errors:
         raise InvalidManifest(errors)
     try:
-        return RZeroRun.from_manifest(doc)
+        return RZeroRun.model_validate(_without_nulls({k: v for k, v in doc.items() if k != "status"}), strict=True)
     except ValidationError as error:
         raise InvalidManifest(sorted({format_error(e) for e in error.errors()})) from None
 
 
+def load_manifest(path: str | Path) -> RZeroRun:
+    """The one RZeroRun of a file, read safely; raises InvalidManifest (file problems name the file)."""
+    try:
+        doc = read_one_document(path, "manifest")
+    except DocumentError as error:
+        raise InvalidManifest([error.detail]) from None
+    return validate_manifest(doc)
+
+
 def validate_file(path: str | Path) -> list[str]:
-    """Every error in a (multi-document) YAML or JSON file, prefixed by the document when there are several."""
+    """Every error of the file's one RZeroRun document ([] when valid). A file with several documents is
+    refused, as `rzero run` refuses it: one file, one run."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        return [f"{path}: cannot read: {error.strerror or error}"]
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as error:
-        return [f"{path}: not valid YAML: {error}"]
-    if not docs:
-        return [f"{path}: no RZeroRun document found"]
-    errors: list[str] = []
-    for index, doc in enumerate(docs):
-        where = f"document {index + 1}: " if len(docs) > 1 else ""
-        try:
-            validate_manifest(doc)
-        except InvalidManifest as invalid:
-            errors.extend(where + e for e in invalid.errors)
-    return errors
+        load_manifest(path)
+    except InvalidManifest as invalid:
+        return invalid.errors
+    return []

@@ -1,40 +1,71 @@
-"""Render the chart the way `helm template` would, for the subset of Helm our templates use.
+"""Render the chart with the real `helm` (3 and 4, from the test extra's wheels; see support/tools.py).
 
-`render_chart(values={...})` merges the overrides into values.yaml (maps deep-merged, everything else
-replaced, as Helm does), renders every template with .Values/.Release/.Chart, and returns the parsed
-manifests. NOTES.txt is rendered too (`render_notes`). No helm binary is needed or used.
+    render_chart(values={...}, helm="helm4") -> list[dict]   # `helm template`, parsed; cached per values
+    render_notes(values={...}) -> str                        # NOTES.txt via `helm install --dry-run=client`
+    lint(values={...}, helm="helm3") -> str                  # `helm lint --strict`
+
+Values overrides go to helm as a file (`-f`), which helm merges into values.yaml as it would for a user.
+A test that calls these without the helm wheel installed is skipped, naming the wheel.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import json
+import tempfile
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from .gofunctions import FUNCTIONS
-from .gotemplate import Node, Renderer, Scope, TemplateError, lex, parse
+from support.tools import KubeTools
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "rzero-operator"
-RELEASE = {"Name": "rzero", "Namespace": "rzero-system", "Service": "Helm", "IsInstall": True, "IsUpgrade": False}
+RELEASE = {"Name": "rzero", "Namespace": "rzero-system"}
+HELMS = ("helm3", "helm4")
 
 
-def template_sources(chart: Path = CHART) -> dict[str, str]:
-    """Every file under templates/ that Helm renders or loads (.yaml, .tpl, NOTES.txt)."""
-    return {
-        path.relative_to(chart).as_posix(): path.read_text()
-        for path in sorted((chart / "templates").iterdir())
-        if path.suffix in (".yaml", ".yml", ".tpl", ".txt")
-    }
+@functools.lru_cache(maxsize=1)
+def tools() -> KubeTools:
+    return KubeTools(home=Path(tempfile.mkdtemp(prefix="rzero-helm-home-")))
 
 
-def compile_chart(chart: Path = CHART) -> tuple[dict[str, list[Node]], dict[str, list[Node]]]:
-    """Parse all templates: (trees by file, named defines). Raises TemplateError on bad syntax."""
-    defines: dict[str, list[Node]] = {}
-    trees = {name: parse(lex(text, name), FUNCTIONS, defines) for name, text in template_sources(chart).items()}
-    return trees, defines
+def _values_file(values: dict | None) -> str:
+    handle = tempfile.NamedTemporaryFile("w", suffix=".json", dir=tools().home, delete=False)
+    with handle:
+        json.dump(values or {}, handle)
+    return handle.name
+
+
+@functools.lru_cache(maxsize=256)
+def _template(values_json: str, helm: str) -> str:
+    return tools().run(helm, "template", RELEASE["Name"], str(CHART), "--namespace", RELEASE["Namespace"],
+                       "-f", _values_file(json.loads(values_json))).stdout
+
+
+def render_text(values: dict | None = None, helm: str = "helm4") -> str:
+    """`helm template` output (a multi-document YAML stream)."""
+    return _template(json.dumps(values or {}, sort_keys=True), helm)
+
+
+def render_chart(values: dict | None = None, helm: str = "helm4") -> list[dict]:
+    """All manifests `helm template` renders, parsed; empty documents dropped."""
+    return [doc for doc in yaml.safe_load_all(render_text(values, helm)) if doc]
+
+
+def render_notes(values: dict | None = None) -> str:
+    """NOTES.txt as `helm install` prints it (helm 4: its client-only dry run needs no cluster)."""
+    out = tools().run("helm4", "install", RELEASE["Name"], str(CHART), "--namespace", RELEASE["Namespace"],
+                      "--dry-run=client", "-f", _values_file(values)).stdout
+    return out.split("NOTES:\n", 1)[1]
+
+
+def lint(values: dict | None = None, helm: str = "helm4") -> str:
+    result = tools().run(helm, "lint", "--strict", str(CHART), "--namespace", RELEASE["Namespace"],
+                         "-f", _values_file(values), check=False)
+    assert result.returncode == 0, f"{helm} lint failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -45,46 +76,6 @@ def deep_merge(base: dict, override: dict) -> dict:
         else:
             merged[key] = copy.deepcopy(value)
     return merged
-
-
-def chart_values(overrides: dict | None = None, chart: Path = CHART) -> dict:
-    return deep_merge(yaml.safe_load((chart / "values.yaml").read_text()), overrides or {})
-
-
-def _context(values: dict, release: dict, chart: Path) -> dict[str, Any]:
-    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
-    chart_info = {"Name": meta["name"], "Version": meta["version"], "AppVersion": meta.get("appVersion", "")}
-    return {"Values": values, "Release": release, "Chart": chart_info, "Capabilities": {}}
-
-
-def render_files(values: dict | None = None, release: dict | None = None, chart: Path = CHART) -> dict[str, str]:
-    """Rendered text of each template file (partials `_*.tpl` excluded, as Helm does)."""
-    trees, defines = compile_chart(chart)
-    context = _context(chart_values(values, chart), {**RELEASE, **(release or {})}, chart)
-    renderer = Renderer(defines, FUNCTIONS)
-    return {
-        name: renderer.render(tree, context, Scope(None, **{"$": context}))
-        for name, tree in trees.items()
-        if not Path(name).name.startswith("_")
-    }
-
-
-def render_chart(values: dict | None = None, release: dict | None = None, chart: Path = CHART) -> list[dict]:
-    """All manifests (NOTES.txt excluded), parsed; empty documents dropped."""
-    manifests = []
-    for name, text in render_files(values, release, chart).items():
-        if name.endswith("NOTES.txt"):
-            continue
-        try:
-            documents = list(yaml.safe_load_all(text))
-        except yaml.YAMLError as error:
-            raise TemplateError(f"{name} renders to invalid YAML: {error}\n{text}") from error
-        manifests += [doc for doc in documents if doc]
-    return manifests
-
-
-def render_notes(values: dict | None = None, release: dict | None = None, chart: Path = CHART) -> str:
-    return render_files(values, release, chart)["templates/NOTES.txt"]
 
 
 def by_kind(manifests: list[dict], kind: str) -> list[dict]:

@@ -53,13 +53,13 @@ def test_validate_accepts_a_good_manifest(tmp_path, capsys):
     assert "valid" in capsys.readouterr().out
 
 
-def test_validate_names_every_bad_field_and_exits_1(tmp_path, capsys):
+def test_validate_names_every_bad_field_and_exits_2(tmp_path, capsys):
     bad = yaml.safe_load(GOOD)
     bad["spec"]["iterations"] = 0
     bad["spec"]["labeling"] = {"minScore": 0.9, "maxScore": 0.2}
     bad["spec"]["generation"] = {"numQuestionz": 5}
     path = write(tmp_path, yaml.safe_dump(bad))
-    assert main(["validate", str(path)]) == 1
+    assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert "spec.iterations: must be >= 1" in err
     assert "spec.labeling" in err and "minScore" in err
@@ -68,7 +68,7 @@ def test_validate_names_every_bad_field_and_exits_1(tmp_path, capsys):
 
 
 def test_validate_reports_an_unreadable_file(tmp_path, capsys):
-    assert main(["validate", str(tmp_path / "missing.yaml")]) == 1
+    assert main(["validate", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml" in capsys.readouterr().err
 
 

@@ -111,16 +111,16 @@ def test_defaults_are_kept_and_nested_defaults_are_valid_against_their_schema():
     assert spec["iterations"]["default"] == 3
     assert spec["retry"]["properties"]["maxAttempts"]["default"] == 3
     assert spec["challenger"]["default"]["grpo"]["groupSize"] == 4
-    assert spec["labeling"]["properties"]["minScore"]["nullable"] is True
+    assert "nullable" not in spec["labeling"]["properties"]["minScore"]
     for path, node in schema_nodes(open_api_schema()):
         if "default" in node:
             jsonschema.validate(node["default"], openapi_to_json_schema(node))
 
 
-def test_optional_fields_are_nullable_and_not_required():
+def test_optional_fields_are_not_required_and_not_nullable_so_the_server_prunes_a_null():
     storage = open_api_schema()["properties"]["spec"]["properties"]["storage"]
     assert storage["required"] == ["uri"]
-    assert storage["properties"]["secretRef"]["nullable"] is True
+    assert not [path for path, node in schema_nodes(open_api_schema()) if node.get("nullable")]
     assert "default" not in storage["properties"]["secretRef"]
 
 
@@ -173,3 +173,35 @@ def test_manifests_the_crd_schema_rejects_are_also_rejected_by_the_validator(spe
         jsonschema.validate(doc, openapi_to_json_schema(open_api_schema()))
     with pytest.raises(InvalidManifest):
         validate_manifest(copy.deepcopy(doc))
+
+
+def _documented_defaults() -> dict[str, str]:
+    rows = {}
+    for line in (REPO / "docs" / "configuration.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.split(" | ")]
+        if line.startswith("| `") and len(cells) >= 4 and cells[2].startswith("`"):
+            rows[cells[0].strip("|` ")] = cells[2].split("`")[1]
+    return rows
+
+
+def _at(value, path: str):
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return KeyError
+        value = value[part]
+    return value
+
+
+def test_documented_defaults_are_what_a_manifest_without_the_field_gets():
+    import json
+
+    # Every block omitted: the effective value of each field, as the worker will see it.
+    run = validate_manifest(manifest())
+    effective = run.spec.model_dump(mode="json", by_alias=True)
+    documented = {path: text for path, text in _documented_defaults().items() if "[]" not in path and "{}" not in path}
+    assert len(documented) > 60
+    for path, text in documented.items():
+        if _at(effective, path.rpartition(".")[0] or path) in (None, KeyError):
+            continue  # inside an optional block that is unset by default: the type's own default applies
+        assert json.loads(text) == _at(effective, path), f"docs/configuration.md: {path} documents {text}"
+    assert documented["labeling.sampling.topK"] == "40"  # the block's default, not Sampling's -1

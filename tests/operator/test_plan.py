@@ -56,6 +56,18 @@ def test_steps_are_base_evaluation_then_five_phases_per_iteration():
     ]
 
 
+def test_a_warm_up_runs_first_in_iteration_0_and_both_roles_start_from_its_model():
+    assert steps(1, warmup=True)[:2] == [(0, "warmup"), (0, "evaluate")]
+    spec = make_spec(warmup={"enabled": True})
+
+    decision = decide(spec, RZeroRunStatus(), observed(), NOW)
+
+    assert (decision.start.iteration, decision.start.phase) == (0, "warmup")
+    assert decision.status.stage == "FormatWarmup"
+    [warmup] = decision.start.tasks
+    assert warmup.model.source == spec.model and warmup.output == "iter-000/warmup"
+
+
 def test_fresh_run_starts_by_evaluating_the_base_model():
     decision = decide(make_spec(), RZeroRunStatus(), observed(), NOW)
     start = decision.start
@@ -237,6 +249,15 @@ def test_suspend_with_stop_stops_the_attempt_and_resume_restarts_it_under_the_sa
     resumed = decide(make_spec(), quiet.status, observed("absent"), NOW)
     assert resumed.start.name == "demo-i001-challenger-a1" and resumed.status.phase == "Running"
     assert {c.type: c.status for c in resumed.status.conditions}["Suspended"] == "False"
+    assert [e[1] for e in resumed.events] == ["Resumed", "PhaseRestarted"]  # a resume is always announced
+
+
+def test_a_failed_attempt_whose_job_is_still_there_is_stopped_as_well():
+    status = run_through(make_spec(), 1)
+    decision = decide(make_spec(), status, observed("failed", message="pods cannot be created", active=True), NOW)
+    assert decision.stop.name == "demo-i001-challenger-a1" and decision.status.current.retry_at is not None
+    progressing = {c.type: c for c in decision.status.conditions}["Progressing"]
+    assert progressing.reason == "Retrying" and "pods cannot be created" in progressing.message
 
 
 def test_suspended_run_between_phases_resumes_with_the_next_step():

@@ -31,6 +31,7 @@ def status_with_two_iterations() -> dict:
             IterationRecord(
                 iteration=1, questions_generated=16, questions_valid=9, questions_kept=5, mean_agreement=0.61,
                 drop_reasons={"out_of_band": 9, "no_answer": 2}, label_matches_challenger=0.4,
+                oracle_checked=10, label_accuracy=0.8, label_accuracy_ci95=[0.49, 0.94],
                 scores={"arithmetic": 0.15, "gsm8k": 0.07},
             ),
             IterationRecord(iteration=2, questions_generated=16, questions_kept=7, mean_agreement=0.55,
@@ -53,18 +54,18 @@ def test_score_entries_with_confidence_intervals_are_read_as_their_accuracy():
     assert iteration_rows(status)[0].scores == {"gsm8k": 0.5}
 
 
-def test_report_writes_three_png_plots_and_a_markdown_summary(tmp_path):
+def test_report_writes_four_png_plots_and_a_markdown_summary(tmp_path):
     histograms = {1: [0, 1, 2, 3, 1, 2, 3, 2, 1, 1], 2: [1, 0, 0, 4, 4, 4, 1, 1, 1, 0]}
     report = write_report(tmp_path, "demo", status_with_two_iterations(), histograms, band=(0.25, 0.75))
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert pngs == ["agreement-histograms.png", "evaluation-scores.png", "kept-questions.png"]
+    assert pngs == ["agreement-histograms.png", "evaluation-scores.png", "kept-questions.png", "label-accuracy.png"]
     for name in pngs:
         data = (tmp_path / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5000  # a real image, not an empty canvas
     text = report.read_text()
     assert text.startswith("# R-Zero run `demo`")
-    assert "| 1 | 16 | 9 | 5 | 0.610 | 0.40 |" in text
-    assert "| 2 | 16 | – | 7 | 0.550 | – |" in text
+    assert "| 1 | 16 | 9 | 5 | 0.610 | 0.80 (0.49–0.94, 10 checked) | 0.40 |" in text
+    assert "| 2 | 16 | – | 7 | 0.550 | – | – |" in text
     # Scores: the paper's benchmarks first (GSM8K), others after; percent, change from iteration 0.
     assert "| iteration | GSM8K | arithmetic |" in text
     assert "| 0 | 5.00 | 10.00 |" in text
@@ -73,6 +74,26 @@ def test_report_writes_three_png_plots_and_a_markdown_summary(tmp_path):
     assert "iteration 1: no_answer 2, out_of_band 9" in text
     for name in pngs:
         assert f"]({name})" in text
+
+
+def test_training_curves_of_both_roles_are_plotted_from_the_training_summaries(tmp_path):
+    from rzero_operator.report_training import read_training_curves
+
+    storage = LocalStorage(tmp_path / "run")
+    for role, rewards in (("challenger", [0.1, 0.3]), ("solver", [0.5, 0.6, 0.8])):
+        summary = {"apiVersion": "rzero.dev/summary-v1", "phase": role,
+                   "metrics": {"rewards": rewards, "reward_stds": [0.2] * len(rewards)}}
+        storage.put_bytes(f"iter-001/{role}/summary.json", json.dumps(summary).encode())
+        commit(storage, f"iter-001/{role}")
+    curves = read_training_curves(storage, [1, 2])  # iteration 2 has nothing committed
+    assert curves == {"challenger": {1: {"rewards": [0.1, 0.3], "reward_stds": [0.2, 0.2]}},
+                      "solver": {1: {"rewards": [0.5, 0.6, 0.8], "reward_stds": [0.2, 0.2, 0.2]}}}
+
+    write_report(tmp_path / "report", "demo", status_with_two_iterations(), {}, training=curves)
+
+    image = tmp_path / "report" / "training-rewards.png"
+    assert image.read_bytes().startswith(PNG_MAGIC) and image.stat().st_size > 5000
+    assert "](training-rewards.png)" in (tmp_path / "report" / "report.md").read_text()
 
 
 def test_a_run_with_only_the_base_evaluation_gets_just_the_score_plot(tmp_path):
@@ -157,12 +178,12 @@ def test_label_accuracy_by_iteration_is_plotted_beside_the_evaluation_score_and_
     report = write_report(tmp_path, "demo", status, {})
     assert (tmp_path / "label-accuracy.png").read_bytes().startswith(PNG_MAGIC)
     text = report.read_text()
-    assert "## Label accuracy" in text and "![label-accuracy](label-accuracy.png)" in text
-    assert "| 1 | 79.0 | 70.0–86.0 | 64 | endpoint | 1.10 | 0.30 | 36.0 |" in text
-    assert "| 2 | 63.0 | 51.0–74.0 | 64 | endpoint | 1.40 | 0.40 | 35.0 |" in text
+    assert "## Label drift" in text and "![label-accuracy](label-accuracy.png)" in text
+    assert "0.79 (0.70–0.86, 64 checked)" in text  # in the first table
+    assert "| 1 | endpoint | 1.10 | 0.30 | 36.0 |" in text and "| 2 | endpoint | 1.40 | 0.40 | 35.0 |" in text
 
 
 def test_without_oracle_checks_the_report_tables_the_proxies_and_draws_no_accuracy_plot(tmp_path):
     status = RZeroRunStatus(iteration_history=[IterationRecord(iteration=1, answer_entropy=0.9, band_edge_share=0.5)]).wire()
     text = write_report(tmp_path, "demo", status, {}).read_text()
-    assert "| 1 | – | – | – | – | 0.90 | 0.50 | – |" in text and not (tmp_path / "label-accuracy.png").exists()
+    assert "| 1 | – | 0.90 | 0.50 | – |" in text and not (tmp_path / "label-accuracy.png").exists()

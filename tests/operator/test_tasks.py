@@ -46,6 +46,22 @@ def test_first_challenger_trains_the_base_model_against_the_base_solver():
     assert (task.challenger.source, task.solver.source, task.output) == ("base.gguf", "solver-base", "iter-001/challenger")
 
 
+def test_with_a_warm_up_every_base_model_is_the_warmed_up_one():
+    spec = make_spec(warmup={"enabled": True})
+    assert one("evaluate", 0, spec).model.artifact == "iter-000/warmup"
+    challenger = one("challenger", 1, spec)
+    assert challenger.challenger.artifact == challenger.solver.artifact == "iter-000/warmup"
+    assert one("label", 1, spec).solver.artifact == "iter-000/warmup"
+    assert one("challenger", 2, spec).challenger.artifact == "iter-001/challenger"  # later: checkpoints as usual
+    with pytest.raises(ValueError, match="warmup.enabled"):
+        build_tasks(make_spec(), ROOT, "demo", 0, "warmup")
+
+
+def test_a_warm_up_cannot_serve_two_base_models():
+    with pytest.raises(ValueError, match="solverSource"):
+        make_spec(warmup={"enabled": True}, solverSource="other")
+
+
 def test_the_challengers_p_hat_uses_the_runs_labelling_vote():
     assert one("challenger", 1).vote == "reference"
     assert one("challenger", 1, make_spec(labeling={"vote": "boxed-only"})).vote == "boxed-only"

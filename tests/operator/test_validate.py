@@ -76,10 +76,15 @@ def test_secret_values_never_echo_in_messages():
     assert not any("hunter2" in e for e in errors_of(doc))
 
 
-def test_validate_file_reports_every_document_of_a_multi_document_yaml(tmp_path):
+def test_a_file_holds_one_run_for_validate_as_for_run(tmp_path):
+    from rzero_operator.local.executor import load_run
+
     path = tmp_path / "runs.yaml"
-    path.write_text(yaml.safe_dump_all([manifest(), manifest(iterations=0)]))
-    assert validate_file(path) == ["document 2: spec.iterations: must be >= 1, got 0"]
+    path.write_text(yaml.safe_dump_all([manifest(), manifest()]))
+    assert validate_file(path) == ["holds 2 documents; a manifest file holds exactly one"]
+    with pytest.raises(InvalidManifest) as caught:
+        load_run(path)
+    assert caught.value.errors == validate_file(path)
 
 
 def test_validate_file_accepts_a_valid_file(tmp_path):
@@ -95,4 +100,4 @@ def test_validate_file_explains_unreadable_or_malformed_files(tmp_path):
     assert "not valid YAML" in validate_file(bad)[0]
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
-    assert "no RZeroRun document" in validate_file(empty)[0]
+    assert validate_file(empty) == ["holds no document; a manifest file holds exactly one"]

@@ -64,16 +64,26 @@ class RealisticEmulator(kmock.KubernetesEmulator):
 
     Two changes keep it fast over long tests and the 100-run bench: kmock matches each request against
     its whole request history (O(requests) per request), so finished requests move to our own log; and
-    Events are logged but not stored (nothing reads them back, and every stored object slows each lookup).
+    Events live in a plain dict of their own (every object in kmock's store slows each lookup), answering
+    409 for a name that exists, as the API server does.
+
+    `admission`: checks that answer as a real API server would refuse (support/kube_admission.py), each
+    `(request) -> (status, reason, message) | None`, consulted before anything is stored.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.request_log: list = []
+        self.admission: list[Callable[[Any], tuple[int, str, str] | None]] = []
+        self.events: dict[tuple[str, str], dict] = {}
 
     async def _handle(self, request):
         self.request_log.append((time.monotonic(), request))
         try:
+            for check in list(self.admission):
+                refusal = check(request)
+                if refusal is not None:
+                    return status_response(*refusal)
             if request.action == kmock.action.CREATE and isinstance(request.data, dict):
                 meta = request.data.setdefault("metadata", {})
                 if not meta.get("name") and meta.get("generateName"):
@@ -81,11 +91,28 @@ class RealisticEmulator(kmock.KubernetesEmulator):
                 meta.setdefault("uid", str(uuid.uuid4()))
                 meta.setdefault("resourceVersion", "1")
                 meta.setdefault("creationTimestamp", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-                if request.resource is not None and request.resource.plural == "events":
-                    return aiohttp.web.json_response(request.data, status=201)
+            if request.resource is not None and request.resource.plural == "events":
+                return self._event(request)
             return await super()._handle(request)
         finally:
             self._requests[:] = [r for r in self._requests if r is not request]
+
+    def _event(self, request):
+        namespace = request.namespace or ""
+        if request.action == kmock.action.CREATE:
+            key = (namespace, request.data["metadata"]["name"])
+            if key in self.events:
+                return status_response(409, "AlreadyExists", f'events "{key[1]}" already exists')
+            self.events[key] = request.data
+            return aiohttp.web.json_response(request.data, status=201)
+        items = [event for (ns, _), event in self.events.items() if not namespace or ns == namespace]
+        return aiohttp.web.json_response({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": items})
+
+
+def status_response(code: int, reason: str, message: str):
+    """A Kubernetes `Status` failure body, as the API server sends with a 4xx/5xx."""
+    return aiohttp.web.json_response({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
+                                      "message": message, "reason": reason, "code": code}, status=code)
 
 
 class Emulator:
@@ -125,6 +152,18 @@ class Emulator:
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
+
+    def admit(self, check: Callable[[Any], tuple[int, str, str] | None]) -> None:
+        """Add an admission check (see RealisticEmulator); it applies to the next request on."""
+        self._loop.call_soon_threadsafe(self._emulator.admission.append, check)
+        time.sleep(0.05)
+
+    def events(self, namespace: str | None = None) -> list[dict]:
+        """Every stored Event (of `namespace`), oldest first."""
+        async def snapshot() -> list[dict]:
+            return [json.loads(json.dumps(e)) for (ns, _), e in list(self._emulator.events.items())
+                    if namespace is None or ns == namespace]
+        return asyncio.run_coroutine_threadsafe(snapshot(), self._loop).result(10)
 
     def requests(self) -> list[LoggedRequest]:
         """The emulator's request log, copied on its own loop (thread-safe)."""
@@ -262,6 +301,18 @@ class JobDriver:
             self._pod(job, index, exit_code=0, message=json.dumps(summary))
         self._finish(job, "Complete", "Completed", "Job completed")
 
+    def failed_create(self, job: dict, message: str) -> None:
+        """What the Job controller does when it cannot create a pod: a Warning `FailedCreate` Event."""
+        name = job["metadata"]["name"]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.api.create_core(self.namespace, "events", {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{name}.{uuid.uuid4().hex[:12]}", "namespace": self.namespace},
+            "involvedObject": {"apiVersion": "batch/v1", "kind": "Job", "name": name, "namespace": self.namespace,
+                               "uid": job["metadata"]["uid"]},
+            "type": "Warning", "reason": "FailedCreate", "message": message, "source": {"component": "job-controller"},
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1})
+
     def fail(self, job: dict, exit_code: int = 1, error: str = "CUDA out of memory") -> None:
         message = json.dumps({"apiVersion": "rzero.dev/summary-v1", "phase": job["metadata"]["labels"]["rzero.dev/phase"],
                               "error": error})
@@ -275,7 +326,9 @@ class JobDriver:
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": f"{name}-{index}-x{uuid.uuid4().hex[:5]}", "namespace": self.namespace,
                          "labels": {**job["spec"]["template"]["metadata"]["labels"], "batch.kubernetes.io/job-name": name},
-                         "annotations": {"batch.kubernetes.io/job-completion-index": str(index)}},
+                         "annotations": {"batch.kubernetes.io/job-completion-index": str(index)},
+                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "controller": True,
+                                              "uid": job["metadata"]["uid"], "blockOwnerDeletion": True}]},
             "spec": job["spec"]["template"]["spec"],
             "status": {"phase": "Succeeded" if exit_code == 0 else "Failed", "containerStatuses": [{
                 "name": "worker", "ready": False, "restartCount": 0, "image": "x", "imageID": "x",
@@ -307,7 +360,9 @@ def tiny_spec(tmp_path, **overrides) -> dict:
     spec = {
         "model": "builtin:smollm2-135m-instruct",
         "iterations": 2,
-        "storage": {"uri": str(tmp_path / "runs")},
+        # An S3 run root (a cluster refuses local paths); nothing listens on port 9, and pods always carry
+        # summaries here, so the operator never needs storage.
+        "storage": {"uri": "s3://rzero-test/runs", "endpoint": "http://127.0.0.1:9"},
         "retry": {"maxAttempts": 2, "backoffSeconds": 0, "maxBackoffSeconds": 0},
         "resources": {"gpus": 0, "cpu": "1", "memory": "1Gi"},
     }

@@ -12,6 +12,8 @@ def openapi_to_json_schema(node):
     out = {key: openapi_to_json_schema(value) for key, value in node.items() if not key.startswith("x-kubernetes-")}
     if out.pop("nullable", False) and "type" in out:
         out["type"] = [out["type"], "null"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
     for flag, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
         if out.get(flag) is True:
             out[flag] = out.pop(bound)

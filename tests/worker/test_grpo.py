@@ -75,6 +75,11 @@ def test_geometry_that_does_not_divide_is_refused_naming_the_fields(fields, mess
         GRPOSettings(**{**base, **fields})
 
 
+def test_no_resume_checkpoint_is_saved_when_the_only_save_would_be_the_last_step(tmp_path):
+    settings = GRPOSettings(steps=2, group_size=2, rollout_batch_size=4, update_batch_size=2, save_every=2)
+    assert str(build_grpo_config(settings, tmp_path, seed=0).save_strategy).endswith(("no", "NO"))
+
+
 @pytest.mark.parametrize(
     ("device", "compute", "flags"),
     [("cpu", "float32", (True, False, False)), ("cuda", "bfloat16", (False, True, False)),

@@ -115,8 +115,8 @@ def test_yaml_task_files_and_stdin_are_accepted(tmp_path, termination_log, monke
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["generate", "--task", "/nonexistent/task.json"], "cannot read task file /nonexistent/task.json"),
-        (["generate", "--task-json", "{not: [valid"], "neither valid JSON nor YAML"),
+        (["generate", "--task", "/nonexistent/task.json"], "task file /nonexistent/task.json: cannot read"),
+        (["generate", "--task-json", "{not: [valid"], "--task-json: not valid YAML or JSON"),
         (["generate", "--task-json", "[1, 2]"], "the task must be a mapping"),
         (["generate", "--task-json", '{"phase": "train"}'], "phase: Input tag 'train'"),
         (["generate", "--task-json", '{"phase": "generate", "run": "x"}'], "iteration: Field required"),

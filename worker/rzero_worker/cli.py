@@ -10,11 +10,9 @@ never loads torch. The phase module (and with it the ML stack) is imported only 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import traceback
-from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -54,35 +52,32 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def load_task(args: argparse.Namespace):
-    """Read and validate the task document; raises InvalidTask naming the file or field."""
-    if args.task_json is not None:
-        document, origin = _parse_document(args.task_json, "--task-json"), "--task-json"
-    else:
-        origin = "stdin" if args.task == "-" else args.task
-        try:
-            text = sys.stdin.read() if args.task == "-" else Path(args.task).read_text()
-        except OSError as error:
-            raise InvalidTask(f"cannot read task file {origin}: {error.strerror or error}") from None
-        document = _parse_document(text, origin)
-    if not isinstance(document, dict):
-        raise InvalidTask(f"{origin}: the task must be a mapping, got {type(document).__name__}")
+    """Read and validate the task document; raises InvalidTask naming the file or field. The reader is
+    `rzero_worker.documents` (size limit, UTF-8, duplicate keys, JSON-like scalars), as for manifests."""
+    from rzero_worker.documents import MAX_DOCUMENT_BYTES, DocumentError, check_values, parse_documents, read_bytes
+
     try:
-        return parse_task(document)
+        if args.task_json is not None:
+            origin, data = "--task-json", args.task_json
+        elif args.task == "-":
+            origin, data = "stdin", getattr(sys.stdin, "buffer", sys.stdin).read(MAX_DOCUMENT_BYTES + 1)
+        else:
+            origin, data = args.task, read_bytes(args.task, f"task file {args.task}")
+        docs = parse_documents(data, origin)
+        if len(docs) != 1:
+            found = f"{len(docs)} documents" if docs else "no document"
+            raise InvalidTask(f"{origin}: holds {found}; a task file holds exactly one")
+        problems = check_values(docs[0])
+        if problems:
+            raise InvalidTask(f"{origin}: {problems[0]}")
+    except DocumentError as error:
+        raise InvalidTask(str(error)) from None
+    if not isinstance(docs[0], dict):
+        raise InvalidTask(f"{origin}: the task must be a mapping, got {type(docs[0]).__name__}")
+    try:
+        return parse_task(docs[0])
     except ValidationError as error:
         raise InvalidTask(format_validation_error(error)) from None
-
-
-def _parse_document(text: str, origin: str):
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    import yaml  # JSON failed: YAML (a superset) gives the better error message for YAML files
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise InvalidTask(f"{origin} is neither valid JSON nor YAML: {error}") from None
 
 
 def format_validation_error(error: ValidationError) -> str:

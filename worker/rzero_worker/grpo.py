@@ -117,8 +117,9 @@ def build_grpo_config(
         bf16=compute_dtype == "bfloat16",
         fp16=compute_dtype == "float16",
         model_init_kwargs={"dtype": compute_dtype},  # the frozen KL reference model: compute dtype suffices
-        # checkpoints on rollout-step boundaries, uploaded by CheckpointUploader; one kept on local disk
-        save_strategy="steps",
+        # checkpoints on rollout-step boundaries, uploaded by CheckpointUploader; one kept on local disk. A
+        # save at the last step would never be used (the phase commits the model): none when that is the only one
+        save_strategy="steps" if settings.save_every < settings.steps else "no",
         save_steps=settings.save_every * settings.updates_per_step,
         save_total_limit=1,
         logging_steps=1,

@@ -8,6 +8,7 @@ summary stays in storage). Stdlib only: the operator imports this module.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -110,3 +111,74 @@ def write_termination_log(summary: dict, path: str | Path | None = None) -> Path
         return None
     target.write_bytes(encode_summary(fit_summary(summary)))
     return target
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading a summary someone else wrote (the operator: pod termination messages, stored summary.json)
+
+MAX_SUMMARY_BYTES = 64 * 1024  # a stored summary.json; a termination message is at most 4 KiB anyway
+MAX_SUMMARY_DEPTH = 6
+MAX_SUMMARY_STRING = 4096
+
+
+def parse_untrusted_summary(text: str | bytes | None, limit: int = MAX_SUMMARY_BYTES) -> tuple[dict | None, str]:
+    """(summary, "") for a JSON object within `limit` bytes, else (None, why). NaN/Infinity are refused
+    here: Python's json would read them, and a status patch carrying one is refused by the API server."""
+    if not text:
+        return None, "empty"
+    size = len(text.encode() if isinstance(text, str) else text)
+    if size > limit:
+        return None, f"{size:,} bytes, over the {limit:,}-byte limit"
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as error:
+        return None, f"not JSON ({' '.join(str(error).split())[:120]})"
+    if not isinstance(value, dict):
+        return None, f"not a JSON object but {type(value).__name__}"
+    return value, ""
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def validate_summary(summary: dict, *, phase: str, iteration: int, output: str) -> list[str]:
+    """Problems of a success summary for (phase, iteration, output); [] when it can go into a status."""
+    problems = []
+    if summary.get("apiVersion") != SUMMARY_API_VERSION:
+        problems.append(f"apiVersion: expected {SUMMARY_API_VERSION!r}, got {_short(summary.get('apiVersion'))}")
+    for key, expected in (("phase", phase), ("iteration", iteration), ("output", output)):
+        if key in summary and summary[key] != expected:
+            problems.append(f"{key}: expected {expected!r}, got {_short(summary[key])}")
+    seconds = summary.get("seconds")
+    if seconds is not None and (not _is_number(seconds) or seconds < 0):
+        problems.append(f"seconds: expected a non-negative number, got {_short(seconds)}")
+    if not isinstance(summary.get("metrics", {}), dict):
+        problems.append(f"metrics: expected an object, got {type(summary['metrics']).__name__}")
+    problems += _value_problems(summary.get("metrics", {}), "metrics", 0)
+    return problems
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _value_problems(value, path: str, depth: int) -> list[str]:
+    if depth > MAX_SUMMARY_DEPTH:
+        return [f"{path}: nested too deeply"]
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _value_problems(item, f"{path}.{key}", depth + 1)]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _value_problems(item, f"{path}[{i}]", depth + 1)]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{path}: {value} is not a finite number"]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        return [f"{path}: integer too large for a status"]
+    if isinstance(value, str) and len(value) > MAX_SUMMARY_STRING:
+        return [f"{path}: string of {len(value):,} characters"]
+    return []
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

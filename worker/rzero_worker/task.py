@@ -19,10 +19,16 @@ from .benchmark_presets import PRESET_NAMES
 
 TASK_API_VERSION = "rzero.dev/task-v1"
 
-PhaseName = Literal["challenger", "generate", "label", "solver", "evaluate"]
+# A run-relative storage key ('iter-001/solver'): relative, '/'-separated, no '.' or '..' segments.
+RUN_KEY = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
+
+PhaseName = Literal["warmup", "challenger", "generate", "label", "solver", "evaluate"]
+# The phases of one iteration i >= 1, in order.
 PHASES: tuple[str, ...] = ("challenger", "generate", "label", "solver", "evaluate")
-# Every phase a worker runs: the iteration loop's five, and `export` once at the end of a run.
-WORKER_PHASES: tuple[str, ...] = PHASES + ("export",)
+# Every phase a worker runs: the optional format warm-up runs once, in iteration 0, before the base evaluation.
+ALL_PHASES: tuple[str, ...] = ("warmup",) + PHASES
+# ... and `export` once at the end of a run (spec.export): not part of the iteration loop's steps.
+WORKER_PHASES: tuple[str, ...] = ALL_PHASES + ("export",)
 ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 # What spec.retention may delete: committed checkpoints of the training phases and their resume checkpoints.
 PRUNABLE_KEY = r"^iter-[0-9]{3,}/(challenger|solver)(\.ckpt)?$"
@@ -68,7 +74,7 @@ class ModelInput(Schema):
         "or a Hugging Face hub id.",
     )
     artifact: str | None = Field(
-        default=None,
+        default=None, max_length=1024, pattern=RUN_KEY,
         description="Run-relative key of a committed phase output holding a checkpoint in model/, "
         "e.g. 'iter-001/solver'.",
     )
@@ -304,6 +310,29 @@ class LabelingSettings(Schema):
         return (self.min_score if self.min_score is not None else lo, self.max_score if self.max_score is not None else hi)
 
 
+class WarmupSettings(Schema):
+    """A short supervised fine-tuning of the base model on procedurally generated examples of the two output
+    formats (warmup_data.py), before iteration 1. For base models that never write `<question>`/`\\boxed{}`
+    (the demo's 135M model); off by default and in the paper's setting."""
+
+    enabled: bool = Field(default=False, description="Run the format warm-up (iteration 0, before the base evaluation).")
+    steps: int = Field(default=30, ge=1, le=100000, description="Optimizer steps (each sees batchSize new examples).")
+    batch_size: int = Field(default=8, ge=1, le=4096, description="Examples per optimizer step.")
+    learning_rate: float = Field(default=1e-4, gt=0, le=1, description="AdamW learning rate (constant).")
+    trainable_layers: int = Field(
+        default=0, ge=0, le=1000,
+        description="Train only the top k decoder layers (and the final norm); 0 = every weight. Fewer is "
+        "cheaper: the frozen layers need no backward pass.",
+    )
+    challenger_share: float = Field(default=0.5, ge=0, le=1, description="Share of Challenger-format examples.")
+    word_share: float = Field(default=0.25, ge=0, le=1, description="Share of word problems (the rest: arithmetic).")
+    max_length: int = Field(default=512, ge=32, le=65536, description="Tokens per example (longer are truncated).")
+    probe_samples: int = Field(
+        default=8, ge=0, le=1024,
+        description="After training, sample this many outputs of each role and report the share in format.",
+    )
+
+
 class OracleModelSettings(Schema):
     """A strong model answering the sampled questions greedily with the Solver's prompt (its last \\boxed{})."""
 
@@ -411,7 +440,7 @@ class BenchmarkSpec(Schema):
     kind: Literal["jsonl", "arithmetic"] = Field(
         default="jsonl", description="jsonl: a JSONL (or Parquet) file; arithmetic: generated arithmetic problems."
     )
-    path: str | None = Field(default=None, description="Benchmark file (local or s3://) for kind jsonl.")
+    path: str | None = Field(default=None, min_length=1, description="Benchmark file (local or s3://) for kind jsonl.")
     question_field: str = Field(default="question", description="JSONL field holding the question (not with preset).")
     answer_field: str = Field(default="answer", description="JSONL field holding the gold answer (not with preset).")
     answer_format: Literal["plain", "gsm8k", "boxed"] = Field(
@@ -482,10 +511,14 @@ class EvaluationSettings(Schema):
 
 class TaskBase(Schema):
     api_version: Literal["rzero.dev/task-v1"] = Field(default=TASK_API_VERSION, alias="apiVersion")
-    run: str = Field(description="Run name (for logs and summaries).")
+    run: str = Field(
+        min_length=1, max_length=253, pattern=r"^[^\x00-\x1f\x7f]+$", description="Run name (for logs and summaries)."
+    )
     iteration: int = Field(ge=0, le=10000)
     storage: StorageLocation
-    output: str = Field(description="Run-relative key this phase commits, e.g. 'iter-001/challenger'.")
+    output: str = Field(
+        max_length=1024, pattern=RUN_KEY, description="Run-relative key this phase commits, e.g. 'iter-001/challenger'."
+    )
     seed: int = Field(default=0)
     device: DeviceHints = Field(default_factory=DeviceHints)
     prune: list[Annotated[str, Field(pattern=PRUNABLE_KEY)]] = Field(
@@ -493,6 +526,12 @@ class TaskBase(Schema):
         description="Run-relative checkpoint prefixes to delete before the phase runs (spec.retention; the "
         "operator computes them). Only training checkpoints match: nothing else can be named here.",
     )
+
+
+class WarmupTask(TaskBase):
+    phase: Literal["warmup"] = "warmup"
+    model: ModelInput
+    settings: WarmupSettings = Field(default_factory=WarmupSettings)
 
 
 class ChallengerTask(TaskBase):
@@ -513,7 +552,7 @@ class GenerateTask(TaskBase):
 class LabelTask(TaskBase):
     phase: Literal["label"] = "label"
     solver: ModelInput
-    questions: str = Field(description="Run-relative key of the generate output (all shards are read).")
+    questions: str = Field(max_length=1024, pattern=RUN_KEY, description="Run-relative key of the generate output (all shards are read).")
     shard: Shard = Field(default_factory=Shard)
     settings: LabelingSettings = Field(default_factory=LabelingSettings)
     oracle: OracleSettings = Field(default_factory=OracleSettings)
@@ -522,7 +561,7 @@ class LabelTask(TaskBase):
 class SolverTask(TaskBase):
     phase: Literal["solver"] = "solver"
     solver: ModelInput
-    dataset: str = Field(description="Run-relative key of the label output (all shards are read).")
+    dataset: str = Field(max_length=1024, pattern=RUN_KEY, description="Run-relative key of the label output (all shards are read).")
     settings: SolverSettings = Field(default_factory=SolverSettings)
 
 
@@ -571,12 +610,16 @@ class ExportTask(TaskBase):
 
 
 PhaseTask = Annotated[
-    Union[ChallengerTask, GenerateTask, LabelTask, SolverTask, EvaluateTask, ExportTask], Field(discriminator="phase")
+    Union[WarmupTask, ChallengerTask, GenerateTask, LabelTask, SolverTask, EvaluateTask, ExportTask],
+    Field(discriminator="phase"),
 ]
 
 
-def parse_task(data: dict) -> ChallengerTask | GenerateTask | LabelTask | SolverTask | EvaluateTask | ExportTask:
-    """Validate a task document; raises pydantic.ValidationError naming the bad field."""
+def parse_task(
+    data: dict,
+) -> WarmupTask | ChallengerTask | GenerateTask | LabelTask | SolverTask | EvaluateTask | ExportTask:
+    """Validate a task document (strict types, as the API server reads the spec it came from: "3" is not
+    an integer); raises pydantic.ValidationError naming the bad field."""
     from pydantic import TypeAdapter
 
-    return TypeAdapter(PhaseTask).validate_python(data)
+    return TypeAdapter(PhaseTask).validate_python(data, strict=True)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from rzero_worker.task import Schema
 
 from .spec import (
+    LabelKey,
+    LabelValue,
     EnvValueFrom,
     EnvVar,
     KeyRef,
@@ -45,6 +47,9 @@ SHORT_NAMES = ["rzr"]
 
 # metadata.name becomes part of Job names and storage keys: a DNS label keeps both safe.
 RUN_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# generateName: the server appends 5 random characters, and the result must still be a run name.
+GENERATE_NAME = r"^[a-z0-9]([-a-z0-9]*)?$"
+MAX_ANNOTATION_BYTES = 256 * 1024  # the API server's limit on all annotations of an object together
 
 
 class ObjectMeta(Schema):
@@ -52,12 +57,25 @@ class ObjectMeta(Schema):
 
     model_config = ConfigDict(extra="allow")
 
-    name: str = Field(max_length=63, pattern=RUN_NAME, description="Run name (a DNS label).")
+    name: str | None = Field(default=None, max_length=63, pattern=RUN_NAME, description="Run name (a DNS label).")
+    generate_name: str | None = Field(
+        default=None, max_length=58, pattern=GENERATE_NAME,
+        description="Name prefix for `kubectl create` (the server appends 5 characters).",
+    )
     namespace: str | None = Field(default=None, max_length=63, pattern=RUN_NAME)
     uid: str | None = Field(default=None)
     generation: int | None = Field(default=None)
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    annotations: dict[LabelKey, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _named(self) -> "ObjectMeta":
+        if not self.name and not self.generate_name:
+            raise ValueError("name: is required (or generateName)")
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in self.annotations.items())
+        if size > MAX_ANNOTATION_BYTES:
+            raise ValueError(f"annotations: {size:,} bytes in all; the API server allows {MAX_ANNOTATION_BYTES:,}")
+        return self
 
 
 class RZeroRun(Schema):

@@ -3,7 +3,8 @@
     render_crd_yaml() -> str     # what `rzero crd` prints and crds/rzeroruns.rzero.dev.yaml holds
 
 pydantic's JSON schema is converted into a Kubernetes *structural* OpenAPI v3 schema: $refs inlined,
-`X | None` written as `nullable: true` instead of anyOf, `const` as a one-value enum, draft-2020
+`X | None` written as plain X (not `nullable`: the API server then prunes an explicit null, so null means
+"unset" on the cluster exactly as it does for the pydantic models and CEL's `has()` stays null-safe), `const` as a one-value enum, draft-2020
 `exclusiveMinimum: n` as OpenAPI 3.0's `minimum: n, exclusiveMinimum: true`, no `title`s, no
 `additionalProperties: false` (structural schemas forbid it beside `properties`; the API server prunes
 unknown fields instead). Defaults are kept, including those of nested objects built by default factories,
@@ -20,11 +21,21 @@ import yaml
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, NoDefault
 
-from . import API_VERSION, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
+from . import API_VERSION, GENERATE_NAME, GROUP, KIND, PLURAL, RUN_NAME, SHORT_NAMES, SINGULAR, VERSION
 from .spec import RZeroRunSpec
 from .status import RZeroRunStatus
 
 Schema = dict[str, Any]
+
+# The batch geometry of a GRPO block must divide (task.GRPOSettings._geometry_divides).
+GRPO_GEOMETRY_RULES = [
+    {"rule": "self.rolloutBatchSize % self.updateBatchSize == 0",
+     "message": "updateBatchSize must divide rolloutBatchSize (each rollout step is split into whole optimizer updates)",
+     "fieldPath": ".updateBatchSize"},
+    {"rule": "self.microBatchSize == 0 || (self.updateBatchSize * self.groupSize) % self.microBatchSize == 0",
+     "message": "microBatchSize must divide updateBatchSize x groupSize (completions per optimizer update)",
+     "fieldPath": ".microBatchSize"},
+]
 
 # CEL rules by pydantic model name. Defaults are applied before validation, so defaulted fields exist.
 CEL_RULES: dict[str, list[dict[str, str]]] = {
@@ -34,7 +45,12 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
             "message": "sharding.generate must not exceed generation.numQuestions (a shard would be empty)",
             "fieldPath": ".sharding.generate",
         },
+        {"rule": "!self.warmup.enabled || !has(self.solverSource)",
+         "message": "the warm-up trains the one base model of both roles; it cannot be combined with solverSource",
+         "fieldPath": ".warmup.enabled"},
     ],
+    "ChallengerGRPOSettings": GRPO_GEOMETRY_RULES,
+    "SolverGRPOSettings": GRPO_GEOMETRY_RULES,
     "StorageSpec": [
         {"rule": "self.uri.startsWith('s3://') || !has(self.secretRef)",
          "message": "secretRef applies only to s3:// storage", "fieldPath": ".secretRef"},
@@ -74,8 +90,24 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
          "fieldPath": ".minLabelAccuracy"},
     ],
     "BenchmarkSpec": [
-        {"rule": "self.kind != 'jsonl' || has(self.path)", "message": "a jsonl benchmark needs a path",
-         "fieldPath": ".path"},
+        {"rule": "self.kind != 'jsonl' || (has(self.path) && size(self.path) > 0)",
+         "message": "a jsonl benchmark needs a path", "fieldPath": ".path"},
+        {"rule": "has(self.name) || has(self.preset)", "message": "name is required unless preset is set",
+         "fieldPath": ".name"},
+        {"rule": "!has(self.preset) || (self.kind == 'jsonl' && self.questionField == 'question'"
+                 " && self.answerField == 'answer' && self.answerFormat == 'plain')",
+         "message": "a preset fixes the layout: remove kind, questionField, answerField and answerFormat",
+         "fieldPath": ".preset"},
+    ],
+    # The API server's own checks of a Pod's tolerations, so a run that would make a Job the server
+    # refuses is refused when it is applied.
+    "Toleration": [
+        {"rule": "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || size(self.value) == 0",
+         "message": "value must be empty when operator is Exists", "fieldPath": ".value"},
+        {"rule": "(has(self.key) && size(self.key) > 0) || (has(self.operator) && self.operator == 'Exists')",
+         "message": "operator must be Exists when key is empty", "fieldPath": ".operator"},
+        {"rule": "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+         "message": "effect must be NoExecute when tolerationSeconds is set", "fieldPath": ".effect"},
     ],
 }
 
@@ -152,6 +184,7 @@ def _convert(node: Schema, defs: dict[str, Schema], model_name: str | None = Non
     if "anyOf" in node:
         return _convert_optional(node, defs)
     out: Schema = {}
+    key_names: Schema = {}
     for key, value in node.items():
         if key in ("title", "$defs") or (key == "default" and value is None):
             continue
@@ -174,19 +207,39 @@ def _convert(node: Schema, defs: dict[str, Schema], model_name: str | None = Non
                     out[key][name]["x-kubernetes-validations"] = copy.deepcopy(FIELD_RULES[(model_name, name)])
         elif key == "items":
             out[key] = _convert(value, defs)
+        elif key == "propertyNames":  # map keys: structural schemas have neither form; a CEL rule checks them
+            key_names.update(value)
+        elif key == "patternProperties":
+            ((pattern, values),) = value.items()
+            key_names["pattern"] = pattern
+            out["additionalProperties"] = _convert(values, defs)
         else:
             out[key] = copy.deepcopy(value)
     if model_name in CEL_RULES:
         out["x-kubernetes-validations"] = copy.deepcopy(CEL_RULES[model_name])
+    if key_names:
+        out.setdefault("x-kubernetes-validations", []).append(_key_rule(key_names))
     return out
 
 
+def _key_rule(names: Schema) -> dict[str, str]:
+    """A CEL rule checking the length of every key of a map (pydantic's `propertyNames`). Only lengths:
+    `size()` costs the same for any key, while a regex over keys, whose length the API server cannot
+    bound, exceeds its CEL cost budget and would make it refuse the whole CRD."""
+    if set(names) - {"minLength", "maxLength", "type"}:
+        raise ValueError(f"map keys can only be length-checked in a CRD (CEL cost budget): {names}")
+    low, high = names.get("minLength", 0), names.get("maxLength")
+    checks = ([f"size(k) >= {low}"] if low else []) + ([f"size(k) <= {high}"] if high is not None else [])
+    words = " and ".join(([f"at least {low}"] if low else []) + ([f"at most {high}"] if high is not None else []))
+    return {"rule": f"self.all(k, {' && '.join(checks)})", "message": f"keys must have {words} characters"}
+
+
 def _convert_optional(node: Schema, defs: dict[str, Schema]) -> Schema:
-    """`X | None` -> X with nullable: true. Other unions have no structural form: refuse them."""
+    """`X | None` -> X (a null is pruned by the server: unset). Other unions have no structural form."""
     options = [o for o in node.pop("anyOf") if o != {"type": "null"}]
     if len(options) != 1:
         raise ValueError(f"unions other than X | None cannot be expressed in a CRD: {options}")
-    merged = {**_convert(options[0], defs), **_convert(node, defs), "nullable": True}
+    merged = {**_convert(options[0], defs), **_convert(node, defs)}
     return merged
 
 
@@ -208,7 +261,10 @@ def open_api_schema() -> Schema:
         "properties": {
             "apiVersion": {"type": "string", "description": "rzero.dev/v1alpha1"},
             "kind": {"type": "string", "description": "RZeroRun"},
-            "metadata": {"type": "object"},
+            "metadata": {"type": "object", "properties": {
+                "name": {"type": "string", "maxLength": 63, "pattern": RUN_NAME},
+                "generateName": {"type": "string", "maxLength": 58, "pattern": GENERATE_NAME},
+            }},
             "spec": spec_schema(),
             "status": status_schema(),
         },

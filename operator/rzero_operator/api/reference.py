@@ -1,9 +1,13 @@
 """The configuration reference (docs/configuration.md), generated from the CRD's spec schema.
 
     render_configuration_reference() -> str
+    effective_defaults() -> dict     # the spec a manifest with only the required fields gets
 
 Walking the same structural schema the CRD carries keeps the docs, `kubectl explain` and validation in
-step; a test fails when the committed docs/configuration.md is stale.
+step; a test fails when the committed docs/configuration.md is stale. The Default column is the
+*effective* value, read from a spec instantiated with only its required fields: a block's default (e.g.
+`labeling.sampling`, built by a factory with `topK: 40`) wins over its type's field default (`-1`), which
+applies only when the block is given without that field; the row then says both.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ import json
 from typing import Any, Iterator
 
 from .crd import spec_schema
+from .spec import RZeroRunSpec
+
+_ABSENT = object()
 
 Row = tuple[str, str, str, str]  # (path, type, default, description)
 
@@ -25,7 +32,7 @@ Every field below is under `spec`. Paths use the manifest's camelCase names; `[]
 """
 
 
-def _type_text(schema: dict[str, Any]) -> str:
+def _type_text(schema: dict[str, Any], optional: bool = False) -> str:
     kind = schema.get("type", "object" if schema.get("x-kubernetes-preserve-unknown-fields") else "any")
     if kind == "array":
         text = f"list of {_type_text(schema.get('items', {}))}"
@@ -40,42 +47,60 @@ def _type_text(schema: dict[str, Any]) -> str:
         left = "(" if schema.get("exclusiveMinimum") else "["
         right = ")" if schema.get("exclusiveMaximum") else "]"
         text += f" {left}{'' if lo is None else lo}, {'' if hi is None else hi}{right}"
-    if schema.get("nullable"):
+    if optional:
         text += ", optional"
     return text
 
 
-def _default_text(schema: dict[str, Any]) -> str:
-    if "default" not in schema:
-        return ""
-    value = schema["default"]
+def effective_defaults() -> dict[str, Any]:
+    """The spec (wire form) of a manifest giving only the required fields."""
+    required = {"model": "base-model", "storage": {"uri": "s3://bucket/prefix"}}
+    return RZeroRunSpec.model_validate(required).model_dump(mode="json", by_alias=True)
+
+
+def _value_text(value: Any, schema: dict[str, Any]) -> str:
     if isinstance(value, (dict, list)) and schema.get("properties"):
         return "(see fields)"
     text = json.dumps(value, separators=(", ", ": "))
     return f"`{text}`" if len(text) <= 60 else "(see fields)"
 
 
+def _default_text(schema: dict[str, Any], effective: Any, parent: str) -> str:
+    """The effective default; the type's own default too where a partly given block would get another."""
+    own = schema.get("default", _ABSENT)
+    if effective is _ABSENT or effective is None:
+        return "" if own is _ABSENT else _value_text(own, schema)
+    text = _value_text(effective, schema)
+    if own is not _ABSENT and own != effective and _value_text(own, schema) != text:
+        text += f"; {_value_text(own, schema)} if `{parent}` is given without it"
+    return text
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _rows(schema: dict[str, Any], path: str) -> Iterator[Row]:
+def _rows(schema: dict[str, Any], path: str, effective: Any = _ABSENT) -> Iterator[Row]:
+    """Rows of `schema`'s fields; `effective`: the effective value of `schema` itself (_ABSENT under a
+    list or map, where only the type's defaults apply)."""
     required = set(schema.get("required", []))
     for name, prop in schema.get("properties", {}).items():
         here = f"{path}.{name}" if path else name
+        value = effective.get(name) if isinstance(effective, dict) and name not in required else _ABSENT
         description = prop.get("description", "")
         if name in required and "default" not in prop:
             description = "**Required.** " + description
         rules = [r["message"] for r in prop.get("x-kubernetes-validations", [])]
         if rules:
             description += " Rules: " + "; ".join(rules) + "."
-        yield here, _type_text(prop), _default_text(prop), description
-        yield from _nested_rows(prop, here)
+        optional = name not in required and "default" not in prop
+        yield here, _type_text(prop, optional), _default_text(prop, value, path), description
+        yield from _nested_rows(prop, here, value)
 
 
-def _nested_rows(prop: dict[str, Any], here: str) -> Iterator[Row]:
+def _nested_rows(prop: dict[str, Any], here: str, effective: Any) -> Iterator[Row]:
     if prop.get("properties"):
-        yield from _rows(prop, here)
+        yield from _rows(prop, here, effective if isinstance(effective, dict) else {})
     elif prop.get("type") == "array" and prop.get("items", {}).get("properties"):
         yield from _rows(prop["items"], here + "[]")
     elif isinstance(prop.get("additionalProperties"), dict) and prop["additionalProperties"].get("properties"):
@@ -90,19 +115,19 @@ def _table(rows: list[Row]) -> str:
 
 def render_configuration_reference() -> str:
     """Markdown: one table of top-level scalars, then one section per spec block."""
-    spec = spec_schema()
+    spec, effective = spec_schema(), effective_defaults()
     scalars: list[Row] = []
     sections: list[str] = []
     for name, prop in spec["properties"].items():
         if prop.get("properties"):
-            rows = list(_rows(prop, name))
+            rows = list(_rows(prop, name, effective.get(name, {})))
             rules = [r["message"] for r in prop.get("x-kubernetes-validations", [])]
             intro = " ".join(prop.get("description", "").split())
             if rules:
                 intro += "\n\nCross-field rules: " + "; ".join(rules) + "."
             sections.append(f"## `{name}`\n\n{intro}\n\n{_table(rows)}\n")
         else:
-            scalars.extend(_rows({"properties": {name: prop}, "required": spec.get("required", [])}, ""))
+            scalars.extend(_rows({"properties": {name: prop}, "required": spec.get("required", [])}, "", effective))
     spec_rules = "; ".join(r["message"] for r in spec.get("x-kubernetes-validations", []))
     top = f"## Top level\n\n{_table(scalars)}\n"
     if spec_rules:

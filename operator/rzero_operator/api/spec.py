@@ -11,9 +11,9 @@ A spec-level validator that wants to blame a nested field raises ``ValueError("s
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from rzero_worker.task import (
     ChallengerSettings,
@@ -24,6 +24,7 @@ from rzero_worker.task import (
     OracleSettings,
     Schema,
     SolverSettings,
+    WarmupSettings,
 )
 
 from .oversight import ApprovalSpec, ExportSpec, GuardSpec, RetentionSpec
@@ -41,6 +42,20 @@ IMAGE = (
     r"(:[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
 )
 STORAGE_URI = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|[^:]*)$"
+# Label keys and values (also taint keys and node selector keys): a qualified name, with an optional DNS
+# subdomain prefix and '/', then a name of at most 63 characters.
+LABEL_KEY = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+LabelKey = Annotated[str, StringConstraints(max_length=317, pattern=LABEL_KEY)]
+LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=LABEL_VALUE)]
+# A node selector key is checked for length only: the CRD can check map keys only with CEL, and a regex
+# over keys of unbounded length exceeds the API server's CEL cost budget (the CRD would be refused). A
+# key that is not a label key is refused by the API server when the phase's Job is created; the run then
+# fails at once with the server's message (kube/reconcile.py).
+NodeSelectorKey = Annotated[str, StringConstraints(min_length=1, max_length=317)]
 
 DEFAULT_IMAGE = "ghcr.io/rzero-dev/rzero-worker:0.1.0"
 
@@ -73,7 +88,8 @@ class StorageSpec(Schema):
 
     uri: str = Field(
         min_length=1, max_length=1024, pattern=STORAGE_URI,
-        description="s3://bucket/prefix, or a local directory (local runs, or a volume mounted in every pod).",
+        description="s3://bucket/prefix, or a local directory for `rzero run` (the operator refuses a local path: "
+        "no volume holds it on a cluster).",
     )
     endpoint: str | None = Field(
         default=None, max_length=1024, pattern=r"^https?://[^\s]+$",
@@ -135,13 +151,32 @@ class EnvVar(Schema):
 
 
 class Toleration(Schema):
-    key: str | None = Field(default=None, max_length=316, description="Taint key; empty matches all keys.")
+    """A Kubernetes toleration, with the API server's rules checked here first (a Job the server refuses
+    would otherwise fail only when the phase starts)."""
+
+    key: str | None = Field(
+        default=None, max_length=317, pattern=LABEL_KEY, description="Taint key; empty matches all keys."
+    )
     operator: Literal["Exists", "Equal"] | None = Field(default=None, description="Equal (default) or Exists.")
-    value: str | None = Field(default=None, max_length=63, description="Taint value for Equal.")
+    value: str | None = Field(
+        default=None, max_length=63, pattern=LABEL_VALUE, description="Taint value for Equal; empty for Exists."
+    )
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect to match; empty matches all."
     )
-    toleration_seconds: int | None = Field(default=None, ge=0, description="For NoExecute: how long to stay.")
+    toleration_seconds: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="For NoExecute: how long to stay."
+    )
+
+    @model_validator(mode="after")
+    def _as_the_api_server_checks(self) -> "Toleration":
+        if self.operator == "Exists" and self.value:
+            raise ValueError("value: must be empty when operator is Exists")
+        if not self.key and self.operator != "Exists":
+            raise ValueError("operator: must be Exists when key is empty (a toleration of every taint)")
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError("effect: must be NoExecute when tolerationSeconds is set")
+        return self
 
 
 class PodResources(Schema):
@@ -153,7 +188,9 @@ class PodResources(Schema):
     nodes: int | None = Field(
         default=None, ge=1, le=64, description="Pods for multi-node training (challenger and solver phases)."
     )
-    node_selector: dict[str, str] | None = Field(default=None, description="Node labels the pods require.")
+    node_selector: dict[NodeSelectorKey, LabelValue] | None = Field(
+        default=None, max_length=64, description="Node labels the pods require."
+    )
     tolerations: list[Toleration] | None = Field(default=None, max_length=32, description="Taints the pods tolerate.")
 
     @model_validator(mode="after")
@@ -164,6 +201,7 @@ class PodResources(Schema):
 
 
 class PhaseResourceOverrides(Schema):
+    warmup: PodResources | None = Field(default=None, description="Overrides for the format warm-up Job.")
     challenger: PodResources | None = Field(default=None, description="Overrides for challenger Jobs.")
     generate: PodResources | None = Field(default=None, description="Overrides for question generation Jobs.")
     label: PodResources | None = Field(default=None, description="Overrides for labeling Jobs.")
@@ -185,7 +223,9 @@ class ResourcesSpec(Schema):
     cpu: str = Field(default="4", max_length=32, pattern=QUANTITY, description="CPU request per pod.")
     memory: str = Field(default="32Gi", max_length=32, pattern=QUANTITY, description="Memory request and limit per pod.")
     nodes: int = Field(default=1, ge=1, le=64, description="Pods for multi-node training (challenger and solver).")
-    node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels the pods require.")
+    node_selector: dict[NodeSelectorKey, LabelValue] = Field(
+        default_factory=dict, max_length=64, description="Node labels the pods require."
+    )
     tolerations: list[Toleration] = Field(default_factory=list, max_length=32, description="Taints the pods tolerate.")
     affinity: dict[str, Any] | None = Field(default=None, description="A Kubernetes Affinity, passed through as is.")
     priority_class_name: str | None = Field(
@@ -267,6 +307,10 @@ class RZeroRunSpec(Schema):
     iterations: int = Field(default=3, ge=1, le=100, description="Challenger/Solver rounds (paper: 3).")
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Root seed; every task's seed derives from it.")
     storage: StorageSpec = Field(description="Where the run's artefacts live.")
+    warmup: WarmupSettings = Field(
+        default_factory=WarmupSettings,
+        description="Optional format warm-up of the base model before iteration 1 (off in the paper's setting).",
+    )
     challenger: ChallengerSettings = Field(
         default_factory=ChallengerSettings, description="Challenger GRPO training and its uncertainty reward."
     )
@@ -311,6 +355,13 @@ class RZeroRunSpec(Schema):
     export: ExportSpec = Field(
         default_factory=ExportSpec, description="Export the best and last Solver with a model card at the end."
     )
+
+    @model_validator(mode="after")
+    def _warmup_has_one_base_model(self) -> "RZeroRunSpec":
+        if self.warmup.enabled and self.solver_source is not None:
+            raise ValueError("warmup.enabled: the warm-up trains the one base model of both roles; "
+                             "it cannot be combined with solverSource")
+        return self
 
     @model_validator(mode="after")
     def _shards_not_above_questions(self) -> "RZeroRunSpec":

@@ -11,20 +11,21 @@ from typing import Literal
 
 from pydantic import Field
 
-from rzero_worker.task import Schema
+from rzero_worker.task import PhaseName, Schema
 
 from .oversight import ApprovalDecision, BestIteration, EarlyStop, ExportStatus, OracleRecord, PendingApproval
 
 RunPhase = Literal["Pending", "Running", "Suspended", "Succeeded", "Failed"]
 Stage = Literal[
-    "Pending", "Evaluation", "ChallengerTraining", "QuestionGeneration", "Labeling", "SolverTraining",
-    "AwaitingApproval", "Exporting", "Done",
+    "Pending", "FormatWarmup", "Evaluation", "ChallengerTraining", "QuestionGeneration", "Labeling",
+    "SolverTraining", "AwaitingApproval", "Exporting", "Done",
 ]
 PhaseState = Literal["Pending", "Running", "Retrying", "Succeeded", "Failed"]
 ConditionType = Literal["Ready", "Progressing", "Failed", "SpecValid", "Suspended"]
 
 # The status stage shown while a worker phase runs.
 STAGE_OF_PHASE: dict[str, str] = {
+    "warmup": "FormatWarmup",
     "challenger": "ChallengerTraining",
     "generate": "QuestionGeneration",
     "label": "Labeling",
@@ -49,9 +50,7 @@ class CurrentAttempt(Schema):
     """The phase attempt in flight (or waiting to be retried)."""
 
     iteration: int = Field(ge=0, description="Iteration of the phase.")
-    phase: Literal["challenger", "generate", "label", "solver", "evaluate", "export"] = Field(
-        description="Worker phase."
-    )
+    phase: Literal[PhaseName, "export"] = Field(description="Worker phase.")
     attempt: int = Field(ge=1, description="1-based attempt number.")
     name: str = Field(description="Deterministic name of the Job (or local process) of this attempt.")
     shards: int = Field(default=1, ge=1, description="Tasks (Indexed Job completions) of this attempt.")

@@ -140,6 +140,26 @@ class KubeApi:
     def list_pods(self, namespace: str, labels: dict[str, str]) -> list[dict]:
         return self._list_labelled(f"{CORE_PATH}/namespaces/{_quote(namespace)}/pods", labels)
 
+    def get_core(self, namespace: str, plural: str, name: str) -> dict:
+        return self.request("GET", f"{CORE_PATH}/namespaces/{_quote(namespace)}/{plural}/{_quote(name)}")
+
+    def delete_core(self, namespace: str, plural: str, name: str, uid: str) -> None:
+        """Delete exactly the object with this uid (a precondition: never a newer one of the same name)."""
+        self.request(
+            "DELETE", f"{CORE_PATH}/namespaces/{_quote(namespace)}/{plural}/{_quote(name)}",
+            body={"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid},
+                  "propagationPolicy": "Background"},
+        )
+
+    def list_job_events(self, namespace: str, job: str) -> list[dict]:
+        """Events about one Job (the Job controller's FailedCreate among them)."""
+        selector = f"involvedObject.kind=Job,involvedObject.name={job}"
+        items = self.request("GET", f"{CORE_PATH}/namespaces/{_quote(namespace)}/events",
+                             query={"fieldSelector": selector}).get("items", [])
+        # Filter again: a selector the server ignores (the test emulator does) must not leak other Events.
+        return [e for e in items if (e.get("involvedObject") or {}).get("name") == job
+                and (e.get("involvedObject") or {}).get("kind") == "Job"]
+
 
 def _has_labels(obj: dict, labels: dict[str, str]) -> bool:
     present = (obj.get("metadata") or {}).get("labels") or {}

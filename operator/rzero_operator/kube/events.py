@@ -4,16 +4,23 @@ Posted directly as core/v1 Events by the reconciler (it also runs from the opera
 outside any kopf handler, where kopf's event queue is not available). Messages come from the plan and from
 worker termination messages; anything that looks like a credential is masked before it leaves. A failure
 to post is logged and never fails the reconcile.
+
+Events are idempotent: each one's name is derived from the status transition it reports (run uid,
+metadata.generation, reason, message), so the reconciler posts them *before* writing the status. An
+operator that dies between the two re-decides the same transition on restart and posts the same names:
+the API server answers 409 for those already there. Two replicas (or a retried reconcile) do the same, so
+an event is neither lost nor doubled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
-from .client import KubeApi
+from .client import KubeApi, KubeError
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +38,28 @@ def redact(message: str) -> str:
     return _AWS_KEY_ID.sub("***", message)[:MAX_EVENT_MESSAGE]
 
 
+def event_name(run: dict, reason: str, message: str) -> str:
+    """`<run>.<hash of uid, generation, reason, message>`: the same transition gets the same name."""
+    meta = run["metadata"]
+    key = "\x1f".join([str(meta.get("uid") or ""), str(meta.get("generation") or ""), reason, message])
+    return f"{meta['name']}.{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
 def build_event(run: dict, type_: str, reason: str, message: str, now: datetime | None = None) -> dict:
     meta = run["metadata"]
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    message = redact(message)
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "metadata": {"name": event_name(run, reason, message), "namespace": meta["namespace"]},
         "involvedObject": {
             "apiVersion": run.get("apiVersion", "rzero.dev/v1alpha1"), "kind": run.get("kind", "RZeroRun"),
             "name": meta["name"], "namespace": meta["namespace"], "uid": meta.get("uid"),
         },
         "type": type_,
         "reason": reason,
-        "message": redact(message),
+        "message": message,
         "source": {"component": COMPONENT},
         "reportingComponent": COMPONENT,
         "reportingInstance": COMPONENT,
@@ -58,6 +73,9 @@ def api_poster(api: KubeApi) -> EventPoster:
     def post(run: dict, type_: str, reason: str, message: str) -> None:
         try:
             api.create_core(run["metadata"]["namespace"], "events", build_event(run, type_, reason, message))
+        except KubeError as error:
+            if not error.conflict:  # 409: this transition's event is already there
+                log.warning("could not post event %s: %s", reason, error)
         except Exception as error:  # noqa: BLE001 - an Event is a courtesy; the status is the record
             log.warning("could not post event %s: %s", reason, error)
 

@@ -4,6 +4,12 @@ The worker writes its summary JSON to /dev/termination-log, so a finished pod ca
 `status.containerStatuses[].state.terminated.message`. When pods are gone (garbage-collected, TTL) the
 summary is read from storage instead: `<run root>/<output>/summary.json` of a committed output — the same
 commit rule every reader follows, so a restarted operator rebuilds what it missed from Jobs and storage.
+
+Summaries are untrusted input: only pods the Job controller made for this Job (ownerReference to the Job's
+uid) are read, and each summary is checked (`rzero_worker.summary.validate_summary`: schema, sizes,
+finite numbers) before it can reach the status; a bad one fails the attempt with the reason. A running Job
+whose pods cannot be created (the Job controller's `FailedCreate` event: a missing ServiceAccount or
+PriorityClass, a quota) is a failed attempt too, still `active` so the plan stops it.
 """
 
 from __future__ import annotations
@@ -12,15 +18,19 @@ import json
 import logging
 from typing import Any, Callable, Iterable
 
+from rzero_worker.summary import TERMINATION_LOG_LIMIT, parse_untrusted_summary, validate_summary
+
 from ..api.status import CurrentAttempt
-from ..plan import Observed
+from ..plan import CONFIG_ERROR_EXIT_CODE, Observed
 from ..tasks import SHARDED_PHASES, phase_key
 from . import naming
 from .pod import CONTAINER
+from .refusals import is_configuration_error
 
 log = logging.getLogger(__name__)
 
 SummaryReader = Callable[[str], "dict | None"]  # run-relative output key -> committed summary or None
+EventLister = Callable[[str], list]  # Job name -> the namespace's Events about that Job
 
 
 def output_keys(current: CurrentAttempt) -> list[str]:
@@ -62,13 +72,7 @@ def _terminated(pod: dict) -> dict | None:
 
 
 def _parse_summary(message: str | None) -> dict | None:
-    if not message:
-        return None
-    try:
-        summary = json.loads(message)
-    except ValueError:
-        return None
-    return summary if isinstance(summary, dict) else None
+    return parse_untrusted_summary(message, TERMINATION_LOG_LIMIT)[0]
 
 
 def _pod_index(pod: dict) -> int:
@@ -79,29 +83,65 @@ def _pod_index(pod: dict) -> int:
         return 0
 
 
-def pod_summaries(pods: Iterable[dict]) -> dict[int, dict]:
-    """Summaries of succeeded pods by completion index (0 for a non-indexed Job)."""
-    found: dict[int, dict] = {}
+def owned_by(pod: dict, job: dict) -> bool:
+    """The pod was made by this Job's controller: its controller reference names the Job's uid."""
+    uid = (job.get("metadata") or {}).get("uid")
+    refs = (pod.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("kind") == "Job" and ref.get("controller") and ref.get("uid") == uid for ref in refs)
+
+
+def pod_summaries(pods: Iterable[dict]) -> dict[int, tuple[dict | None, str]]:
+    """(summary, problem) of succeeded pods by completion index (0 for a non-indexed Job)."""
+    found: dict[int, tuple[dict | None, str]] = {}
     for pod in pods:
         terminated = _terminated(pod)
         if terminated and terminated.get("exitCode") == 0:
-            summary = _parse_summary(terminated.get("message"))
-            if summary is not None:
-                found[_pod_index(pod)] = summary
+            summary, problem = parse_untrusted_summary(terminated.get("message"), TERMINATION_LOG_LIMIT)
+            name = (pod.get("metadata") or {}).get("name", "?")
+            if summary is not None or _pod_index(pod) not in found:
+                found[_pod_index(pod)] = (summary, f"pod {name}: summary is {problem}" if problem else "")
     return found
 
 
-def succeeded(current: CurrentAttempt, pods: list[dict], read_summary: SummaryReader | None) -> tuple[dict, ...]:
-    """One summary per shard: from the pods where they still are, else from committed storage."""
+def succeeded(
+    current: CurrentAttempt, pods: list[dict], read_summary: SummaryReader | None
+) -> tuple[tuple[dict, ...], list[str]]:
+    """(one summary per shard, problems): from the pods where they still are, else from committed
+    storage; every summary checked before it may reach the status."""
     by_index = pod_summaries(pods)
     summaries: list[dict] = []
+    problems: list[str] = []
     for index, key in enumerate(output_keys(current)):
-        summary = by_index.get(index)
+        summary, problem = by_index.get(index, (None, ""))
         if summary is None and read_summary is not None:
             summary = read_summary(key)
-        if summary is not None:
+        if summary is None:
+            if problem:
+                problems.append(problem)
+            continue
+        bad = validate_summary(summary, phase=current.phase, iteration=current.iteration, output=key)
+        if bad:
+            problems.append(f"summary of {key} is invalid: " + "; ".join(bad[:3]))
+        else:
             summaries.append(summary)
-    return tuple(summaries)
+    return tuple(summaries), problems
+
+
+def failed_create(job: dict, list_events: EventLister | None) -> str | None:
+    """The newest `FailedCreate` message of a Job that has no pods yet, or None."""
+    if list_events is None or (job.get("spec") or {}).get("suspend"):
+        return None  # a suspended Job (Kueue) has no pods on purpose
+    status = job.get("status") or {}
+    if status.get("active") or status.get("succeeded") or status.get("failed") or status.get("ready"):
+        return None
+    name = (job.get("metadata") or {}).get("name")
+    events = [e for e in list_events(name) if e.get("reason") == "FailedCreate"
+              and (e.get("involvedObject") or {}).get("kind") == "Job"
+              and (e.get("involvedObject") or {}).get("name") == name]
+    if not events:
+        return None
+    events.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    return str(events[-1].get("message") or "pods cannot be created")
 
 
 def failure(job: dict, pods: list[dict]) -> tuple[str, int | None]:
@@ -132,6 +172,7 @@ def observe_attempt(
     *,
     run_uid: str,
     read_summary: SummaryReader | None = None,
+    list_events: EventLister | None = None,
     **identity: Any,
 ) -> Observed:
     """The plan's `Observed` for `current`. `identity`: run_name, run_root, generation (passed through)."""
@@ -141,17 +182,28 @@ def observe_attempt(
     if job is None:
         return Observed(state="absent", **identity)
     if job_condition(job, "Complete") is not None:
-        summaries = succeeded(current, list_pods(current.name), read_summary)
+        pods = [pod for pod in list_pods(current.name) if owned_by(pod, job)]
+        summaries, problems = succeeded(current, pods, read_summary)
+        if problems:
+            return Observed(state="failed", message="; ".join(problems), **identity)
         return Observed(state="succeeded", summaries=summaries, **identity)
     if job_condition(job, "Failed") is not None:
-        message, exit_code = failure(job, list_pods(current.name))
+        message, exit_code = failure(job, [pod for pod in list_pods(current.name) if owned_by(pod, job)])
         return Observed(state="failed", message=message, exit_code=exit_code, **identity)
+    refused = failed_create(job, list_events)
+    if refused is not None:
+        code = CONFIG_ERROR_EXIT_CODE if is_configuration_error(None, refused) else None
+        return Observed(state="failed", message=f"Job {current.name} cannot create its pods: {refused}",
+                        exit_code=code, active=True, **identity)
     return Observed(state="running", **identity)
 
 
 def storage_summary_reader(run_root: str, storage_options: dict[str, Any]) -> SummaryReader:
-    """Read `<output>/summary.json` of committed outputs. Failures (no credentials in the operator, network)
-    only cost the status some numbers, so they are logged and swallowed."""
+    """Read `<output>/summary.json` of committed outputs. Failures only cost the status some numbers, so
+    they are logged (once per reader) and swallowed. The chart gives the operator no storage credentials by
+    design (Jobs get them by Secret reference), so that case is said plainly, not as boto3's
+    "Unable to locate credentials"."""
+    said = []
 
     def read(key: str) -> dict | None:
         try:
@@ -164,7 +216,17 @@ def storage_summary_reader(run_root: str, storage_options: dict[str, Any]) -> Su
                 return None
             return read_summary(storage, key)
         except Exception as error:  # noqa: BLE001 - optional enrichment, never fatal
-            log.info("no stored summary for %s: %s", key, error)
+            if not said:
+                said.append(key)
+                log.info("summary of %s not read from storage: %s", key, _storage_problem(error))
             return None
 
     return read
+
+
+def _storage_problem(error: Exception) -> str:
+    if type(error).__name__ in ("NoCredentialsError", "PartialCredentialsError"):
+        return ("the operator has no storage access (by design: the chart gives it no credentials; the "
+                "workers read storage through the run's Secret), so the status keeps the numbers of the "
+                "pods' termination messages only")
+    return f"{type(error).__name__}: {error}"

@@ -2,9 +2,17 @@
 
 Every trigger (run created/resumed/changed, a Job finished, a timer) calls `Reconciler.reconcile(ns, name)`,
 which reads the world afresh — never the possibly stale event body — so a missed or duplicated trigger
-costs nothing. Status is written before acting: a crash between the two leaves a status whose attempt has
-no Job (`absent`), and the next reconcile starts it under the same deterministic name. A create that finds
-the Job already there adopts it (its owner uid label must match) and observes it at once.
+costs nothing. Events are posted (idempotently, see events.py), then the status is written, then the
+reconciler acts: a crash between them leaves a status whose attempt has no Job (`absent`), and the next
+reconcile starts it under the same deterministic name. A create that finds the object already there adopts
+it only when it belongs to this run (same run uid); another run's leftover is removed (or, while it is
+being deleted, waited for), never reused.
+
+When the API server refuses an object of the attempt (a 4xx other than conflict/not-found: an invalid Job,
+a quota), the refusal is fed back to the plan as a failed attempt in the same reconcile: a configuration
+error fails the run, anything else is retried with backoff; either way the server's message is in the
+status, a condition and a Warning event. A run whose storage is a local path is refused (InvalidSpec): on a
+cluster no volume holds it and the worker's root filesystem is read-only.
 
 Algorithm decisions live in `plan.decide`; this module only moves data between it and the API server.
 """
@@ -21,7 +29,7 @@ from typing import Callable
 from ..api.spec import RZeroRunSpec
 from ..approval import decision_annotations
 from ..api.status import CurrentAttempt, RZeroRunStatus
-from ..plan import Decision, Observed, StartPhase, decide, decide_invalid_spec
+from ..plan import CONFIG_ERROR_EXIT_CODE, Decision, Observed, StartPhase, decide, decide_invalid_spec
 from ..tasks import run_root_for
 from ..validate import InvalidManifest, validate_manifest
 from . import naming
@@ -31,12 +39,26 @@ from .jobs import RunRef, build_phase_objects, default_image
 from .pod import StorageDefaults
 from .metrics import OperatorMetrics
 from .observe import observe_attempt, storage_summary_reader
+from .refusals import is_configuration_error, is_refusal
 from .status_writer import parse_status, write_status
 
 log = logging.getLogger(__name__)
 
 MAX_ROUNDS = 64  # adopting finished Jobs after a status loss replays at most this many steps per call
 CONFLICT_RETRY_S = 2.0
+LOCAL_STORAGE = (
+    "spec.storage.uri: a local path cannot be used on a cluster (phase pods mount no volume for it and their "
+    "root filesystem is read-only); use s3://bucket/prefix — local paths are for `rzero run`"
+)
+WAIT = "wait"  # a create found an object that is not ours yet: try again shortly
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The API server refused an object of the attempt (HTTP 4xx)."""
+
+    message: str
+    configuration: bool
 
 
 @dataclass
@@ -112,6 +134,8 @@ class Reconciler:
         now = self.clock()
         try:
             spec = validate_manifest({key: body.get(key) for key in ("apiVersion", "kind", "metadata", "spec")}).spec
+            if not spec.storage.is_s3:
+                raise InvalidManifest([LOCAL_STORAGE])
         except InvalidManifest as invalid:
             decision = decide_invalid_spec(status, invalid.errors, meta.get("generation"), now)
             self._write_and_post(body, raw_status, status, decision, outcome)
@@ -123,7 +147,9 @@ class Reconciler:
         if decision.stop is not None:
             self._stop(run, decision.stop, outcome)
         if decision.start is not None:
-            self._start(run, spec, decision.start, outcome)
+            refusal = self._start(run, spec, decision.start, outcome)
+            if refusal is not None:
+                self._after_refusal(body, spec, decision, observed, refusal, outcome)
 
     def _observe(
         self, run: RunRef, spec: RZeroRunSpec, status: RZeroRunStatus, generation: int | None,
@@ -141,59 +167,103 @@ class Reconciler:
             reader = storage_summary_reader(run_root, {k: v for k, v in options.items() if v})
         return observe_attempt(
             status.current, jobs, lambda job: self.api.list_pods(run.namespace, {naming.JOB_NAME_POD_LABEL: job}),
-            run_uid=run.uid, read_summary=reader, **identity,
+            run_uid=run.uid, read_summary=reader,
+            list_events=lambda job: self.api.list_job_events(run.namespace, job), **identity,
         )
+
+    def _after_refusal(
+        self, body: dict, spec: RZeroRunSpec, decision: Decision, observed: Observed, refusal: Refusal,
+        outcome: Outcome,
+    ) -> None:
+        """The attempt just started cannot exist: decide again with it failed, and write that at once."""
+        log.warning("%s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"], refusal.message)
+        failed = Observed(
+            state="failed", message=refusal.message,
+            exit_code=CONFIG_ERROR_EXIT_CODE if refusal.configuration else None,
+            run_name=observed.run_name, run_root=observed.run_root, generation=observed.generation,
+        )
+        again = decide(spec, decision.status, failed, self.clock())
+        self._write_and_post(body, decision.status.wire(), decision.status, again, outcome)
+        outcome.requeue_after = again.requeue_after
 
     def _write_and_post(self, body: dict, raw_status: dict, old: RZeroRunStatus, decision: Decision, outcome: Outcome) -> None:
         meta = body["metadata"]
+        post_events(self.post_event, body, decision.events)  # first: idempotent names survive a crash here
         if write_status(self.api, meta["namespace"], meta["name"], raw_status, decision.status):
             outcome.status_writes += 1
-        post_events(self.post_event, body, decision.events)
         self.metrics.record_events(decision.events, old, self.clock())
         self.metrics.track_run((meta["namespace"], meta["name"]), decision.status)
         for type_, reason, message in decision.events:
             log.info("%s %s/%s: %s", reason, meta["namespace"], meta["name"], message,
                      extra={"run": meta["name"], "namespace": meta["namespace"], "reason": reason, "type": type_})
 
-    def _start(self, run: RunRef, spec: RZeroRunSpec, start: StartPhase, outcome: Outcome) -> None:
+    def _start(self, run: RunRef, spec: RZeroRunSpec, start: StartPhase, outcome: Outcome) -> Refusal | None:
         objects = build_phase_objects(
             run, spec, start, operator_image=self.operator_image, storage_defaults=self.storage_defaults
         )
-        self._create_owned(run.namespace, "configmaps", objects.config_map)
-        if objects.service is not None:
-            self._create_owned(run.namespace, "services", objects.service)
+        owned = [("configmaps", objects.config_map)] + ([("services", objects.service)] if objects.service else [])
         try:
+            for plural, obj in owned:
+                state = self._create_owned(run, plural, obj)
+                if isinstance(state, Refusal):
+                    return state
+                if state == WAIT:
+                    outcome.requeue_after = CONFLICT_RETRY_S
+                    return None
             self.api.create_job(run.namespace, objects.job)
         except KubeError as error:
-            if not error.conflict:
-                raise
-            self._adopt(run, start, outcome)
-            return
+            if error.conflict:
+                self._adopt(run, start, outcome)
+                return None
+            if is_refusal(error.status):
+                return _refusal(error)
+            raise
         outcome.created.append(start.name)
         self.metrics.record_start(start.phase)
+        return None
 
     def _adopt(self, run: RunRef, start: StartPhase, outcome: Outcome) -> None:
         """The Job exists: ours (a restart replaying its step) is adopted; another run's (a re-created run
-        whose predecessor's Jobs the garbage collector has not removed yet) means wait."""
+        whose predecessor's Jobs the garbage collector has not removed yet) or one being deleted means wait."""
         jobs = self.api.list_jobs(run.namespace, {naming.MANAGED_BY_LABEL: naming.MANAGER})
-        mine = any(
-            (job.get("metadata") or {}).get("name") == start.name
-            and ((job.get("metadata") or {}).get("labels") or {}).get(naming.RUN_UID_LABEL) == run.uid
-            for job in jobs
-        )
-        if mine:
+        found = [job.get("metadata") or {} for job in jobs if (job.get("metadata") or {}).get("name") == start.name]
+        mine = [meta for meta in found if (meta.get("labels") or {}).get(naming.RUN_UID_LABEL) == run.uid]
+        if mine and not mine[0].get("deletionTimestamp"):
             outcome.adopted.append(start.name)
             log.info("adopted existing Job %s/%s", run.namespace, start.name)
         else:
-            log.warning("Job %s/%s exists but belongs to another run; waiting", run.namespace, start.name)
+            log.warning("Job %s/%s exists but belongs to another run or is being deleted; waiting",
+                        run.namespace, start.name)
             outcome.requeue_after = CONFLICT_RETRY_S
 
-    def _create_owned(self, namespace: str, plural: str, obj: dict) -> None:
+    def _create_owned(self, run: RunRef, plural: str, obj: dict) -> "str | Refusal":
+        """Create a ConfigMap/Service of the attempt. "ready" when created or already ours (this run's uid);
+        WAIT when a stale one of a deleted run is still there: it is removed (or its deletion awaited),
+        never reused — it would hand the new run the old run's task and storage root."""
+        name = obj["metadata"]["name"]
         try:
-            self.api.create_core(namespace, plural, obj)
+            self.api.create_core(run.namespace, plural, obj)
+            return "ready"
         except KubeError as error:
-            if not error.conflict:  # already there from an earlier try of this same attempt
+            if not error.conflict:
                 raise
+        try:
+            meta = self.api.get_core(run.namespace, plural, name).get("metadata") or {}
+        except KubeError as error:
+            if error.not_found:
+                return WAIT  # gone in between: create it next time
+            raise
+        owners = {ref.get("uid") for ref in meta.get("ownerReferences") or [] if ref.get("controller")}
+        if run.uid in owners and not meta.get("deletionTimestamp"):
+            return "ready"
+        if meta.get("deletionTimestamp"):
+            log.info("%s %s/%s is being deleted; waiting", plural, run.namespace, name)
+            return WAIT
+        if (meta.get("labels") or {}).get(naming.MANAGED_BY_LABEL) != naming.MANAGER:
+            return Refusal(f"{plural} {name!r} exists and was not made by rzero: rename or remove it", True)
+        log.warning("removing %s %s/%s left by an earlier run (owner %s)", plural, run.namespace, name, owners)
+        self.api.delete_core(run.namespace, plural, name, meta.get("uid") or "")
+        return WAIT
 
     def _stop(self, run: RunRef, attempt: CurrentAttempt, outcome: Outcome) -> None:
         try:
@@ -202,3 +272,8 @@ class Reconciler:
         except KubeError as error:
             if not error.not_found:
                 raise
+
+
+def _refusal(error: KubeError) -> Refusal:
+    text = f"the API server refused the phase's objects: HTTP {error.status} {error.reason}: {error.message}"
+    return Refusal(message=text, configuration=is_configuration_error(error.status, error.message))

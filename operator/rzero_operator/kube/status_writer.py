@@ -7,6 +7,7 @@ phase succeeds) must be sent as null. The status we write is authoritative: keys
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -52,5 +53,9 @@ def write_status(api: KubeApi, namespace: str, name: str, raw_old: dict | None, 
     patch = merge_patch(raw_old or {}, new.wire())
     if not patch:
         return False
+    try:  # the API server refuses a body with NaN/Infinity (HTTP 400) and then every later write too
+        json.dumps(patch, allow_nan=False)
+    except ValueError as error:
+        raise ValueError(f"refusing to write a status with a non-finite number: {error}") from None
     api.patch_run_status(namespace, name, patch)
     return True

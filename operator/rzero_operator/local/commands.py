@@ -61,12 +61,14 @@ def print_status(file: Path | None, root: Path | None = None, as_json: bool = Fa
 def report_for(state: LocalState, storage, out_dir: Path, spec=None) -> Path:
     """Write the report of one run (histograms read from its committed label outputs)."""
     from rzero_operator.report import read_evaluation, read_label_histograms, write_report
+    from rzero_operator.report_training import read_training_curves
 
     iterations = [int(e.get("iteration", 0)) for e in state.status.get("iterationHistory") or []]
     histograms = read_label_histograms(storage, [i for i in iterations if i > 0])
     evaluation = read_evaluation(storage, iterations)
+    training = read_training_curves(storage, [i for i in iterations if i > 0])
     band = spec.labeling.band_edges() if spec is not None else None
-    return write_report(out_dir, state.name, state.status, histograms, band, evaluation)
+    return write_report(out_dir, state.name, state.status, histograms, band, evaluation, training)
 
 
 def make_report(file: Path | None, root: Path | None = None, out: Path | None = None) -> int:

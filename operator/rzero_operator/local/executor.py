@@ -26,17 +26,16 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
 
 from rzero_operator.api import RZeroRun, RZeroRunStatus
 from rzero_operator.local.layout import LOCAL_NAMESPACE, LocalLayout
 from rzero_operator.local.processes import ShardJob, last_line, run_shards, tail
 from rzero_operator.local.progress import RunProgress
 from rzero_operator.local.state import AttemptRecord, LocalState, load_state, new_uid, save_state
-from rzero_operator.plan import Decision, Observed, StartPhase, decide
 from rzero_operator.oversight import step_tasks
+from rzero_operator.plan import Decision, Observed, StartPhase, decide, steps
 from rzero_operator.tasks import run_root_for
-from rzero_operator.validate import InvalidManifest, validate_manifest
+from rzero_operator.validate import InvalidManifest, load_manifest, validate_manifest
 from rzero_worker.storage import Storage, is_committed, open_storage
 from rzero_worker.summary import read_summary
 from rzero_worker.task import StorageLocation
@@ -46,16 +45,13 @@ TERMINAL = ("Succeeded", "Failed")
 
 
 def load_run(path: Path) -> RZeroRun:
-    """The one RZeroRun in a YAML file; raises InvalidManifest naming the bad fields."""
-    try:
-        docs = [doc for doc in yaml.safe_load_all(Path(path).read_text(encoding="utf-8")) if doc is not None]
-    except OSError as err:
-        raise InvalidManifest([f"{path}: cannot read: {err.strerror or err}"]) from None
-    except yaml.YAMLError as err:
-        raise InvalidManifest([f"{path}: not valid YAML: {err}"]) from None
-    if len(docs) != 1:
-        raise InvalidManifest([f"{path}: expected exactly one RZeroRun document, found {len(docs)}"])
-    return validate_manifest(docs[0])
+    """The one RZeroRun of a file (read and validated as `rzero validate` does); raises InvalidManifest
+    naming the bad fields. A local run needs a real name: generateName is for `kubectl create`."""
+    run = load_manifest(path)
+    if not run.metadata.name:
+        raise InvalidManifest(["metadata.name: a local run needs a name to resume by (generateName is only for "
+                               "kubectl create)"])
+    return run
 
 
 def spec_digest(run: RZeroRun) -> str:
@@ -141,7 +137,7 @@ class LocalExecutor:
         save_state(self.layout.state_file, self.state)
         for kind, reason, message in decision.events:
             self.progress.write(f"{'!' if kind == 'Warning' else '-'} {reason}: {message}")
-        self.progress.show(self.state.status, self.spec.iterations)
+        self.progress.show(self.state.status, len(steps(self.spec.iterations, self.spec.warmup.enabled)))
         return decision
 
     def _attempt_record(self, start: StartPhase) -> AttemptRecord:
@@ -162,7 +158,7 @@ class LocalExecutor:
             task_file.write_text(json.dumps(task, indent=2), encoding="utf-8")
             jobs.append(ShardJob(phase=record.phase, task_file=task_file, log_file=Path(record.logs[index])))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        on_poll = lambda running: running and self.progress.worker_line(last_line(running[0].log_file))  # noqa: E731
+        on_poll = lambda running: running and self.progress.worker_log(running[0].log_file)  # noqa: E731
         codes = run_shards(
             jobs, max_parallel=self.max_parallel, env=env, on_poll=on_poll, deadline=self.spec.phase_deadline_seconds
         )
@@ -229,7 +225,7 @@ def run_local(
             print(f"{file}: {message}", file=sys.stderr)
         return EXIT_INVALID
     layout = LocalLayout.resolve(run.metadata.name, run.spec.storage.uri, root)
-    bar = RunProgress(run.metadata.name, run.spec.iterations, enabled=progress)
+    bar = RunProgress(run.metadata.name, len(steps(run.spec.iterations, run.spec.warmup.enabled)), enabled=progress)
     executor = LocalExecutor(run, layout, bar, max_parallel=max_parallel)
     bar.write(f"run {run.metadata.name}: state {layout.state_file}, artefacts {executor.state.run_root}")
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)

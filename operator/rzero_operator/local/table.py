@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rzero_operator.report import iteration_rows
 from rzero_operator.scoretable import score_table
-from rzero_worker.task import PHASES
+from rzero_worker.task import ALL_PHASES
 
 
 def _cell(value, pattern: str = "{}") -> str:
@@ -17,7 +17,7 @@ def _phase_states(entry: dict) -> str:
     marks = {"Succeeded": "✓", "Running": "…", "Failed": "✗", "Pending": ""}
     phases = entry.get("phases") or {}
     parts = []
-    for phase in sorted(phases, key=lambda name: PHASES.index(name) if name in PHASES else len(PHASES)):
+    for phase in sorted(phases, key=lambda name: ALL_PHASES.index(name) if name in ALL_PHASES else len(ALL_PHASES)):
         state = (phases[phase] or {}).get("state", "")
         parts.append(phase + marks.get(state, ""))
     return " ".join(parts)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+
+import pytest
 import urllib.request
 import socket
 from datetime import datetime, timedelta, timezone
@@ -17,19 +19,30 @@ UID = "uid-1"
 CURRENT = CurrentAttempt(iteration=1, phase="label", attempt=1, name="demo-i001-label-a1", shards=2)
 
 
-def job(conditions=(), name="demo-i001-label-a1", uid=UID, **meta) -> dict:
-    return {"metadata": {"name": name, "labels": {"rzero.dev/run-uid": uid}, **meta},
-            "status": {"conditions": [{"type": t, "status": "True", "reason": r, "message": m} for t, r, m in conditions]}}
+JOB_UID = "job-uid-1"
 
 
-def pod(index: int, exit_code: int, message: str) -> dict:
-    return {"metadata": {"annotations": {"batch.kubernetes.io/job-completion-index": str(index)}},
+def job(conditions=(), name="demo-i001-label-a1", uid=UID, status=None, **meta) -> dict:
+    return {"metadata": {"name": name, "uid": JOB_UID, "labels": {"rzero.dev/run-uid": uid}, **meta},
+            "status": {**(status or {}), "conditions": [{"type": t, "status": "True", "reason": r, "message": m}
+                                                         for t, r, m in conditions]}}
+
+
+def pod(index: int, exit_code: int, message: str, owner: str = JOB_UID) -> dict:
+    return {"metadata": {"name": f"demo-i001-label-a1-{index}-abcde",
+                         "annotations": {"batch.kubernetes.io/job-completion-index": str(index)},
+                         "ownerReferences": [{"kind": "Job", "name": "demo-i001-label-a1", "uid": owner, "controller": True}]},
             "status": {"containerStatuses": [{"name": "worker", "state": {"terminated": {"exitCode": exit_code, "message": message}}}]}}
 
 
-def observe(jobs, pods=(), reader=None):
+def label_summary(index: int, **metrics) -> dict:
+    return {"apiVersion": "rzero.dev/summary-v1", "run": "demo", "phase": "label", "iteration": 1,
+            "output": f"iter-001/label/shard-{index:05d}-of-00002", "seconds": 1.0, "metrics": metrics}
+
+
+def observe(jobs, pods=(), reader=None, events=()):
     return observe_attempt(CURRENT, list(jobs), lambda name: list(pods), run_uid=UID, read_summary=reader,
-                           run_name="demo", run_root="/runs/x", generation=3)
+                           list_events=lambda name: list(events), run_name="demo", run_root="/runs/x", generation=3)
 
 
 def test_no_job_or_another_runs_job_or_a_deleting_job_reads_as_absent():
@@ -40,8 +53,8 @@ def test_no_job_or_another_runs_job_or_a_deleting_job_reads_as_absent():
 
 
 def test_a_complete_job_yields_one_summary_per_shard_from_pods_then_from_storage():
-    summary = {"phase": "label", "metrics": {"kept": 3}}
-    stored = {"phase": "label", "metrics": {"kept": 4}, "from": "storage"}
+    summary = label_summary(0, kept=3)
+    stored = label_summary(1, kept=4)
     asked = []
 
     def reader(key):
@@ -96,7 +109,7 @@ def test_events_reference_the_run_and_mask_anything_that_looks_like_a_credential
     event = build_event(run, "Warning", "PhaseRetry", "token: s3cr3t")
     assert event["involvedObject"] == {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "name": "demo",
                                        "namespace": "ml", "uid": "u"}
-    assert event["message"] == "token: ***" and event["metadata"]["generateName"] == "demo."
+    assert event["message"] == "token: ***" and event["metadata"]["name"].startswith("demo.")
 
 
 def test_metrics_count_runs_by_phase_durations_retries_and_failures_and_are_served_over_http():
@@ -127,3 +140,123 @@ def metrics_text(metrics: OperatorMetrics) -> str:
     from prometheus_client import generate_latest
 
     return generate_latest(metrics.registry).decode()
+
+
+# ------------------------------------------------------------------------ untrusted summaries (issue 13)
+
+COMPLETE = [("Complete", "Completed", "")]
+
+
+def test_a_nan_in_a_termination_message_fails_the_attempt_instead_of_reaching_the_status():
+    text = json.dumps(label_summary(0, mean_agreement=float("nan")))  # Python writes NaN; Go refuses it
+    assert "NaN" in text
+    observed = observe([job(COMPLETE)], [pod(0, 0, text), pod(1, 0, json.dumps(label_summary(1)))])
+    assert observed.state == "failed" and observed.exit_code is None
+    assert "pod demo-i001-label-a1-0-abcde: summary is not JSON (NaN is not a number)" in observed.message
+
+
+@pytest.mark.parametrize(
+    ("summary", "problem"),
+    [
+        (dict(label_summary(0), apiVersion="v0"), "apiVersion: expected 'rzero.dev/summary-v1'"),
+        (dict(label_summary(0), phase="solver"), "phase: expected 'label'"),
+        (dict(label_summary(0), output="iter-009/label"), "output: expected 'iter-001/label/shard-00000-of-00002'"),
+        (dict(label_summary(0), seconds=-1), "seconds: expected a non-negative number"),
+        (dict(label_summary(0), metrics=[1]), "metrics: expected an object"),
+        (label_summary(0, kept=2**60), "metrics.kept: integer too large"),
+        (label_summary(0, note="x" * 5000), "metrics.note: string of 5,000 characters"),
+    ],
+)
+def test_a_summary_that_breaks_the_contract_fails_the_attempt_naming_the_field(summary, problem):
+    stored = {"iter-001/label/shard-00000-of-00002": summary, "iter-001/label/shard-00001-of-00002": label_summary(1)}
+    observed = observe([job(COMPLETE)], [], stored.get)
+    assert observed.state == "failed" and problem in observed.message, observed.message
+
+
+def test_a_stored_summary_is_checked_too():
+    stored = {"iter-001/label/shard-00000-of-00002": label_summary(0, kept=float("inf")),
+              "iter-001/label/shard-00001-of-00002": label_summary(1)}
+    observed = observe([job(COMPLETE)], [], stored.get)
+    assert observed.state == "failed" and "metrics.kept: inf is not a finite number" in observed.message
+
+
+def test_pods_not_made_by_the_jobs_controller_are_not_believed():
+    forged = pod(0, 0, json.dumps(label_summary(0, kept=999)), owner="someone-elses-job")
+    observed = observe([job(COMPLETE)], [forged], {"iter-001/label/shard-00001-of-00002": label_summary(1)}.get)
+    assert observed.state == "succeeded" and observed.summaries == (label_summary(1),)  # shard 0 read nowhere
+
+
+def failed_create_event(message: str, name="demo-i001-label-a1") -> dict:
+    return {"reason": "FailedCreate", "type": "Warning", "message": message, "lastTimestamp": "2026-01-01T00:00:00Z",
+            "involvedObject": {"kind": "Job", "name": name}}
+
+
+@pytest.mark.parametrize(
+    ("message", "configuration"),
+    [
+        ('Error creating: pods "demo-i001-label-a1-0-x" is forbidden: error looking up service account '
+         'rzero-test/trainer: serviceaccount "trainer" not found', True),
+        ('Error creating: pods "demo-i001-label-a1-0-x" is forbidden: no PriorityClass with name high was found', True),
+        ('Error creating: pods "demo-i001-label-a1-0-x" is forbidden: exceeded quota: gpu, requested: '
+         'requests.nvidia.com/gpu=1, used: requests.nvidia.com/gpu=8, limited: requests.nvidia.com/gpu=8', False),
+    ],
+)
+def test_a_job_that_cannot_create_its_pods_is_a_failed_attempt_to_stop(message, configuration):
+    observed = observe([job()], [], events=[failed_create_event(message), failed_create_event("x", name="other")])
+    assert observed.state == "failed" and observed.active
+    assert message in observed.message and (observed.exit_code == 2) is configuration
+
+
+def test_a_job_with_pods_or_suspended_by_kueue_is_not_judged_by_old_failed_create_events():
+    events = [failed_create_event("error looking up service account x")]
+    assert observe([job(status={"active": 1})], [], events=events).state == "running"
+    suspended = job()
+    suspended["spec"] = {"suspend": True}
+    assert observe([suspended], [], events=events).state == "running"
+
+
+def test_a_status_with_a_non_finite_number_is_never_sent():
+    from rzero_operator.kube.status_writer import write_status
+
+    class NoApi:
+        def patch_run_status(self, *args):
+            raise AssertionError("a NaN must not reach the API server")
+
+    status = RZeroRunStatus(latest_score=float("nan"))
+    with pytest.raises(ValueError, match="non-finite"):
+        write_status(NoApi(), "ns", "demo", {}, status)
+
+
+def test_event_names_are_derived_from_the_transition_so_reposting_is_idempotent():
+    from rzero_operator.kube.events import event_name
+
+    run = {"metadata": {"name": "demo", "namespace": "ns", "uid": "u1", "generation": 2}}
+    first = build_event(run, "Normal", "PhaseStarted", "demo-i001-label-a1: started")
+    again = build_event(run, "Normal", "PhaseStarted", "demo-i001-label-a1: started")
+    assert first["metadata"]["name"] == again["metadata"]["name"] == event_name(run, "PhaseStarted",
+                                                                                "demo-i001-label-a1: started")
+    assert first["metadata"]["name"].startswith("demo.")
+    later = {"metadata": dict(run["metadata"], generation=3)}
+    assert build_event(later, "Normal", "PhaseStarted", "demo-i001-label-a1: started")["metadata"]["name"] != \
+        first["metadata"]["name"]
+
+
+def test_without_storage_credentials_the_fallback_says_so_plainly(monkeypatch, caplog):
+    import logging
+
+    from rzero_operator.kube.observe import storage_summary_reader
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    read = storage_summary_reader("s3://bucket/runs/ns/demo/uid", {"endpoint_url": "http://127.0.0.1:9"})
+    with caplog.at_level(logging.INFO, logger="rzero_operator.kube.observe"):
+        assert read("iter-000/evaluate") is None
+        assert read("iter-001/challenger") is None
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1 and "the operator has no storage access" in messages[0]
+    assert "Unable to locate credentials" not in messages[0]

@@ -52,7 +52,7 @@ def write_manifest(tmp_path: Path, manifest: dict) -> Path:
 def executor_for(path: Path) -> LocalExecutor:
     run = load_run(path)
     layout = LocalLayout.resolve(run.metadata.name, run.spec.storage.uri)
-    return LocalExecutor(run, layout, RunProgress("tiny", 1, enabled=False))
+    return LocalExecutor(run, layout, RunProgress("tiny", 6, enabled=False))
 
 
 # --------------------------------------------------------------------------------------------------

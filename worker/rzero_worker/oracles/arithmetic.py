@@ -1,7 +1,7 @@
 r"""The exact arithmetic oracle: the true answer of questions that are pure arithmetic, never `eval`.
 
-A question qualifies when, after an optional lead-in ("What is", "Compute", "Calculate", "Evaluate", "Find
-the value of", "Simplify") and a trailing "?" or ".", what remains is an expression of numbers, `+ - * / ^`,
+A question qualifies when, after an optional lead-in ("What is (the value of)", "Compute", "Calculate",
+"Evaluate", "Find the value of", "Simplify") and a trailing "?" or ".", what remains is an expression of numbers, `+ - * / ^`,
 `×`/`·`/`÷`/`\times`/`\cdot`/`\div`, `\frac{a}{b}` and parentheses, e.g. "What is 23 + 45 * 2?" or
 "Compute (3 - 7) / 4.". Anything else — a variable, a word the oracle does not know, a unit — is not
 answered (None): an oracle that guesses would measure nothing.
@@ -25,7 +25,8 @@ MAX_EXPONENT = 64
 MAX_BITS = 256
 
 _LEAD_IN = re.compile(
-    r"^(?:what\s+is|what's|compute|calculate|evaluate|find\s+the\s+value\s+of|find|simplify)\s*:?\s*",
+    r"^(?:what\s+is\s+the\s+value\s+of|what\s+is|what's|compute|calculate|evaluate|find\s+the\s+value\s+of"
+    r"|find|simplify)\s*:?\s*",
     re.IGNORECASE,
 )
 _REWRITES = (

@@ -1,4 +1,5 @@
-"""The five phases of an iteration, and `export` at the end of a run. Each module exposes `run(ctx: PhaseContext) -> dict` (its metrics).
+"""The phases: the five of each iteration, the optional format warm-up, and `export` at the end of a run.
+Each module exposes `run(ctx: PhaseContext) -> dict` (its metrics).
 
 The registry names them as "module:function" strings so that nothing heavy (torch, transformers) is
 imported until a phase actually runs: validating a task or re-running a committed phase stays light.
@@ -10,6 +11,7 @@ import importlib
 from typing import Callable
 
 PHASE_ENTRYPOINTS: dict[str, str] = {
+    "warmup": "rzero_worker.phases.warmup:run",
     "challenger": "rzero_worker.phases.challenger:run",
     "generate": "rzero_worker.phases.generate:run",
     "label": "rzero_worker.phases.label:run",

@@ -78,7 +78,9 @@ def run_phase(
             pruned = prune(storage, getattr(task, "prune", []))
 
         started = time.monotonic()
-        metrics = {**_checked_metrics(impl(ctx)), "output_bytes": _tree_bytes(ctx.staging)}
+        metrics = _checked_metrics(impl(ctx))
+        metrics.setdefault("peak_rss_mb", peak_rss_mb())
+        metrics["output_bytes"] = _tree_bytes(ctx.staging)
         if pruned:
             metrics["pruned"] = pruned
         summary = make_summary(task, metrics, time.monotonic() - started)
@@ -122,6 +124,13 @@ def _commit_output(ctx: PhaseContext, summary: dict) -> None:
     commit(ctx.storage, ctx.task.output)
     # The output is final; its resume checkpoints (possibly many GB) are no longer needed.
     ctx.storage.delete_prefix(ctx.checkpoint_root)
+
+
+def peak_rss_mb() -> float:
+    """This worker process's peak resident memory so far, in MiB (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _checked_metrics(metrics) -> dict:
