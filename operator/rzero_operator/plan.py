@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from rzero_worker.task import PHASES
 
-from . import oversight
+from . import approval, oversight
 from .api.history import apply_summaries, summary_seconds
 from .api.spec import RZeroRunSpec
 from .api.status import STAGE_OF_PHASE, Condition, CurrentAttempt, IterationRecord, PhaseRecord, RZeroRunStatus
@@ -356,7 +356,7 @@ def _await_approval(ctx: _Context) -> Decision:
     st = ctx.status
     assert st.approval is not None
     st.phase, st.stage = "Suspended", "AwaitingApproval"
-    st.message = oversight.approval.waiting_message(st.approval)
+    st.message = approval.waiting_message(st.approval)
     ctx.condition("Suspended", True, "AwaitingApproval", st.message)
     ctx.condition("Progressing", False, "AwaitingApproval", st.message)
     return ctx.decision()

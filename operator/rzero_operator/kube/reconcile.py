@@ -27,8 +27,8 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from ..api.spec import RZeroRunSpec
-from ..approval import decision_annotations
 from ..api.status import CurrentAttempt, RZeroRunStatus
+from ..approval import decision_annotations
 from ..plan import CONFIG_ERROR_EXIT_CODE, Decision, Observed, StartPhase, decide, decide_invalid_spec
 from ..tasks import run_root_for
 from ..validate import InvalidManifest, validate_manifest
