@@ -5,8 +5,8 @@
   (less training, less drift).
 - `violation`: what new evidence a phase's success brings against the iteration (`spec.guard`): after
   labelling, a label accuracy whose 95% lower bound is under `minLabelAccuracy`; after evaluation, a mean
-  score more than `maxScoreDrop` below the best iteration's. No oracle checks, no label evidence: an
-  accuracy over nothing proves nothing either way.
+  score more than `maxScoreDrop` below the best iteration's. Fewer than `minChecked` oracle checks are
+  no label evidence: the interval of a handful of checks is too wide to prove anything either way.
 - `tripped`: the guard acts when the latest `patience` iterations (this one included) all carry a
   violation, and only on the phase that just added one — a second phase of the same iteration does not
   re-trip on the first one's evidence.
@@ -57,8 +57,10 @@ def _percent(value: float) -> str:
 
 
 def label_violation(guard: GuardSpec, record: IterationRecord) -> str | None:
-    if guard.min_label_accuracy is None or not record.oracle_checked or not record.label_accuracy_ci95:
+    if guard.min_label_accuracy is None or not record.label_accuracy_ci95:
         return None
+    if (record.oracle_checked or 0) < guard.min_checked:
+        return None  # too few checks to be evidence either way
     low, high = record.label_accuracy_ci95
     if low >= guard.min_label_accuracy:
         return None

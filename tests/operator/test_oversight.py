@@ -143,6 +143,14 @@ def test_a_drop_within_the_threshold_or_no_oracle_evidence_does_not_trip():
     assert run.status.phase == "Succeeded" and run.status.stopped is None
 
 
+def test_too_few_oracle_checks_are_no_evidence_for_the_label_threshold():
+    run = Run(make_spec(iterations=1, guard={"minLabelAccuracy": 0.7, "minChecked": 51}), correct={1: 5})
+    run.go()
+    assert run.status.stopped is None and run.status.phase == "Succeeded"  # 5 of 50 right, but 50 < 51 checks
+    run = Run(make_spec(iterations=1, guard={"minLabelAccuracy": 0.7, "minChecked": 50}), correct={1: 5}).go()
+    assert run.status.stopped.reason == "EarlyStopped"
+
+
 def test_the_guard_pauses_and_an_approval_resumes_the_run():
     run = Run(make_spec(iterations=2, guard={"minLabelAccuracy": 0.7, "action": "pause"}), correct={1: 20}).go()
     st = run.status

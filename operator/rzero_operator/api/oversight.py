@@ -24,7 +24,7 @@ class GuardSpec(Schema):
     accuracy's 95% lower bound is below `minLabelAccuracy` (checked after labelling, before the Solver
     trains on the labels) or its mean evaluation score is more than `maxScoreDrop` below the best
     iteration's (checked after evaluation). The guard acts when `patience` consecutive iterations are in
-    violation, on new evidence only."""
+    violation, on new evidence only; label accuracy counts as evidence from `minChecked` checks on."""
 
     min_label_accuracy: float | None = Field(
         default=None, ge=0, le=1,
@@ -35,6 +35,12 @@ class GuardSpec(Schema):
         default=None, ge=0, le=1,
         description="Act when the mean evaluation accuracy falls more than this (absolute, e.g. 0.05 = 5 "
         "points) below the best iteration's so far. Unset: scores are not guarded.",
+    )
+    min_checked: int = Field(
+        default=10, ge=1, le=100000,
+        description="Oracle-checked questions an iteration needs before minLabelAccuracy applies: the interval "
+        "of a handful of checks is too wide to say anything (one wrong label out of one checked has a lower "
+        "bound of 0).",
     )
     patience: int = Field(default=1, ge=1, le=100, description="Consecutive iterations in violation before acting.")
     action: Literal["stop", "pause"] = Field(
