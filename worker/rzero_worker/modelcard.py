@@ -52,8 +52,10 @@ def render_model_card(card: ModelCardData, run: str, role: str, iteration: int, 
     if iteration == best:
         what.append("the **best** iteration by mean evaluation score")
     if iteration == last:
-        what.append("the **last** Solver the run trained")
-    source = "the base model itself (no trained Solver scored higher)" if iteration == 0 else f"iteration {iteration}"
+        what.append("the **last** Solver " + ("the run trained" if last > 0 else "(the run trained none)"))
+    warmed = bool((card.spec.get("warmup") or {}).get("enabled"))
+    base = "the base model after the format warm-up" if warmed else "the base model itself"
+    source = f"{base} (no trained Solver scored higher)" if iteration == 0 else f"iteration {iteration}"
     lines = [
         _front_matter(card),
         f"# {run}: R-Zero Solver, {source}",
