@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: setup demo test test-fast test-demo crd clean
+.PHONY: setup demo test test-fast test-demo test-faults crd clean
 
 $(BIN)/rzero: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,10 +24,14 @@ demo: setup
 	$(BIN)/rzero run examples/local-demo.yaml
 
 test: setup
-	$(BIN)/pytest -q -m "not demo"
+	$(BIN)/pytest -q -m "not demo and not faults_long"
 
 test-fast: setup
-	$(BIN)/pytest -q -m "not slow and not demo"
+	$(BIN)/pytest -q -m "not slow and not demo and not faults_long"
+
+# The whole fault suite (long cases included); regenerates docs/reliability.md from its results.
+test-faults: setup
+	$(BIN)/python tests/faults/reliability_table.py
 
 test-demo: setup
 	$(BIN)/pytest -q -m demo

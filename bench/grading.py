@@ -19,7 +19,13 @@ ours: `vote_many` on a `GradingPool` (default workers, hard timeout --timeout). 
     separately (a labelling phase starts it once); `speedup_incl_start` includes it.
 
 agreement: share of questions whose majority labels are the same string (both take the first-seen answer
-of the majority class, so equal classes give equal strings). The last line is one JSON object.
+of the majority class, so equal classes give equal strings).
+
+adversarial mix (--adversarial-share, default 0.01; 0 skips it): the same answer set with that share of the
+answers replaced by adversarial model outputs (tests/support/adversarial.py: LaTeX bombs, giant numbers,
+unbalanced braces, non-UTF-8 text, 50 KB answers, in turn), voted by a fresh pool: answers/s, the share of
+answers left ungradable, and whether it stayed within the stated bound (the clean run's time plus one
+timeout per adversarial answer). The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -34,8 +40,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from rzero_worker.grading import GradingPool, vote_many  # noqa: E402
+from support.adversarial import ADVERSARIAL_CLASSES, GENERATORS  # noqa: E402  (the fault suite's answers)
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k-test.jsonl"
 HANG_INPUTS = [r"\dfrac{5^{5^{5^{5^5}}}}{5^{5^{5^5}}}", r"9^{9^{9^{9}}}", r"2^{2^{2^{2^{2^{2^{2}}}}}}"]
@@ -228,6 +236,36 @@ def summarize(questions, ours: dict, baseline: dict, samples: int) -> dict:
     }
 
 
+def with_adversarial(questions, share: float, seed: int) -> tuple[list[list[str | None]], int]:
+    """A copy of the answer set with `share` of all answers replaced by adversarial ones (classes in turn)."""
+    rng = random.Random(seed + 1)
+    mixed = [list(answers) for answers in questions]
+    slots = [(q, s) for q in range(len(mixed)) for s in range(len(mixed[q]))]
+    chosen = rng.sample(slots, max(1, round(share * len(slots))))
+    for index, (question, sample) in enumerate(chosen):
+        mixed[question][sample] = GENERATORS[ADVERSARIAL_CLASSES[index % len(ADVERSARIAL_CLASSES)]](rng)
+    return mixed, len(chosen)
+
+
+def run_adversarial(questions, share: float, seed: int, workers: int | None, timeout_s: float, clean: dict) -> dict:
+    mixed, count = with_adversarial(questions, share, seed)
+    answers = sum(len(answers) for answers in mixed)
+    ours = run_ours(mixed, workers, timeout_s)
+    bound = clean["seconds"] + count * timeout_s
+    return {
+        "adversarial_share": round(count / answers, 4),
+        "adversarial_answers": count,
+        "adversarial_answers_per_s": round(answers / ours["seconds"], 1),
+        "adversarial_ungradable_share": round(sum(vote.ungradable for vote in ours["votes"]) / answers, 4),
+        "clean_ungradable_share": round(sum(vote.ungradable for vote in clean["votes"]) / answers, 4),
+        "adversarial_s": round(ours["seconds"], 3),
+        "adversarial_bound_s": round(bound, 1),
+        "adversarial_timeouts": ours["stats"].timeouts,
+        "adversarial_restarts": ours["stats"].restarts,
+        "adversarial_hang": ours["seconds"] > bound,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=300)
@@ -237,6 +275,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--baseline-limit", type=float, default=150.0)
+    parser.add_argument("--adversarial-share", type=float, default=0.01, help="0 skips the adversarial mix")
     args = parser.parse_args(argv)
 
     questions = answer_set(load_golds(args.data, args.questions), args.samples, args.seed)
@@ -245,6 +284,10 @@ def main(argv: list[str] | None = None) -> dict:
     baseline = run_baseline(questions, args.timeout, args.baseline_limit)
     print(f"baseline: {len(baseline['votes'])} questions in {baseline['seconds']:.2f}s")
     report = summarize(questions, ours, baseline, args.samples)
+    if args.adversarial_share > 0:
+        report.update(run_adversarial(questions, args.adversarial_share, args.seed, args.workers, float(args.timeout), ours))
+        print(f"adversarial mix: {report['adversarial_answers']} answers in {report['adversarial_s']}s "
+              f"(bound {report['adversarial_bound_s']}s)")
     for index, vote in enumerate(ours["votes"][: len(baseline["votes"])]):
         if vote.label != baseline["votes"][index][0]:
             print(f"disagree q{index}: ours={vote.label!r} baseline={baseline['votes'][index][0]!r}")

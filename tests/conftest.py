@@ -6,4 +6,5 @@ pytest_plugins = [
     "support.kube",
     "support.tools",
     "support.openai_server",
+    "support.faults",
 ]

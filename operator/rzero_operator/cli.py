@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="No progress bars (plain log lines).")
     run.add_argument("--parallel", type=int, default=1, help="Shards of a phase to run at once (default 1).")
     run.add_argument("--no-report", action="store_true", help="Do not write the report at the end.")
+    run.add_argument("--gpus", type=int, default=None,
+                     help="Use this machine's N GPUs like a pod with N GPUs: training and generation phases run as "
+                     "ranks (default: one process per phase).")
 
     status = sub.add_parser("status", help="Per-iteration table of a local run.")
     _add_run_location(status, file_required=False)
@@ -122,7 +125,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     failed = False
     for path in args.files:
-        errors = validate_file(path)
+        try:
+            errors = validate_file(path)
+        except OSError as err:
+            errors = [f"cannot read: {err.strerror or err}"]
+        if not errors:
+            errors = _sizing_errors(path)
         if errors:
             failed = True
             for message in errors:
@@ -130,6 +138,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
         else:
             print(f"{path}: valid")
     return EXIT_USAGE if failed else EXIT_OK
+
+
+def _sizing_errors(path: Path) -> list[str]:
+    """GPU layout and memory of the file's (valid) run (rzero_operator.sizing): warnings are printed, errors
+    (what cannot work) returned."""
+    from rzero_operator import sizing
+    from rzero_operator.validate import load_manifest
+
+    errors = []
+    for finding in sizing.check(load_manifest(path).spec):
+        if finding.level == "error":
+            errors.append(str(finding))
+        else:
+            print(f"{path}: {finding}", file=sys.stderr)
+    return errors
 
 
 def cmd_crd(args: argparse.Namespace) -> int:
@@ -191,6 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress and sys.stderr.isatty(),
         max_parallel=args.parallel,
         write_report=not args.no_report,
+        gpus=args.gpus,
     )
 
 

@@ -320,7 +320,12 @@ class JobDriver:
         reason = "PodFailurePolicy" if exit_code == 2 else "BackoffLimitExceeded"
         self._finish(job, "Failed", reason, f"Job has reached the specified backoff limit (exit code {exit_code})")
 
-    def _pod(self, job: dict, index: int, *, exit_code: int, message: str) -> None:
+    def killed(self, job: dict, exit_code: int = 137, reason: str = "OOMKilled") -> None:
+        """The pod's container was killed (no termination message); the Job fails."""
+        self._pod(job, 0, exit_code=exit_code, message="", reason=reason)
+        self._finish(job, "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+
+    def _pod(self, job: dict, index: int, *, exit_code: int, message: str, reason: str | None = None) -> None:
         name = job["metadata"]["name"]
         pod = {
             "apiVersion": "v1", "kind": "Pod",
@@ -332,8 +337,8 @@ class JobDriver:
             "spec": job["spec"]["template"]["spec"],
             "status": {"phase": "Succeeded" if exit_code == 0 else "Failed", "containerStatuses": [{
                 "name": "worker", "ready": False, "restartCount": 0, "image": "x", "imageID": "x",
-                "state": {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
-                                         "message": message}}}]},
+                "state": {"terminated": {"exitCode": exit_code, "message": message,
+                                         "reason": reason or ("Completed" if exit_code == 0 else "Error")}}}]},
         }
         self.api.create_core(self.namespace, "pods", pod)
 

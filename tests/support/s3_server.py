@@ -7,17 +7,13 @@ Fixtures (pytest plugin, listed in tests/conftest.py):
 - `local_location` (function): `StorageLocation(uri=<tmp_path>/runs)`.
 - `storage_location` (function, parametrized local/s3): for tests that must pass on both backends.
 
-`FlakyProxy` puts an HTTP proxy in front of the server that answers the first N requests with an
-error status (500, 503...) and forwards the rest: how retry behaviour is tested.
+Fault injection in front of the server (5xx storms, drops, stalls, lost or damaged objects):
+support/fault_proxy.py (`FaultProxy`, and `FlakyProxy` for "the first N requests fail").
 """
 
 from __future__ import annotations
 
-import http.client
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -85,89 +81,3 @@ def local_location(tmp_path) -> StorageLocation:
 @pytest.fixture(params=["local", "s3"])
 def storage_location(request) -> StorageLocation:
     return request.getfixturevalue(f"{request.param}_location")
-
-
-class FlakyProxy:
-    """Loopback HTTP proxy: the first `failures` requests get `status`, later ones reach `upstream`."""
-
-    def __init__(self, upstream: str, failures: int, status: int = 500):
-        self.upstream = urlsplit(upstream)
-        self.failures_left = failures
-        self.status = status
-        self.failed: list[str] = []  # "METHOD path" of each request answered with an error
-        self.forwarded = 0
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> "FlakyProxy":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def _take_failure(self, request_line: str) -> bool:
-        with self._lock:
-            if self.failures_left <= 0:
-                self.forwarded += 1
-                return False
-            self.failures_left -= 1
-            self.failed.append(request_line)
-            return True
-
-    def _handler_class(self):
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            # HTTP/1.1: answers botocore's "Expect: 100-continue" at once (HTTP/1.0 makes it wait 1 s).
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:  # keep test output quiet
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                if proxy._take_failure(f"{self.command} {self.path}"):
-                    self._send_error()
-                else:
-                    self._forward(body)
-
-            def _send_error(self) -> None:
-                code = "SlowDown" if proxy.status == 503 else "InternalError"
-                payload = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
-                self.send_response(proxy.status)
-                self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
-
-            def _forward(self, body: bytes | None) -> None:
-                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "host", "expect")}
-                headers["Host"] = proxy.upstream.netloc
-                conn.request(self.command, self.path, body=body, headers=headers)
-                reply = conn.getresponse()
-                payload = reply.read()
-                self.send_response(reply.status, reply.reason)
-                for name, value in reply.getheaders():
-                    if name.lower() not in ("connection", "transfer-encoding", "content-length", "date", "server"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", reply.getheader("Content-Length") or str(len(payload)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
-                conn.close()
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
-
-        return Handler

@@ -22,7 +22,7 @@ from rzero_worker.storage import (
     read_manifest,
 )
 from rzero_worker.task import StorageLocation
-from support.s3_server import FlakyProxy
+from support.fault_proxy import FlakyProxy
 
 
 def raw_s3_client(location: StorageLocation):
@@ -78,7 +78,9 @@ def test_upload_and_download_dir(storage_location, tmp_path):
     (source / "nested").mkdir(parents=True)
     (source / "config.json").write_text("{}")
     (source / "nested" / "weights.bin").write_bytes(os.urandom(1024))
-    assert store.upload_dir(source, "iter-001/solver/model") == ["config.json", "nested/weights.bin"]
+    sent = store.upload_dir(source, "iter-001/solver/model")
+    assert [(f.path, f.size) for f in sent] == [("config.json", 2), ("nested/weights.bin", 1024)]
+    assert sent[1].sha256 == hashlib.sha256((source / "nested" / "weights.bin").read_bytes()).hexdigest()
     target = tmp_path / "copy"
     assert store.download_dir("iter-001/solver/model", target) == ["config.json", "nested/weights.bin"]
     assert (target / "nested" / "weights.bin").read_bytes() == (source / "nested" / "weights.bin").read_bytes()

@@ -102,6 +102,8 @@ class Preset:
         return (self.question_field, *extra, self.gold_field)
 
 
+# Answer length of benchmarks that are not presets (the reference's 4,096 for maths).
+DEFAULT_MAX_TOKENS = 4096
 _MATHS = dict(group="maths", scoring="math", max_tokens=4096)
 _GENERAL = dict(group="general", max_tokens=8192)
 

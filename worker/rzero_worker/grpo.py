@@ -76,14 +76,19 @@ def micro_batch(settings: GRPOSettings, world_size: int = 1) -> tuple[int, int]:
 
 def build_grpo_config(
     settings: GRPOSettings, output_dir: Path, *, seed: int, device: str = "cpu", compute_dtype: str = "float32",
-    world_size: int = 1,
+    world_size: int = 1, fsdp: dict | None = None, use_vllm: bool = False,
 ) -> GRPOConfig:
     """A GRPOConfig carrying the reference defaults and geometry (module docstring) for these settings.
 
     `compute_dtype` is the autocast dtype ("float32", "bfloat16", "float16"); the trainable weights and the
-    optimizer state stay in the model's own dtype, which `models.load_model(trainable=True)` makes float32."""
+    optimizer state stay in the model's own dtype, which `models.load_model(trainable=True)` makes float32.
+    `world_size`: training ranks (each update is split over them); `fsdp`: `distributed.fsdp_config(...)`;
+    `use_vllm`: rollouts from a colocated vLLM engine (`vllm_rollout_options`)."""
     micro, accumulation = micro_batch(settings, world_size)
+    sharded = {"fsdp": True, "fsdp_config": fsdp} if fsdp else {}
     return GRPOConfig(
+        **sharded,
+        **vllm_rollout_options(settings, use_vllm),
         output_dir=str(output_dir),
         max_steps=settings.total_updates,
         seed=seed,
@@ -111,7 +116,8 @@ def build_grpo_config(
         top_p=settings.top_p,
         top_k=0,  # off, as in the reference rollout (top_k -1)
         max_completion_length=settings.max_completion_tokens,
-        gradient_checkpointing=settings.gradient_checkpointing,
+        # under FSDP the same recomputation is FSDP's activation checkpointing (the Trainer refuses both)
+        gradient_checkpointing=settings.gradient_checkpointing and not fsdp,
         # precision: the model's (float32) weights are the master copy; compute under autocast
         use_cpu=device == "cpu",
         bf16=compute_dtype == "bfloat16",
@@ -127,6 +133,26 @@ def build_grpo_config(
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
+
+
+def vllm_rollout_options(settings: GRPOSettings, use_vllm: bool) -> dict:
+    """GRPOConfig options for rollouts. With vLLM (GPU, vllm installed): TRL's colocate mode, as the reference's
+    hybrid engine: every training rank (or group of `rolloutTensorParallelSize` ranks) holds a vLLM engine on its
+    own GPUs that generates the rollout batch, takes the new weights before each rollout step and sleeps, freeing
+    its memory, while the optimizer updates run. Server mode would need GPUs and a process of its own. vLLM's
+    importance-sampling correction stays off: the reference's PPO ratio is against the actor's own log-probs of
+    the batch, which TRL recomputes (old_per_token_logps) as verl does."""
+    if not use_vllm:
+        return {"use_vllm": False}
+    return {
+        "use_vllm": True,
+        "vllm_mode": "colocate",
+        "vllm_tensor_parallel_size": settings.rollout_tensor_parallel_size,
+        "vllm_gpu_memory_utilization": settings.rollout_gpu_memory_utilization,
+        "vllm_enable_sleep_mode": True,
+        "vllm_max_model_length": settings.max_prompt_tokens + settings.max_completion_tokens,
+        "vllm_importance_sampling_correction": False,
+    }
 
 
 def completion_texts(completions: list) -> list[str]:
@@ -213,28 +239,72 @@ class StepRecorder(TrainerCallback):
 
 
 def train_grpo(ctx, model, tokenizer, reward_func: Callable, dataset, settings: GRPOSettings, *, compute_dtype: str,
-               ref_model=None) -> dict:
+               ref_model=None, device: str | None = None, use_vllm: bool = False) -> dict:
     """Run GRPO on `model` (float32 master weights), resuming from the latest uploaded checkpoint; save the
     final model into `ctx.staging/model` and return the training metrics of ARCHITECTURE.md.
 
     `ref_model`: an already-loaded frozen copy of the starting weights in the compute dtype (e.g. the Solver
-    when both roles start from the same model) to use as the KL reference instead of loading another."""
-    from .models import save_checkpoint
+    when both roles start from the same model) to use as the KL reference instead of loading another.
+    `device`: where training runs (default: the model's device; FSDP ranks load the model on the CPU and
+    shard it onto their GPU). With several ranks (distributed.py) every rank calls this; the update is split
+    over them, and only rank 0 commits."""
+    from . import distributed
 
-    device = next(model.parameters()).device.type
+    device = device or next(model.parameters()).device.type
+    world = distributed.current().world_size
+    fsdp = distributed.fsdp_config(settings, device)
+    distributed.check_offload(settings, device, use_vllm)
     output_dir = Path(ctx.workdir) / "trainer"
-    config = build_grpo_config(settings, output_dir, seed=ctx.task.seed, device=device, compute_dtype=compute_dtype)
-    if ref_model is None:
-        _point_reference_at_loadable_weights(model, tokenizer, settings, Path(ctx.workdir))
+    config = build_grpo_config(settings, output_dir, seed=ctx.task.seed, device=device, compute_dtype=compute_dtype,
+                               world_size=world, fsdp=fsdp, use_vllm=use_vllm)
+    if (ref_model is None and settings.kl_coef) or use_vllm:
+        _point_reference_at_loadable_weights(model, tokenizer, Path(ctx.workdir))
+    if ref_model is None and fsdp and settings.kl_coef:
+        ref_model = _sharded_reference(model, compute_dtype, settings)
     recorder = StepRecorder(settings.updates_per_step)
-    trainer = _build_trainer(model, tokenizer, reward_func, dataset, config, ref_model,
-                             callbacks=[CheckpointUploader(ctx.save_checkpoint), recorder])
+    uploader = CheckpointUploader(lambda step, directory: distributed.save_checkpoint(ctx, step, directory))
+    trainer = _build_trainer(model, tokenizer, reward_func, dataset, config, ref_model, callbacks=[uploader, recorder])
+    if fsdp:
+        distributed.reduce_in_float32(trainer, compute_dtype)
     resume_dir, resumed_from = _latest_checkpoint(ctx)
     if resumed_from is not None:
         log.info("resuming from the checkpoint of update %d", resumed_from)
     trainer.train(resume_from_checkpoint=str(resume_dir) if resume_dir else None)
-    save_checkpoint(trainer.model, tokenizer, Path(ctx.staging) / "model", dtype=compute_dtype)
-    return training_metrics(trainer.state.log_history, trainer.state.global_step, resumed_from, recorder)
+    _save_trained_model(trainer, tokenizer, Path(ctx.staging) / "model", compute_dtype)
+    metrics = training_metrics(trainer.state.log_history, trainer.state.global_step, resumed_from, recorder)
+    if device == "cuda":  # this rank's peak, to hold against docs/gpu-sizing.md (vLLM's share not included)
+        import torch
+
+        metrics["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return metrics
+
+
+def _save_trained_model(trainer, tokenizer, out_dir: Path, compute_dtype: str) -> None:
+    """The trained weights as a Hugging Face checkpoint in the compute dtype, written by rank 0 (gathered from
+    every rank's shard under FSDP)."""
+    from . import distributed
+    from .models import save_checkpoint
+
+    if not distributed.current().distributed:
+        save_checkpoint(trainer.model, tokenizer, out_dir, dtype=compute_dtype)
+        return
+    state = distributed.full_state_dict(trainer)
+    if state is not None:
+        save_checkpoint(trainer.accelerator.unwrap_model(trainer.model), tokenizer, out_dir, dtype=compute_dtype,
+                        state_dict=state)
+    distributed.barrier()
+
+
+def _sharded_reference(model, compute_dtype: str, settings: GRPOSettings):
+    """The frozen KL reference for FSDP ranks, sharded per decoder layer like the policy (TRL would wrap it as one
+    unit, gathering the whole model at once), offloaded with it under `cpuOffload`."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from . import distributed
+
+    reference = AutoModelForCausalLM.from_pretrained(model.config._name_or_path, dtype=getattr(torch, compute_dtype))
+    return distributed.shard_frozen(reference, compute_dtype=compute_dtype, offload=settings.cpu_offload)
 
 
 def _build_trainer(model, tokenizer, reward_func, dataset, config, ref_model, callbacks) -> GRPOTrainer:
@@ -286,24 +356,27 @@ def _mean(values: list[float]) -> float | None:
 
 def _latest_checkpoint(ctx) -> tuple[Path | None, int | None]:
     """(local directory, optimizer update) of the newest uploaded checkpoint, or (None, None)."""
-    latest = ctx.latest_checkpoint()
+    from . import distributed
+
+    latest = distributed.latest_checkpoint(ctx)
     if latest is None:
         return None, None
     step, directory = latest
     return Path(directory), int(step)
 
 
-def _point_reference_at_loadable_weights(model, tokenizer, settings: GRPOSettings, workdir: Path) -> None:
-    """TRL builds the KL reference model with `from_pretrained(model.config._name_or_path)`. A model that
-    came from a GGUF file (or anything but a plain HF directory) cannot be reloaded that way, so save the
-    starting weights once and point the config there."""
-    if settings.kl_coef == 0:
-        return
+def _point_reference_at_loadable_weights(model, tokenizer, workdir: Path) -> None:
+    """TRL builds the KL reference model (and its colocated vLLM engine) from `model.config._name_or_path`. A model
+    that came from a GGUF file (or anything but a plain HF directory) cannot be reloaded that way, so save the
+    starting weights once (one rank per node: the scratch directory is shared) and point the config there."""
     source = Path(str(getattr(model.config, "_name_or_path", "") or ""))
     if (source / "config.json").is_file() and any(source.glob("*.safetensors")):
         return
+    from . import distributed
     from .models import save_checkpoint
 
     reference_dir = workdir / "reference-model"
-    save_checkpoint(model, tokenizer, reference_dir)
+    if distributed.current().is_local_main:
+        save_checkpoint(model, tokenizer, reference_dir)
+    distributed.barrier()
     model.config._name_or_path = str(reference_dir)

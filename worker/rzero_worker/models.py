@@ -155,7 +155,7 @@ def _resolve_artifact(artifact: str, storage: Storage, cache_dir: Path, field: s
         raise ModelSourceError(f"{where}: the committed output holds no model/ directory")
     # Keyed by content, so a re-committed output with other bytes never reuses a stale copy.
     target = cache_dir / "artifacts" / manifest.digest()
-    if not (target / _COMPLETE_MARK).is_file():
+    if not _cached_intact(target, manifest):
         log.info("downloading %s into %s", storage.uri_for(artifact), target)
         download_committed(storage, artifact, target)  # verifies sha256 of every file
         (target / _COMPLETE_MARK).write_text(manifest.digest())
@@ -171,18 +171,32 @@ def _resolve_s3(source: str, cache_dir: Path, where: str, s3_location: StorageLo
         endpoint_url=s3_location.endpoint_url if s3_location else None,
         region=s3_location.region if s3_location else None,
     )
-    remote = open_storage(location)
+    remote = open_storage(location, setting=where)
     if name.endswith(".gguf"):
         return _download_s3_file(remote, name, cache_dir, source, where)
     manifest = read_manifest(remote, name)
     if manifest is not None:
         target = cache_dir / "s3" / manifest.digest()
-        if not (target / _COMPLETE_MARK).is_file():
+        if not _cached_intact(target, manifest):
             log.info("downloading committed %s into %s", source, target)
             download_committed(remote, name, target)
             (target / _COMPLETE_MARK).write_text(manifest.digest())
         return _resolve_local(target, where)
     return _download_s3_dir(remote, name, cache_dir, source, where)
+
+
+def _cached_intact(target: Path, manifest) -> bool:
+    """A cached copy of a committed prefix is used again when it was completed (every sha256 checked on
+    download) and every file still has the manifest's size; otherwise download_committed re-fetches and
+    re-checks what differs. Sizes only: re-hashing gigabytes at every phase start would cost minutes."""
+    if not (target / _COMPLETE_MARK).is_file():
+        return False
+    for entry in manifest.files:
+        path = target / entry.path
+        if not path.is_file() or path.stat().st_size != entry.size:
+            log.warning("cached %s differs from its manifest: fetching it again", path)
+            return False
+    return True
 
 
 def _source_cache_dir(cache_dir: Path, source: str) -> Path:
@@ -319,18 +333,23 @@ def _forget_gguf_origin(model) -> None:
         model.is_quantized = False
 
 
-def save_checkpoint(model, tokenizer, out_dir: Path, *, dtype: str | None = None) -> Path:
+def save_checkpoint(model, tokenizer, out_dir: Path, *, dtype: str | None = None, state_dict: dict | None = None) -> Path:
     """Save a Hugging Face safetensors directory with the tokenizer, loadable by the Auto classes alone.
 
     `dtype` ("bfloat16", ...) converts the weights first, in place: a trained model is stored in its compute
-    dtype, as the reference's model merger stores bf16 (the float32 master copy is a training-time detail)."""
+    dtype, as the reference's model merger stores bf16 (the float32 master copy is a training-time detail).
+    `state_dict`: the weights to write instead of the model's own (gathered from the shards of several ranks)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if dtype is not None:
         import torch
 
-        model.to(getattr(torch, dtype))
-    model.save_pretrained(out_dir)
+        if state_dict is None:
+            model.to(getattr(torch, dtype))
+        else:
+            state_dict = {name: tensor.to(getattr(torch, dtype)) for name, tensor in state_dict.items()}
+            model.config.dtype = getattr(torch, dtype)
+    model.save_pretrained(out_dir, **({"state_dict": state_dict} if state_dict is not None else {}))
     # padding_side set after loading is not saved by default; generation needs left padding everywhere.
     tokenizer.init_kwargs["padding_side"] = tokenizer.padding_side
     tokenizer.save_pretrained(out_dir)

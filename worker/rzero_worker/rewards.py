@@ -27,17 +27,15 @@ matches `<think>.*</think>.*\boxed{.*}.*` (the reference uses w = 0.1).
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 import numpy as np
 
-from .grading.extract import extract_boxed, parse_challenger_output
+from .grading.extract import extract_boxed, has_reasoning_then_box, parse_challenger_output
 from .grading.vote import grade
 from .task import ChallengerSettings
 
 Formula = Literal["paper", "code"]
-_FORMAT = re.compile(r"<think>.*</think>.*\\boxed\{.*\}.*", re.DOTALL)
 
 
 def uncertainty_reward(p_hat: float, formula: Formula = "paper") -> float:
@@ -116,7 +114,7 @@ def challenger_rewards(
 
 def format_reward(completion: str) -> float:
     r"""1 when the completion reasons in <think>...</think> and then gives a \boxed{} answer."""
-    return 1.0 if _FORMAT.fullmatch(completion or "") else 0.0
+    return 1.0 if has_reasoning_then_box(completion) else 0.0
 
 
 def solver_rewards(

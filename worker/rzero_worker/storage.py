@@ -5,7 +5,10 @@ e.g. `iter-001/solver/model/config.json`. Prefixes are directories: `iter-001/so
 `iter-001/solver.ckpt/...`.
 
 Commit rule (docs/ARCHITECTURE.md): a prefix is committed once `<prefix>/_MANIFEST.json` exists. It is
-written last and lists every file with size and sha256; readers trust only committed prefixes.
+written last and lists every file with size and sha256; readers trust only committed prefixes. A commit
+first checks that storage holds every uploaded file as sent (`Storage.verify`: size, and the hash where the
+backend has one cheaply), so what storage lost is never committed; readers check sizes and hashes against
+the manifest (`download_committed`, `Storage.get_committed_bytes`) and refuse a mismatch (IntegrityError).
 
 This module imports no ML library (the operator imports it). boto3 is imported only for s3:// roots.
 Credentials are never read here: boto3's standard chain finds them (AWS_* variables, web identity...).
@@ -48,8 +51,14 @@ class NotCommittedError(FileNotFoundError):
     """A reader asked for a prefix that has no (valid) manifest."""
 
 
-class IntegrityError(StorageError):
-    """A downloaded file does not match its manifest entry."""
+class IntegrityError(StorageError, ValueError):
+    """Stored data does not match what was written or what its manifest lists (a ValueError too: for
+    readers that treat it like any unreadable data)."""
+
+
+class StorageConfigurationError(StorageError):
+    """Storage cannot work as configured (no such bucket, no credentials, read-only root...): no retry
+    fixes it, so the worker exits 2. The message names the setting."""
 
 
 def sha256_file(path: Path) -> str:
@@ -58,6 +67,21 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_verified_hashes: dict[tuple, str] = {}
+
+
+def cached_sha256(path: Path) -> str:
+    """sha256 of a local file, remembered per (path, inode, size, mtime, ctime): a cache directory is
+    checked against a manifest at every use, and re-hashing gigabytes of checkpoint each time would cost
+    minutes. Any rewrite of the file changes the key."""
+    stat = os.stat(path)
+    key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    digest = _verified_hashes.get(key)
+    if digest is None:
+        digest = _verified_hashes[key] = sha256_file(Path(path))
+    return digest
 
 
 def join_key(*parts: str) -> str:
@@ -121,7 +145,8 @@ class Storage(ABC):
         """Raises FileNotFoundError when the key does not exist."""
 
     @abstractmethod
-    def put_file(self, key: str, local_path: Path) -> None: ...
+    def put_file(self, key: str, local_path: Path) -> FileInfo:
+        """Upload a local file; returns its size and sha256 as sent (the path is the key)."""
 
     @abstractmethod
     def get_file(self, key: str, local_path: Path) -> None:
@@ -142,6 +167,11 @@ class Storage(ABC):
         """Size and sha256 of a stored key (reported under the manifest-relative `path`)."""
 
     @abstractmethod
+    def verify(self, key: str, expected: FileInfo) -> None:
+        """Raise IntegrityError unless the stored key has the expected size (and hash, where the
+        backend can tell cheaply)."""
+
+    @abstractmethod
     def uri_for(self, key: str) -> str: ...
 
     def delete_prefix(self, prefix: str) -> int:
@@ -153,13 +183,30 @@ class Storage(ABC):
         self._delete_keys([k for k in keys if k not in set(manifests)])
         return len(keys)
 
-    def upload_dir(self, local_dir: Path, prefix: str) -> list[str]:
-        """Upload every file under local_dir to `prefix/<relative path>`; returns the relative paths."""
+    def upload_dir(self, local_dir: Path, prefix: str) -> list[FileInfo]:
+        """Upload every file under local_dir to `prefix/<relative path>`; returns what was sent (paths
+        relative to the prefix): the list `commit` verifies and records."""
         local_dir = Path(local_dir)
         relative = sorted(p.relative_to(local_dir).as_posix() for p in local_dir.rglob("*") if p.is_file())
+        sent = []
         for rel in relative:
-            self.put_file(join_key(prefix, rel), local_dir / rel)
-        return relative
+            info = self.put_file(join_key(prefix, rel), local_dir / rel)
+            sent.append(FileInfo(path=rel, size=info.size, sha256=info.sha256))
+        return sent
+
+    def get_committed_bytes(self, prefix: str, name: str) -> bytes:
+        """The bytes of file `name` of a committed prefix, checked against the manifest's size and sha256.
+        Raises NotCommittedError (not committed, or not listed) or IntegrityError (changed since)."""
+        manifest = read_manifest(self, prefix)
+        if manifest is None:
+            raise NotCommittedError(f"{self.uri_for(prefix)} is not committed (no valid {MANIFEST_NAME})")
+        entry = next((f for f in manifest.files if f.path == name), None)
+        if entry is None:
+            raise NotCommittedError(f"{self.uri_for(join_key(prefix, name))} is not listed in its manifest")
+        data = self.get_bytes(join_key(prefix, name))
+        if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:
+            raise IntegrityError(_mismatch(self.uri_for(join_key(prefix, name)), entry, len(data)))
+        return data
 
     def download_dir(self, prefix: str, local_dir: Path) -> list[str]:
         """Download every key under `prefix` into local_dir; returns the relative paths."""
@@ -213,8 +260,10 @@ class LocalStorage(Storage):
     def get_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
 
-    def put_file(self, key: str, local_path: Path) -> None:
+    def put_file(self, key: str, local_path: Path) -> FileInfo:
+        info = FileInfo(path=key, size=os.stat(local_path).st_size, sha256=sha256_file(Path(local_path)))
         write_atomically(self._path(key), lambda tmp: shutil.copyfile(local_path, tmp))
+        return info
 
     def get_file(self, key: str, local_path: Path) -> None:
         source = self._path(key)
@@ -251,6 +300,14 @@ class LocalStorage(Storage):
         local = self._path(key)
         return FileInfo(path=path, size=local.stat().st_size, sha256=sha256_file(local))
 
+    def verify(self, key: str, expected: FileInfo) -> None:
+        local = self._path(key)
+        if not local.is_file():
+            raise IntegrityError(f"{local} is missing from storage (uploaded {expected.size} bytes)")
+        size = local.stat().st_size
+        if size != expected.size or sha256_file(local) != expected.sha256:
+            raise IntegrityError(_mismatch(str(local), expected, size, "what was uploaded"))
+
     def uri_for(self, key: str) -> str:
         return str(self._path(key, allow_root=True))
 
@@ -258,7 +315,8 @@ class LocalStorage(Storage):
 def open_storage(location: StorageLocation, **s3_options) -> Storage:
     """Storage for a run root: `s3://bucket/prefix` or a local directory.
 
-    s3_options (tests, tuning): multipart_threshold, multipart_chunksize, max_attempts.
+    s3_options (tests, tuning): multipart_threshold, multipart_chunksize, max_attempts, deadline_s, and
+    setting (how error messages name the location).
     """
     if location.uri.startswith("s3://"):
         from rzero_worker.storage_s3 import S3Storage  # boto3 is imported only for s3:// roots
@@ -271,12 +329,22 @@ def open_storage(location: StorageLocation, **s3_options) -> Storage:
 # Commit rule
 
 
-def commit(storage: Storage, prefix: str) -> Manifest:
-    """Write `<prefix>/_MANIFEST.json` listing every file now under the prefix. Call it last."""
+def commit(storage: Storage, prefix: str, files: list[FileInfo] | None = None) -> Manifest:
+    """Write `<prefix>/_MANIFEST.json`. Call it last.
+
+    `files`: what was uploaded (`upload_dir`'s answer). Each must be in storage as sent, or nothing is
+    committed (IntegrityError naming the file): an object storage lost or truncated is never listed.
+    Without `files`, the manifest lists whatever is under the prefix now (files written by other means).
+    """
     check_key(prefix)
     manifest_key = join_key(prefix, MANIFEST_NAME)
-    start = len(prefix) + 1
-    files = [storage.file_info(key, key[start:]) for key in storage.list(prefix) if key != manifest_key]
+    if files is None:
+        start = len(prefix) + 1
+        files = [storage.file_info(key, key[start:]) for key in storage.list(prefix) if key != manifest_key]
+    else:
+        for entry in files:
+            storage.verify(join_key(prefix, check_key(entry.path)), entry)
+        files = sorted(files, key=lambda entry: entry.path)
     manifest = Manifest(
         prefix=prefix, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), files=files
     )
@@ -318,13 +386,17 @@ def download_committed(storage: Storage, prefix: str, local_dir: Path) -> Manife
             continue
         storage.get_file(join_key(prefix, entry.path), target)
         if not _matches(target, entry):
+            size = target.stat().st_size
             target.unlink(missing_ok=True)
-            raise IntegrityError(
-                f"{storage.uri_for(join_key(prefix, entry.path))} does not match its manifest "
-                f"(expected {entry.size} bytes, sha256 {entry.sha256[:12]}...)"
-            )
+            raise IntegrityError(_mismatch(storage.uri_for(join_key(prefix, entry.path)), entry, size))
     return manifest
 
 
 def _matches(path: Path, entry: FileInfo) -> bool:
-    return path.is_file() and path.stat().st_size == entry.size and sha256_file(path) == entry.sha256
+    return path.is_file() and path.stat().st_size == entry.size and cached_sha256(path) == entry.sha256
+
+
+def _mismatch(where: str, expected: FileInfo, size: int, reference: str = "its manifest") -> str:
+    found = f"{size} bytes" if size != expected.size else "other content"
+    return (f"{where} does not match {reference}: expected {expected.size} bytes with sha256 "
+            f"{expected.sha256[:12]}..., found {found}")

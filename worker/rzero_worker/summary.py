@@ -8,9 +8,13 @@ summary stays in storage). Stdlib only: the operator imports this module.
 from __future__ import annotations
 
 import json
+import json
+import logging
 import math
 import os
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 SUMMARY_API_VERSION = "rzero.dev/summary-v1"
 SUMMARY_FILE = "summary.json"  # beside the outputs of every committed phase
@@ -20,11 +24,15 @@ TERMINATION_LOG_LIMIT = 4096
 
 
 def read_summary(storage, output: str) -> dict | None:
-    """The summary stored in a phase output (`storage`: an rzero_worker.storage.Storage), or None when
-    it is missing or not a JSON object."""
+    """The summary stored in a committed phase output (`storage`: an rzero_worker.storage.Storage), or
+    None when it is missing, not listed in the manifest, not a JSON object, or differs from what the
+    manifest lists (storage's IntegrityError is a ValueError; logged, as the data cannot be trusted)."""
     try:
-        summary = json.loads(storage.get_bytes(f"{output.rstrip('/')}/{SUMMARY_FILE}"))
-    except (FileNotFoundError, ValueError):
+        summary = json.loads(storage.get_committed_bytes(output.rstrip("/"), SUMMARY_FILE))
+    except FileNotFoundError:
+        return None
+    except ValueError as error:
+        log.warning("ignoring the summary of %s: %s", output, error)
         return None
     return summary if isinstance(summary, dict) else None
 

@@ -98,6 +98,12 @@ class DeviceHints(Schema):
         default="auto", description="Generation backend; auto = vLLM when installed and on CUDA."
     )
     gpu_memory_utilization: float = Field(default=0.85, gt=0, le=1, description="vLLM memory share.")
+    tensor_parallel_size: int = Field(
+        default=1, ge=1, le=64,
+        description="GPUs per vLLM engine for generation, labelling, evaluation and the Challenger's Solver scoring: "
+        "a pod with g GPUs runs g / tensorParallelSize engines (1 = one engine per GPU, as the reference; raise it "
+        "when one GPU cannot hold the model).",
+    )
 
 
 class Shard(Schema):
@@ -178,6 +184,27 @@ class GRPOSettings(Schema):
     )
     save_every: int = Field(default=1, ge=1, description="Checkpoint to storage every k rollout steps (resume).")
     gradient_checkpointing: bool = Field(default=False, description="Trade compute for memory during training.")
+    sharding: Literal["fsdp", "ddp"] = Field(
+        default="fsdp",
+        description="How the training ranks of a pod (one per GPU) hold the model: fsdp = FSDP2 full shard of weights, "
+        "gradients and AdamW state over all ranks (the reference); ddp = a full copy on every rank. CPU ranks (gloo) "
+        "always run ddp: accelerate shards only on accelerators.",
+    )
+    cpu_offload: bool = Field(
+        default=False,
+        description="With fsdp: keep the weights, gradients and AdamW state (and the KL reference) in host memory "
+        "between uses, as the reference does (param and optimizer offload); slower, for models that do not fit.",
+    )
+    rollout_tensor_parallel_size: int = Field(
+        default=1, ge=1, le=64,
+        description="GPUs (training ranks) per colocated vLLM rollout engine (reference 2); must divide the ranks.",
+    )
+    rollout_gpu_memory_utilization: float = Field(
+        default=0.7, gt=0, lt=1,
+        description="Share of each GPU the colocated vLLM rollout engine fills while it generates (reference 0.7); "
+        "it sleeps, freeing it, during the optimizer updates. The training state left on the GPU meanwhile must fit "
+        "in the rest (`rzero validate` checks).",
+    )
 
     @model_validator(mode="after")
     def _geometry_divides(self) -> "GRPOSettings":
@@ -259,6 +286,12 @@ class ChallengerSettings(Schema):
     )
     repetition_weight: float = Field(default=1.0, ge=0, le=10, description="lambda of r_rep.")
     bleu_distance_threshold: float = Field(default=0.5, gt=0, le=1, description="Cluster cut on 1-BLEU.")
+    solver_gpus: int = Field(
+        default=0, ge=0, le=64,
+        description="GPUs of each Challenger pod that serve the frozen Solver for scoring (one engine per "
+        "device.tensorParallelSize GPUs; the reference: 4 of 8); the other GPUs train. 0 = colocated: each "
+        "training rank scores its own share of the rollout batch with a Solver on its own GPU.",
+    )
 
     _role_grpo = field_validator("grpo", mode="before")(_as_role_settings)
 
@@ -449,6 +482,11 @@ class BenchmarkSpec(Schema):
     limit: int | None = Field(default=None, ge=1, description="Use the first N items.")
     size: int = Field(default=200, ge=1, le=100000, description="Items for kind arithmetic.")
     seed: int = Field(default=0, description="Seed for kind arithmetic.")
+    difficulty: Literal["standard", "easy"] = Field(
+        default="standard",
+        description="Kind arithmetic: standard = multi-step integers, fraction sums and two-step word problems; "
+        "easy = one- to three-step integer expressions and one-step word problems (the format warm-up's kind).",
+    )
     max_tokens: int | None = Field(
         default=None, ge=1, le=65536, description="New tokens per answer for this benchmark; overrides evaluation.maxTokens."
     )
@@ -456,6 +494,14 @@ class BenchmarkSpec(Schema):
         default=0, ge=0, le=256,
         description="k > 0: also report avg@k, the mean accuracy of k sampled answers per item (evaluation.sampling).",
     )
+
+    def answer_tokens(self, evaluation_max_tokens: int | None) -> int:
+        """New tokens per answer: this benchmark's maxTokens, else evaluation.maxTokens, else its preset's
+        reference length (4,096 maths, 8,192 general reasoning; 4,096 for other benchmarks)."""
+        from .benchmark_presets import DEFAULT_MAX_TOKENS, PRESETS
+
+        preset = PRESETS[self.preset].max_tokens if self.preset else DEFAULT_MAX_TOKENS
+        return self.max_tokens or evaluation_max_tokens or preset
 
     @model_validator(mode="after")
     def _consistent(self) -> "BenchmarkSpec":

@@ -1,11 +1,12 @@
 """Kubernetes objects of one phase attempt: a ConfigMap with the task(s), the Job, and for multi-node
 training a headless Service. Pure builders, no I/O.
 
-- One task: a plain Job running `rzero worker PHASE --task /etc/rzero/task.json`.
+- One task: a plain Job running `rzero worker PHASE --task /etc/rzero/task.json`, plus `--nproc-per-node N`
+  when the pod runs its phase as N ranks (sizing.phase_layout: one per training GPU, one per vLLM engine).
 - K shards (generate/label/evaluate): an Indexed Job, completions = parallelism = K; pod i reads `task-i.json`
   via `$(JOB_COMPLETION_INDEX)`.
 - nodes > 1 (challenger/solver): an Indexed Job with one pod per node, all started together, plus a headless
-  Service for the torchrun rendezvous at `<job>-0.<service>`.
+  Service for the rendezvous of the ranks (torchrun's static rendezvous) at `<job>-0.<service>`.
 
 Every object is owned by the RZeroRun (controller reference), so deleting the run deletes them all.
 Retries are the plan's business: a Job is one attempt (backoffLimit 0); only disruptions (preemption,

@@ -159,10 +159,20 @@ def failure(job: dict, pods: list[dict]) -> tuple[str, int | None]:
         terminated = failed[0]
         summary = _parse_summary(terminated.get("message"))
         text = (summary or {}).get("error") or (terminated.get("message") or "").strip()[-1000:]
-        return text or terminated.get("reason") or fallback or "failed", terminated.get("exitCode")
+        return text or _killed(terminated) or fallback or "failed", terminated.get("exitCode")
     # Pods gone: the pod failure policy's message still names the exit code of a config error.
     exit_code = 2 if condition.get("reason") == "PodFailurePolicy" and "exit code 2" in fallback else None
     return fallback or "the Job failed", exit_code
+
+
+def _killed(terminated: dict) -> str | None:
+    """A container that died without a word: say how. 137 is SIGKILL, which the OOM killer sends."""
+    reason, code = terminated.get("reason") or "", terminated.get("exitCode")
+    if reason == "OOMKilled":
+        return f"the worker ran out of memory (OOMKilled, exit code {code}): raise spec.resources.memory (or spec.resources.phases.<phase>.memory)"
+    if code == 137:
+        return f"the worker was killed by SIGKILL (exit code 137; out of memory?){': ' + reason if reason else ''}"
+    return reason or None
 
 
 def observe_attempt(

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api.spec import PodResources, RZeroRunSpec
+from ..sizing import PhaseLayout, phase_layout
 
 CONTAINER = "worker"
 TASK_DIR = "/etc/rzero"
 CACHE_DIR = "/cache"
 MASTER_PORT = 29500
 SHARD_TASK_FILE = "task-$(JOB_COMPLETION_INDEX).json"
-TRAINING_PHASES = ("challenger", "solver")
 
 
 def task_file_name(index: int | None) -> str:
@@ -25,21 +25,20 @@ def task_file_name(index: int | None) -> str:
     return "task.json" if index is None else f"task-{index}.json"
 
 
-def worker_command(phase: str, *, sharded: bool, nodes: int, gpus: int, job: str, service: str | None) -> list[str]:
-    """The container command as an argument list (never a shell string)."""
+def worker_command(phase: str, *, sharded: bool, layout: PhaseLayout) -> list[str]:
+    """The container command as an argument list (never a shell string). A pod with several GPUs runs its phase
+    as ranks (sizing.phase_layout): `rzero worker` validates the task, then starts them torchrun's way
+    (`--nproc-per-node`), across pods of a multi-node Job with the rendezvous at pod 0."""
     task_path = f"{TASK_DIR}/{SHARD_TASK_FILE if sharded else task_file_name(None)}"
-    if nodes <= 1:
-        return ["rzero", "worker", phase, "--task", task_path]
-    return [
-        "torchrun",
-        "--nnodes", str(nodes),
-        "--nproc-per-node", str(max(1, gpus)),
-        "--node-rank", "$(NODE_RANK)",
-        "--master-addr", "$(MASTER_ADDR)",
-        "--master-port", "$(MASTER_PORT)",
-        # --no-python: run the `rzero` entry point itself on every rank (no `python -m` wrapper needed).
-        "--no-python", "rzero", "worker", phase, "--task", task_path,
-    ]
+    command = ["rzero", "worker", phase, "--task", task_path, *layout.launch_args()]
+    if layout.nodes > 1:
+        command += [
+            "--nnodes", str(layout.nodes),
+            "--node-rank", "$(NODE_RANK)",
+            "--master-addr", "$(MASTER_ADDR)",
+            "--master-port", "$(MASTER_PORT)",
+        ]
+    return command
 
 
 @dataclass(frozen=True)
@@ -146,13 +145,14 @@ def pod_spec(
 ) -> dict[str, Any]:
     """The pod template's `spec` for one phase attempt."""
     shape = spec.resources.for_phase(phase)
-    nodes = shape.nodes if phase in TRAINING_PHASES and shape.nodes else 1
+    layout = phase_layout(spec, phase)
+    nodes = layout.nodes
     volumes, mounts = _volumes(config_map)
     container = {
         "name": CONTAINER,
         "image": image,
         "imagePullPolicy": spec.resources.image_pull_policy,
-        "command": worker_command(phase, sharded=sharded, nodes=nodes, gpus=shape.gpus or 0, job=job, service=service),
+        "command": worker_command(phase, sharded=sharded, layout=layout),
         "env": worker_env(spec, nodes=nodes, job=job, service=service, defaults=storage_defaults) + oracle_env(spec, phase),
         "resources": container_resources(shape),
         "volumeMounts": mounts,
@@ -196,5 +196,4 @@ def pod_spec(
 
 def node_count(spec: RZeroRunSpec, phase: str) -> int:
     """Pods of a training phase's attempt (1 for data-parallel phases, which shard instead)."""
-    shape = spec.resources.for_phase(phase)
-    return (shape.nodes or 1) if phase in TRAINING_PHASES else 1
+    return phase_layout(spec, phase).nodes

@@ -1,7 +1,8 @@
 """`rzero status` and `rzero report` for local runs: find the state file(s), then print or plot.
 
 With a manifest FILE the run is located exactly as `rzero run FILE` locates it. Without one, every run
-under `--root` (default ./rzero-runs) is shown.
+under `--root` (default ./rzero-runs) is shown. `rzero report` exits 74 with one line when it cannot write
+the report (disk full, read-only), like `rzero run` when it cannot save its state.
 """
 
 from __future__ import annotations
@@ -94,7 +95,14 @@ def make_report(file: Path | None, root: Path | None = None, out: Path | None = 
         )
         default_out = layout.work_dir(state.uid) / "report"
         target = out / state.name if (out is not None and len(located) > 1) else (out or default_out)
-        path = report_for(state, open_storage(storage_location), target, spec)
+        try:
+            path = report_for(state, open_storage(storage_location), target, spec)
+        except OSError as error:
+            from rzero_operator.local.executor import EXIT_IO_ERROR, disk_hint
+
+            print(f"rzero report: cannot write {error.filename or target}: {error.strerror or error}"
+                  f"{disk_hint(error)}", file=sys.stderr)
+            return EXIT_IO_ERROR
         print(f"{state.name}: {path}")
     return 0
 

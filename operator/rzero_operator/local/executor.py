@@ -13,10 +13,16 @@ operator, with `rzero_operator.plan.decide` making every decision.
 
 Ctrl-C (or SIGTERM) stops the running worker, saves the state and exits 130; `rzero run FILE` again
 resumes, and committed phases are never redone (the worker itself is a no-op on a committed output).
+
+One `rzero run` per run: it holds the run lock (locks.py) from before it reads the state until it exits;
+a second one is refused (exit 75) naming the holder's pid, as is a rerun while a worker of an earlier one
+still owns an output. When the state cannot be saved (disk full, read-only) it stops with one line and
+exit 74, leaving the last saved state intact: free space and run again.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -29,18 +35,21 @@ from pathlib import Path
 
 from rzero_operator.api import RZeroRun, RZeroRunStatus
 from rzero_operator.local.layout import LOCAL_NAMESPACE, LocalLayout
-from rzero_operator.local.processes import ShardJob, last_line, run_shards, tail
+from rzero_operator.local.locks import FileLock, LockBusy
+from rzero_operator.local.processes import OutputBusy, ShardJob, last_line, run_shards, tail
 from rzero_operator.local.progress import RunProgress
 from rzero_operator.local.state import AttemptRecord, LocalState, load_state, new_uid, save_state
 from rzero_operator.oversight import step_tasks
 from rzero_operator.plan import Decision, Observed, StartPhase, decide, steps
+from rzero_operator.sizing import phase_layout
 from rzero_operator.tasks import run_root_for
 from rzero_operator.validate import InvalidManifest, load_manifest, validate_manifest
-from rzero_worker.storage import Storage, is_committed, open_storage
+from rzero_worker.storage import Storage, StorageConfigurationError, StorageError, is_committed, open_storage
 from rzero_worker.summary import read_summary
 from rzero_worker.task import StorageLocation
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_IO_ERROR, EXIT_BUSY = 74, 75  # sysexits' EX_IOERR (state not saved) and EX_TEMPFAIL (already running)
 TERMINAL = ("Succeeded", "Failed")
 
 
@@ -75,8 +84,10 @@ def open_state(run: RZeroRun, layout: LocalLayout) -> LocalState:
 class LocalExecutor:
     """One local run: its spec, where it lives, its state, and the loop that drives it."""
 
-    def __init__(self, run: RZeroRun, layout: LocalLayout, progress: RunProgress, max_parallel: int = 1):
+    def __init__(self, run: RZeroRun, layout: LocalLayout, progress: RunProgress, max_parallel: int = 1,
+                 gpus: int | None = None):
         self.run, self.spec, self.layout = run, run.spec, layout
+        self.gpus = gpus  # this machine's GPUs for every phase, laid out as on a pod (sizing.phase_layout)
         self.name = run.metadata.name
         self.state = open_state(run, layout)
         self.status = RZeroRunStatus.model_validate(self.state.status)
@@ -118,7 +129,7 @@ class LocalExecutor:
         for index, code in enumerate(record.exit_codes):
             if code not in (0, None):
                 shard = f" shard {index}" if len(record.tasks) > 1 else ""
-                cause = "timed out (phaseDeadlineSeconds)" if code == TIMED_OUT else f"exited with code {code}"
+                cause = "timed out (phaseDeadlineSeconds)" if code == TIMED_OUT else describe_exit(code)
                 log = record.logs[index] if index < len(record.logs) else ""
                 # The worker's last line is its one-line verdict ("rzero worker PHASE: Error: ..."); the
                 # full traceback stays in the log, whose path ends the message.
@@ -156,7 +167,9 @@ class LocalExecutor:
             task_file = self.work_dir / "tasks" / f"iter-{record.iteration:03d}-{record.phase}-a{record.attempt}-shard-{index:05d}.json"
             task_file.parent.mkdir(parents=True, exist_ok=True)
             task_file.write_text(json.dumps(task, indent=2), encoding="utf-8")
-            jobs.append(ShardJob(phase=record.phase, task_file=task_file, log_file=Path(record.logs[index])))
+            lock = self.work_dir / "locks" / (task["output"].replace("/", "--") + ".lock")
+            jobs.append(ShardJob(phase=record.phase, task_file=task_file, log_file=Path(record.logs[index]),
+                                 lock_file=lock, output=task["output"], args=tuple(self._rank_args(record.phase))))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         on_poll = lambda running: running and self.progress.worker_log(running[0].log_file)  # noqa: E731
         codes = run_shards(
@@ -167,6 +180,11 @@ class LocalExecutor:
         for job, code in zip(jobs, record.exit_codes):
             if code != 0:
                 self.progress.write(f"--- {job.log_file} (exit code {code}), last lines:\n{tail(job.log_file, 15)}\n---")
+
+    def _rank_args(self, phase: str) -> list[str]:
+        if self.gpus is None:
+            return []
+        return phase_layout(self.spec, phase, gpus=self.gpus).launch_args()
 
     def loop(self) -> int:
         """Drive the run until it succeeds, fails or is suspended; returns the exit code."""
@@ -194,6 +212,16 @@ class LocalExecutor:
 TIMED_OUT = 124  # recorded exit code of a shard stopped at phaseDeadlineSeconds (like timeout(1))
 
 
+def describe_exit(code: int) -> str:
+    """'exited with code 1', or for a process killed by a signal (128 + N) which one: 137 is SIGKILL,
+    the kernel's OOM killer's signal."""
+    if code > 128 and code - 128 in signal.valid_signals():
+        name = signal.Signals(code - 128).name
+        hint = ": out of memory? (the OOM killer sends SIGKILL)" if name == "SIGKILL" else ""
+        return f"was killed by {name} (exit code {code}{hint})"
+    return f"exited with code {code}"
+
+
 def _first_failure(codes: list[int | None]) -> int:
     return next(code for code in codes if code not in (0, None))
 
@@ -210,11 +238,10 @@ def run_local(
     progress: bool = True,
     max_parallel: int = 1,
     write_report: bool = True,
+    gpus: int | None = None,
 ) -> int:
     """`rzero run`: returns 0 when the run succeeded, 1 when it failed, 2 for an invalid manifest, 130 when
     interrupted."""
-    from rzero_operator.local.commands import print_table, report_for
-
     try:
         run = load_run(file)
         if iterations is not None:
@@ -225,14 +252,38 @@ def run_local(
             print(f"{file}: {message}", file=sys.stderr)
         return EXIT_INVALID
     layout = LocalLayout.resolve(run.metadata.name, run.spec.storage.uri, root)
-    bar = RunProgress(run.metadata.name, len(steps(run.spec.iterations, run.spec.warmup.enabled)), enabled=progress)
-    executor = LocalExecutor(run, layout, bar, max_parallel=max_parallel)
-    bar.write(f"run {run.metadata.name}: state {layout.state_file}, artefacts {executor.state.run_root}")
+    lock = FileLock(layout.state_file.parent / "run.lock")
+    try:
+        lock.acquire(os.getpid())
+        bar = RunProgress(run.metadata.name, len(steps(run.spec.iterations, run.spec.warmup.enabled)), enabled=progress)
+        try:
+            return _drive(LocalExecutor(run, layout, bar, max_parallel=max_parallel, gpus=gpus), file, write_report, bar)
+        finally:
+            bar.close()
+    except LockBusy as busy:
+        return _refuse(f"run {run.metadata.name!r} is already running here (pid {busy.holder}, lock {busy.path}); "
+                       f"wait for it or stop it (kill {busy.holder})", EXIT_BUSY)
+    except OutputBusy as busy:
+        return _refuse(str(busy), EXIT_BUSY)
+    except OSError as error:
+        return _refuse(f"cannot write {error.filename or 'the run state'}: {error.strerror or error}"
+                       f"{disk_hint(error)}; the saved state is unchanged: fix it and run again", EXIT_IO_ERROR)
+    except StorageError as error:
+        code = EXIT_INVALID if isinstance(error, StorageConfigurationError) else EXIT_FAILED
+        return _refuse(f"storage: {error}", code)
+    finally:
+        lock.release()
+
+
+def _drive(executor: LocalExecutor, file: Path, write_report: bool, bar: RunProgress) -> int:
+    from rzero_operator.local.commands import print_table, report_for
+
+    bar.write(f"run {executor.name}: state {executor.layout.state_file}, artefacts {executor.state.run_root}")
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         code = executor.loop()
     except KeyboardInterrupt:
-        save_state(layout.state_file, executor.state)
+        save_state(executor.layout.state_file, executor.state)
         bar.close()
         print(f"\ninterrupted; run `rzero run {file}` again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -241,6 +292,23 @@ def run_local(
         bar.close()
     print_table(executor.name, executor.state.status)
     if write_report:
-        path = report_for(executor.state, executor.storage, executor.work_dir / "report", run.spec)
-        print(f"\nreport: {path}")
+        try:
+            path = report_for(executor.state, executor.storage, executor.work_dir / "report", executor.spec)
+            print(f"\nreport: {path}")
+        except OSError as error:  # the run itself is done and saved; only the report is missing
+            print(f"rzero run: could not write the report: {error.strerror or error}{disk_hint(error)}; "
+                  f"`rzero report {file}` writes it later", file=sys.stderr)
     return code
+
+
+def _refuse(message: str, code: int) -> int:
+    print(f"rzero run: {message}", file=sys.stderr)
+    return code
+
+
+def disk_hint(error: OSError) -> str:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return " (disk full)"
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return " (read-only or not permitted)"
+    return ""

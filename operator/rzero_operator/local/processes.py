@@ -5,6 +5,9 @@ list (no shell). Its stdout and stderr go to a log file; a failed shard's last l
 message. Shards run a few at a time (`max_parallel`). On Ctrl-C (KeyboardInterrupt) or SIGTERM every child
 is asked to stop (SIGTERM), given a grace period, then killed, and the interruption is re-raised so the
 executor can save its state.
+
+Each child holds its output's lock for as long as it lives (see locks.py) and, on Linux, dies with this
+process (RZERO_PARENT_PID): killing `rzero run` never leaves a worker behind to race a rerun.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from rzero_operator.local.locks import FileLock, LockBusy, is_held
+from rzero_worker.cli import PARENT_PID_ENV
 
 POLL_SECONDS = 0.5
 STOP_GRACE_SECONDS = 15.0
@@ -34,9 +40,37 @@ class ShardJob:
     task_file: Path
     log_file: Path
     launcher: tuple[str, ...] = WORKER_LAUNCHER  # the same worker CLI a Job runs
+    lock_file: Path | None = None  # the output's lock, held by the child while it runs
+    output: str = ""  # run-relative output key, for messages
+    args: tuple[str, ...] = ()  # e.g. ("--nproc-per-node", "4"): run the phase as ranks, as on a GPU pod
 
     def command(self) -> list[str]:
-        return [*self.launcher, self.phase, "--task", str(self.task_file)]
+        return [*self.launcher, self.phase, "--task", str(self.task_file), *self.args]
+
+
+class OutputBusy(Exception):
+    """A live worker (from an earlier `rzero run`) still owns a shard's output."""
+
+    def __init__(self, job: ShardJob, holder: str):
+        super().__init__(
+            f"a worker started earlier (pid {holder}) is still running on {job.output or job.task_file}; "
+            f"wait for it to finish or stop it (kill {holder}), then run again"
+        )
+        self.job, self.holder = job, holder
+
+
+def check_outputs_free(jobs: list[ShardJob]) -> None:
+    """Raise OutputBusy when a live process holds the lock of any job's output."""
+    for job in jobs:
+        holder = is_held(job.lock_file) if job.lock_file is not None else None
+        if holder is not None:
+            raise OutputBusy(job, holder)
+
+
+def exit_status(returncode: int) -> int:
+    """A shell's view of a child's end: killed by signal N -> 128 + N (SIGKILL, e.g. the OOM killer: 137),
+    as a container runtime reports it."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def tail(path: Path, lines: int = TAIL_LINES) -> str:
@@ -66,28 +100,50 @@ def last_line(path: Path) -> str:
     return lines[-1] if lines else ""
 
 
-def _start(job: ShardJob, env: dict[str, str]) -> tuple[subprocess.Popen, object]:
-    job.log_file.parent.mkdir(parents=True, exist_ok=True)
-    log = open(job.log_file, "ab")
-    log.write(f"$ {' '.join(job.command())}\n".encode())
-    log.flush()
-    proc = subprocess.Popen(job.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    return proc, log
+class _Child:
+    """A started shard: its process, open log and output lock (ours to close once it has exited)."""
 
-
-def _stop_all(running: dict[int, tuple[subprocess.Popen, object]], grace: float) -> None:
-    """SIGTERM every child, wait up to `grace` seconds, then SIGKILL the stragglers."""
-    for proc, _ in running.values():
-        if proc.poll() is None:
-            proc.terminate()
-    deadline = time.monotonic() + grace
-    for proc, log in running.values():
+    def __init__(self, job: ShardJob, env: dict[str, str]):
+        self.lock = FileLock(job.lock_file) if job.lock_file is not None else None
+        if self.lock is not None:
+            try:
+                self.lock.acquire()
+            except LockBusy as busy:
+                raise OutputBusy(job, busy.holder) from None
+        job.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(job.log_file, "ab")
         try:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            self.log.write(f"$ {' '.join(job.command())}\n".encode())
+            self.log.flush()
+            self.proc = subprocess.Popen(
+                job.command(), stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                pass_fds=(self.lock.fd,) if self.lock is not None else (),
+            )
+        except BaseException:
+            self.close()
+            raise
+        if self.lock is not None:
+            self.lock.record_holder(self.proc.pid)
+
+    def close(self) -> None:
+        self.log.close()
+        if self.lock is not None:
+            self.lock.release()
+
+
+def _stop_all(running: dict[int, _Child], grace: float) -> None:
+    """SIGTERM every child, wait up to `grace` seconds, then SIGKILL the stragglers."""
+    for child in running.values():
+        if child.proc.poll() is None:
+            child.proc.terminate()
+    deadline = time.monotonic() + grace
+    for child in running.values():
+        try:
+            child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            child.proc.kill()
+            child.proc.wait()
+        child.close()
 
 
 def run_shards(
@@ -106,9 +162,11 @@ def run_shards(
     the exit code None.
     """
     env = dict(os.environ if env is None else env)
+    env[PARENT_PID_ENV] = str(os.getpid())
+    check_outputs_free(jobs)
     codes: list[int | None] = [None] * len(jobs)
     pending = deque(range(len(jobs)))
-    running: dict[int, tuple[subprocess.Popen, object]] = {}
+    running: dict[int, _Child] = {}
     started = time.monotonic()
     try:
         while pending or running:
@@ -117,11 +175,11 @@ def run_shards(
                 break
             while pending and len(running) < max(1, max_parallel):
                 index = pending.popleft()
-                running[index] = _start(jobs[index], env)
-            for index, (proc, log) in list(running.items()):
-                if proc.poll() is not None:
-                    codes[index] = proc.returncode
-                    log.close()
+                running[index] = _Child(jobs[index], env)
+            for index, child in list(running.items()):
+                if child.proc.poll() is not None:
+                    codes[index] = exit_status(child.proc.returncode)
+                    child.close()
                     del running[index]
             if on_poll is not None:
                 on_poll([jobs[index] for index in running])

@@ -52,7 +52,9 @@ def test_single_task_job_runs_the_worker_on_the_mounted_task_file():
     validate_all(objects)
     job = objects.job
     assert job["metadata"]["name"] == "demo-i001-challenger-a1"
-    assert container(job)["command"] == ["rzero", "worker", "challenger", "--task", "/etc/rzero/task.json"]
+    # one GPU (the default): one training rank, still started by the launcher (FSDP, CPU offload, one code path)
+    assert container(job)["command"] == ["rzero", "worker", "challenger", "--task", "/etc/rzero/task.json",
+                                         "--nproc-per-node", "1"]
     task = json.loads(objects.config_map["data"]["task.json"])
     assert task["phase"] == "challenger" and task["output"] == "iter-001/challenger"
     mounts = {m["mountPath"]: m for m in container(job)["volumeMounts"]}
@@ -177,7 +179,36 @@ def test_a_sharded_evaluation_is_an_indexed_job_too():
     assert [task["output"] for task in tasks] == [f"iter-000/evaluate/shard-0000{i}-of-00002" for i in range(2)]
 
 
-def test_multi_node_training_uses_torchrun_with_rank_from_the_index_and_a_headless_service():
+def test_a_training_phase_with_8_gpus_on_one_node_runs_8_ranks():
+    spec = make_spec(resources={"gpus": 1, "phases": {"solver": {"gpus": 8}, "challenger": {"gpus": 8}}},
+                     challenger={"solverGpus": 2})
+    solver = build_phase_objects(RUN, spec, start_for(spec, 1, "solver"))
+    challenger = build_phase_objects(RUN, spec, start_for(spec, 1, "challenger"))
+    validate_all(solver)
+    validate_all(challenger)
+    assert container(solver.job)["command"] == ["rzero", "worker", "solver", "--task", "/etc/rzero/task.json",
+                                                "--nproc-per-node", "8"]
+    assert container(solver.job)["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    assert "completionMode" not in solver.job["spec"] and solver.service is None  # one pod: no rendezvous service
+    # the Challenger trains on the 6 GPUs its 2 Solver GPUs leave
+    assert container(challenger.job)["command"][-2:] == ["--nproc-per-node", "6"]
+
+
+def test_generation_and_labelling_pods_run_one_rank_per_vllm_engine():
+    spec = make_spec(resources={"gpus": 8}, device={"tensorParallelSize": 2}, sharding={"label": 2})
+    generate = build_phase_objects(RUN, spec, start_for(spec, 1, "generate"))
+    label = build_phase_objects(RUN, spec, start_for(spec, 1, "label"))
+    validate_all(generate)
+    validate_all(label)
+    assert container(generate.job)["command"][-2:] == ["--nproc-per-node", "4"]  # 8 GPUs / 2 per engine
+    assert container(label.job)["command"] == ["rzero", "worker", "label", "--task",
+                                               "/etc/rzero/task-$(JOB_COMPLETION_INDEX).json", "--nproc-per-node", "4"]
+    one_gpu = make_spec(resources={"gpus": 1})
+    assert container(build_phase_objects(RUN, one_gpu, start_for(one_gpu, 1, "generate")).job)["command"][-1] == (
+        "/etc/rzero/task.json")  # one engine: no ranks to start
+
+
+def test_multi_node_training_starts_ranks_on_every_pod_with_rank_from_the_index_and_a_headless_service():
     spec = make_spec(resources={"gpus": 8, "nodes": 4})
     objects = build_phase_objects(RUN, spec, start_for(spec, 2, "solver"))
     validate_all(objects)
@@ -188,18 +219,19 @@ def test_multi_node_training_uses_torchrun_with_rank_from_the_index_and_a_headle
     assert objects.job["spec"]["template"]["spec"]["subdomain"] == service["metadata"]["name"]
     assert (objects.job["spec"]["completionMode"], objects.job["spec"]["completions"]) == ("Indexed", 4)
     command = container(objects.job)["command"]
-    assert command[0] == "torchrun"
+    assert command[:5] == ["rzero", "worker", "solver", "--task", "/etc/rzero/task.json"]
     assert command[command.index("--nnodes") + 1] == "4"
     assert command[command.index("--nproc-per-node") + 1] == "8"
     assert command[command.index("--node-rank") + 1] == "$(NODE_RANK)"
-    assert command[-6:] == ["--no-python", "rzero", "worker", "solver", "--task", "/etc/rzero/task.json"]
+    assert command[command.index("--master-addr") + 1] == "$(MASTER_ADDR)"
     env = {item["name"]: item for item in container(objects.job)["env"]}
     assert env["MASTER_ADDR"]["value"] == f"{name}-0.{service['metadata']['name']}"
     assert env["NNODES"]["value"] == "4"
     assert "job-completion-index" in env["NODE_RANK"]["valueFrom"]["fieldRef"]["fieldPath"]
     # Data-parallel phases are not multi-node: generation in the same run is a plain single pod.
     generate = build_phase_objects(RUN, spec, start_for(spec, 2, "generate"))
-    assert generate.service is None and container(generate.job)["command"][0] == "rzero"
+    assert generate.service is None and "--nnodes" not in container(generate.job)["command"]
+    validate_all(generate)
 
 
 def test_a_queue_name_adds_the_kueue_label_and_creates_the_job_suspended():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import kubernetes_validate
+import pytest
 
 from support.kube import tiny_spec, wait_for
 
@@ -71,6 +72,7 @@ def test_status_is_written_only_through_the_status_subresource(operators, job_dr
     assert not [r for r in run_patches if r.subresource is None and "status" in (r.data or {})]
 
 
+@pytest.mark.fault("phase Job failed (retryable)", outcome="recovered")
 def test_a_failed_attempt_is_retried_as_a_new_job_and_the_run_goes_on(operators, job_driver, tmp_path, kube_emulator):
     operators.start()
     job_driver.create_run("demo", tiny_spec(tmp_path, iterations=1))
@@ -87,6 +89,7 @@ def test_a_failed_attempt_is_retried_as_a_new_job_and_the_run_goes_on(operators,
     assert "PhaseRetry" in event_reasons(kube_emulator, job_driver.namespace)
 
 
+@pytest.mark.fault("phase Job failed (retryable)", outcome="failed cleanly")
 def test_exhausted_retries_fail_the_run_with_a_message_naming_the_phase(operators, job_driver, tmp_path):
     operators.start()
     job_driver.create_run("demo", tiny_spec(tmp_path, iterations=1))
@@ -100,6 +103,7 @@ def test_exhausted_retries_fail_the_run_with_a_message_naming_the_phase(operator
     assert "demo-i001-generate-a3" not in job_driver.job_names()
 
 
+@pytest.mark.fault("phase Job configuration error (exit 2)", outcome="refused")
 def test_a_configuration_error_fails_the_run_without_retry(operators, job_driver, tmp_path):
     operators.start()
     job_driver.create_run("demo", tiny_spec(tmp_path, iterations=1, retry={"maxAttempts": 5, "backoffSeconds": 0, "maxBackoffSeconds": 0}))

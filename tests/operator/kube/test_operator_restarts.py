@@ -18,6 +18,7 @@ def job_creations(kube_emulator) -> list[str]:
             if r.method == "POST" and r.path.endswith("/jobs")]
 
 
+@pytest.mark.fault("operator restart at each stage", outcome="recovered")
 @pytest.mark.parametrize("finish_while_down", [False, True], ids=["restart-while-running", "finish-while-down"])
 def test_an_operator_restart_in_every_stage_neither_duplicates_nor_loses_a_phase(
     operators, job_driver, tmp_path, kube_emulator, finish_while_down
@@ -39,6 +40,7 @@ def test_an_operator_restart_in_every_stage_neither_duplicates_nor_loses_a_phase
     assert len(status["iterationHistory"]) == 2 and status["iterationHistory"][1]["questionsKept"] == 6
 
 
+@pytest.mark.fault("operator status lost", outcome="recovered")
 def test_a_lost_status_is_rebuilt_by_adopting_the_existing_jobs(operators, job_driver, tmp_path, kube_emulator):
     operator = operators.start()
     job_driver.create_run("demo", tiny_spec(tmp_path, iterations=1))

@@ -14,39 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from rzero_operator.local.executor import LocalExecutor, load_run, run_local
 from rzero_operator.local.layout import LocalLayout
 from rzero_operator.local.progress import RunProgress
 from rzero_operator.local.state import load_state
 from rzero_worker.storage import LocalStorage, commit, read_manifest
-
-
-def tiny_manifest(model: str, storage: Path, **spec_overrides) -> dict:
-    """One iteration on the tiny model with the smallest budgets the phases accept."""
-    grpo = {"steps": 1, "groupSize": 2, "rolloutBatchSize": 2, "updateBatchSize": 2, "microBatchSize": 0,
-            "maxPromptTokens": 256, "maxCompletionTokens": 16}
-    spec = {
-        "model": model,
-        "iterations": 1,
-        "storage": {"uri": str(storage)},
-        "device": {"device": "cpu", "dtype": "float32", "backend": "transformers"},
-        "challenger": {"grpo": grpo, "solverSamples": 2, "solverSampling": {"maxTokens": 12}},
-        "generation": {"numQuestions": 4, "batchSize": 4, "sampling": {"maxTokens": 24}},
-        "labeling": {"samples": 2, "sampling": {"maxTokens": 12}, "gradingWorkers": 1, "auditSize": 2},
-        "solver": {"grpo": grpo},
-        "evaluation": {"benchmarks": [{"name": "arithmetic", "kind": "arithmetic", "size": 3}], "maxTokens": 12},
-        "retry": {"maxAttempts": 2, "backoffSeconds": 0},
-    }
-    spec.update(spec_overrides)
-    return {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {"name": "tiny"}, "spec": spec}
-
-
-def write_manifest(tmp_path: Path, manifest: dict) -> Path:
-    path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(manifest))
-    return path
+from support.local_runs import tiny_manifest, write_manifest
 
 
 def executor_for(path: Path) -> LocalExecutor:
@@ -103,6 +76,19 @@ def test_an_attempt_with_no_exit_code_and_no_committed_output_is_started_again_a
     decision = resumed.step()
     assert (decision.start.phase, decision.start.attempt) == ("evaluate", 1)
     assert any(reason == "PhaseRestarted" for _, reason, _ in decision.events)
+
+
+def test_with_gpus_each_phase_runs_as_the_ranks_a_pod_with_that_many_gpus_would(tmp_path):
+    manifest = tiny_manifest("unused", tmp_path / "runs", device={"device": "auto"})
+    manifest["spec"]["challenger"]["solverGpus"] = 1
+    run = load_run(write_manifest(tmp_path, manifest))
+    layout = LocalLayout.resolve(run.metadata.name, run.spec.storage.uri)
+    executor = LocalExecutor(run, layout, RunProgress("tiny", 1, enabled=False), gpus=4)
+    assert executor._rank_args("solver") == ["--nproc-per-node", "4"]
+    assert executor._rank_args("challenger") == ["--nproc-per-node", "3"]  # one GPU serves the Solver
+    assert executor._rank_args("generate") == ["--nproc-per-node", "4"]
+    assert executor._rank_args("evaluate") == []
+    assert executor_for(write_manifest(tmp_path, manifest))._rank_args("solver") == []  # default: one process
 
 
 def test_editing_the_manifest_between_runs_bumps_the_local_generation(tmp_path):

@@ -46,6 +46,8 @@ def make_job(tmp_path: Path):
 def test_worker_command_is_an_argument_list_running_the_worker_module(tmp_path):
     job = ShardJob("generate", tmp_path / "t.json", tmp_path / "t.log")
     assert job.command() == [sys.executable, "-m", "rzero_worker", "generate", "--task", str(tmp_path / "t.json")]
+    ranked = ShardJob("solver", tmp_path / "t.json", tmp_path / "t.log", args=("--nproc-per-node", "4"))
+    assert ranked.command()[-2:] == ["--nproc-per-node", "4"]
 
 
 def test_exit_codes_come_back_in_job_order_and_output_goes_to_the_log(make_job):

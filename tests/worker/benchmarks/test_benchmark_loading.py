@@ -99,6 +99,18 @@ def test_arithmetic_gold_answers_are_exact():
             assert item.gold == str((people * each + left) * cost)
 
 
+def test_easy_arithmetic_is_seeded_exact_and_not_the_warm_ups_own_problems():
+    from rzero_worker.oracles.arithmetic import solve
+    from rzero_worker.warmup_data import warmup_examples
+
+    items = arithmetic_benchmark(60, seed=0, difficulty="easy")
+    assert items == arithmetic_benchmark(60, seed=0, difficulty="easy")
+    checked = [item for item in items if solve(item.question) is not None]
+    assert len(checked) > 30 and all(solve(item.question) == item.gold for item in checked)
+    taught = {e["prompt"][-1]["content"] for e in warmup_examples(30, 8, 0) if e["role"] == "solver"}
+    assert len(taught & {item.question for item in items}) <= 3  # another seed stream: at most chance overlaps
+
+
 def test_arithmetic_spec_honours_size_and_limit():
     spec = BenchmarkSpec(name="arith", kind="arithmetic", size=12, seed=5, limit=4)
     assert [item.id for item in load_benchmark(spec).items] == [f"arithmetic-5-{i:05d}" for i in range(4)]

@@ -59,11 +59,12 @@ def test_a_phase_commits_its_staging_files_and_summary(storage_location, termina
     summary = json.loads(store.get_bytes(f"{OUTPUT}/summary.json"))
     assert summary["apiVersion"] == "rzero.dev/summary-v1" and summary["output"] == OUTPUT
     peak = summary["metrics"].pop("peak_rss_mb")  # every phase reports its worker's peak memory
-    assert 10 < peak < 100_000
+    cpu = summary["metrics"].pop("cpu_seconds")  # and CPU time
+    assert 10 < peak < 100_000 and cpu >= 0
     questions_bytes = manifest.files[0].size
     assert summary["metrics"] == {"requested": 1, "valid": 1, "invalid": 0, "duplicates": 0,
                                   "output_bytes": questions_bytes}
-    summary["metrics"]["peak_rss_mb"] = peak
+    summary["metrics"].update(peak_rss_mb=peak, cpu_seconds=cpu)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == summary
     assert json.loads(termination_log.read_text()) == summary
     assert calls[0].cache_dir == cache_dir and cache_dir.is_dir()

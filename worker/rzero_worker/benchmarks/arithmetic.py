@@ -9,8 +9,11 @@ from typing import Callable
 from .items import BenchmarkItem
 
 
-def arithmetic_benchmark(size: int, seed: int) -> list[BenchmarkItem]:
-    """`size` procedurally generated problems; the same seed gives the same problems."""
+def arithmetic_benchmark(size: int, seed: int, difficulty: str = "standard") -> list[BenchmarkItem]:
+    """`size` procedurally generated problems; the same seed gives the same problems. "easy": the format
+    warm-up's problems (warmup_data), drawn from their own seed stream."""
+    if difficulty == "easy":
+        return _easy_benchmark(size, seed)
     rng = random.Random(seed)
     templates: list[Callable[[random.Random], tuple[str, str]]] = [
         _multi_step_integer,
@@ -23,6 +26,16 @@ def arithmetic_benchmark(size: int, seed: int) -> list[BenchmarkItem]:
         question, gold = templates[index % len(templates)](rng)
         items.append(BenchmarkItem(id=f"arithmetic-{seed}-{index:05d}", question=question, gold=gold))
     return items
+
+
+def _easy_benchmark(size: int, seed: int) -> list[BenchmarkItem]:
+    from ..warmup_data import draw_problem
+
+    rng = random.Random(f"arithmetic-easy/{seed}")  # never the warm-up's own stream (seeded by an int)
+    return [
+        BenchmarkItem(id=f"arithmetic-easy-{seed}-{index:05d}", question=problem.question, gold=str(problem.answer))
+        for index, problem in enumerate(draw_problem(rng, word_share=0.25) for _ in range(size))
+    ]
 
 
 def _multi_step_integer(rng: random.Random) -> tuple[str, str]:

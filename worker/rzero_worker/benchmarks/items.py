@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from ..benchmark_presets import SOLVER_PROMPT, Preset, Prompt
 
-DEFAULT_MAX_TOKENS = 4096  # answer length of benchmarks that are not presets (the reference: 4,096 for maths)
 
 
 @dataclass(frozen=True)
@@ -33,10 +32,6 @@ class Benchmark:
     @property
     def prompt(self) -> Prompt:
         return self.preset.prompt if self.preset else SOLVER_PROMPT
-
-    @property
-    def default_max_tokens(self) -> int:
-        return self.preset.max_tokens if self.preset else DEFAULT_MAX_TOKENS
 
 
 class BenchmarkError(ValueError):

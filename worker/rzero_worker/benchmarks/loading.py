@@ -25,7 +25,7 @@ def load_benchmark(spec: BenchmarkSpec, storage: StorageLocation | None = None) 
     """The benchmark a spec describes, its first `spec.limit` items when a limit is set."""
     preset = PRESETS[spec.preset] if spec.preset else None
     if spec.kind == "arithmetic":
-        items = arithmetic_benchmark(spec.size, spec.seed)
+        items = arithmetic_benchmark(spec.size, spec.seed, spec.difficulty)
     else:
         rows = read_rows(spec.path, storage)
         items = [_item(spec, preset, index, row, where) for index, (where, row) in enumerate(rows)]

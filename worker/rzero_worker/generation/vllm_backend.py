@@ -74,27 +74,57 @@ def _model_eos(model_dir: str):
         return None
 
 
-class VLLMGenerator:
-    """Wraps `vllm.LLM` for offline batched generation."""
+def engine_options(model_dir: str, hints: DeviceHints, *, seed: int = 0, max_model_len: int | None = None,
+                   sleep: bool = False) -> dict:
+    """`vllm.LLM` keyword arguments: one engine on `device.tensorParallelSize` GPUs taking
+    `device.gpuMemoryUtilization` of each; `sleep`: it can free its memory between requests (sleep mode)."""
+    options = {
+        "model": model_dir,
+        "dtype": vllm_dtype(hints),
+        "gpu_memory_utilization": hints.gpu_memory_utilization,
+        "tensor_parallel_size": hints.tensor_parallel_size,
+        "seed": seed,
+        "enable_prefix_caching": True,  # the m answers of one question share its prompt
+    }
+    if max_model_len:
+        options["max_model_len"] = max_model_len
+    if sleep:
+        options["enable_sleep_mode"] = True
+    return options
 
-    def __init__(self, model_dir: str, hints: DeviceHints, *, seed: int = 0, max_model_len: int | None = None):
+
+class VLLMGenerator:
+    """Wraps `vllm.LLM` for offline batched generation. `sleep_between_calls`: the engine sleeps (weights to host
+    memory, KV cache freed) except while it answers, for an engine that shares its GPU with training."""
+
+    def __init__(self, model_dir: str, hints: DeviceHints, *, seed: int = 0, max_model_len: int | None = None,
+                 sleep_between_calls: bool = False):
         from vllm import LLM
 
         from rzero_worker.models import LocalModel, load_tokenizer
 
         self.tokenizer = load_tokenizer(LocalModel(path=Path(model_dir)))
-        options = {"max_model_len": max_model_len} if max_model_len else {}
-        self.llm = LLM(
-            model=model_dir,
-            dtype=vllm_dtype(hints),
-            gpu_memory_utilization=hints.gpu_memory_utilization,
-            seed=seed,
-            enable_prefix_caching=True,  # the m answers of one question share its prompt
-            **options,
-        )
+        self.llm = LLM(**engine_options(model_dir, hints, seed=seed, max_model_len=max_model_len,
+                                        sleep=sleep_between_calls))
         self.stop_ids = stop_token_ids(self.tokenizer, _model_eos(model_dir))
+        self.sleeping = False
+        self.sleep_between_calls = sleep_between_calls
+        if sleep_between_calls:
+            self.llm.sleep(level=1)
+            self.sleeping = True
 
     def generate(self, prompts: list[Prompt], *, n: int, sampling: Sampling, seed: int) -> list[list[str]]:
+        if self.sleeping:
+            self.llm.wake_up()
+            self.sleeping = False
+        try:
+            return self._generate(prompts, n=n, sampling=sampling, seed=seed)
+        finally:
+            if self.sleep_between_calls:
+                self.llm.sleep(level=1)
+                self.sleeping = True
+
+    def _generate(self, prompts: list[Prompt], *, n: int, sampling: Sampling, seed: int) -> list[list[str]]:
         from vllm import SamplingParams
 
         check_request(prompts, n)

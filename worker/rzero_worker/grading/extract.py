@@ -19,7 +19,7 @@ import re
 from fractions import Fraction
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
-_QUESTION_RE = re.compile(r"<question>(.*?)</question>", re.DOTALL)
+_QUESTION_OPEN, _QUESTION_CLOSE = "<question>", "</question>"
 _EMPTY_ANSWERS = {"", "none", "null"}
 
 
@@ -71,9 +71,31 @@ def parse_challenger_output(text: str | None) -> tuple[str | None, str | None]:
     """(question, answer) of a Challenger completion: the last `<question>` block and the last box."""
     if not text:
         return None, None
-    questions = _QUESTION_RE.findall(text)
-    question = questions[-1].strip() if questions else ""
+    question = _last_question_block(text).strip()
     return (question or None), extract_boxed(text)
+
+
+def _last_question_block(text: str) -> str:
+    """What `re.findall(r"<question>(.*?)</question>", text, re.DOTALL)[-1]` gives, in linear time: the
+    regex retries from every `<question>` when none closes, quadratic on a completion full of open tags."""
+    found, position = "", 0
+    while (start := text.find(_QUESTION_OPEN, position)) >= 0:
+        end = text.find(_QUESTION_CLOSE, start + len(_QUESTION_OPEN))
+        if end < 0:
+            break
+        found, position = text[start + len(_QUESTION_OPEN) : end], end + len(_QUESTION_CLOSE)
+    return found
+
+
+def has_reasoning_then_box(text: str | None) -> bool:
+    r"""Does the whole text match `<think>.*</think>.*\boxed\{.*\}.*` (DOTALL)? In linear time: that regex
+    backtracks cubically (a 30 KB completion of repeated `</think>\boxed{` takes 36 s). The earliest
+    `</think>`, then the earliest `\boxed{` after it, then any `}` after that decide it."""
+    if not text or not text.startswith("<think>"):
+        return False
+    end = text.find("</think>", len("<think>"))
+    box = text.find("\\boxed{", end + len("</think>")) if end >= 0 else -1
+    return box >= 0 and text.find("}", box + len("\\boxed{")) >= 0
 
 
 def is_empty_answer(answer: str | None) -> bool:
@@ -138,13 +160,20 @@ def normalize_answer(answer: str | None) -> str:
     return "" if is_empty_answer(text) else text
 
 
+# A longer answer is no "plain number": Python refuses int() of over 4,300 digits
+# (sys.get_int_max_str_digits) and exact arithmetic on huge numbers is slow. Such answers go to the grading
+# workers, where a hang or an error costs one item, never the batch.
+MAX_NUMBER_CHARS = 1000
 _DECIMAL = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)$")
 _SLASH_FRACTION = re.compile(r"^(?P<sign>[-+]?)(?P<num>\d+)/(?P<den>\d+)$")
 _LATEX_FRACTION = re.compile(r"^(?P<sign>[-+]?)\\frac\{(?P<num>\d+)\}\{(?P<den>\d+)\}$")
 
 
 def numeric_value(normalized: str) -> Fraction | None:
-    r"""Exact value of a normalised plain number (`18`, `-0.5`, `3/4`, `\frac{3}{4}`); None otherwise."""
+    r"""Exact value of a normalised plain number (`18`, `-0.5`, `3/4`, `\frac{3}{4}`); None otherwise,
+    and None for anything longer than MAX_NUMBER_CHARS characters."""
+    if len(normalized) > MAX_NUMBER_CHARS:
+        return None
     if _DECIMAL.match(normalized):
         return Fraction(normalized)
     match = _SLASH_FRACTION.match(normalized) or _LATEX_FRACTION.match(normalized)

@@ -12,6 +12,7 @@ Speed comes from doing as little math-verify as possible, in the parent:
 - equal normalised strings are equivalent; an empty answer is never equivalent to anything;
 - plain numbers compare exactly (`0.5` ~ `1/2`; two different short integers differ);
 - results are cached per normalised pair (both orders for the symmetric relation);
+- an answer over MAX_GRADED_CHARS characters is never parsed (ungradable unless string-equal);
 - an answer blamed for a timeout is "poisoned": its later pairs are None at once. The worker knows
   whose parsing/evaluation ran out of time; after a hard kill the longer answer of the pair is blamed;
 - in the worker, plain numbers skip the LaTeX parser, and expressions evaluated numerically (symbols at
@@ -36,6 +37,13 @@ from .extract import is_plain_integer, normalize_answer, numeric_value
 
 Item = tuple[str, str, bool]  # (normalised a, normalised b, directed)
 _CACHE_LIMIT = 200_000
+# A normalised answer longer than this never goes to math-verify: parsing it costs seconds (a soft timeout
+# each) and no real final answer is that long. It is ungradable (None) unless string-equal to the other.
+MAX_GRADED_CHARS = 1000
+# Normalising a long answer costs milliseconds and a vote normalises each answer once per pair: long ones
+# are remembered (at most this many, so 50 KB answers cannot pile up).
+_LONG_ANSWER = 256
+_LONG_CACHE_LIMIT = 1000
 
 
 def default_workers() -> int:
@@ -98,6 +106,7 @@ class GradingPool:
         self._context = multiprocessing.get_context("spawn")
         self._cache: dict[Item, bool | None] = {}
         self._poisoned: set[str] = set()  # answers blamed for a timeout: one is enough, they hang again
+        self._long_normalized: dict[str, str] = {}
         self._batch_id = 0
         self._closed = False
         self._pool: list[_Worker] = [self._start_worker() for _ in range(self.workers)]
@@ -168,9 +177,18 @@ class GradingPool:
     # ---------------------------------------------------------------------------------------------
     # decisions without math-verify
 
-    @staticmethod
-    def _item(a: str | None, b: str | None, directed: bool) -> Item:
-        na, nb = normalize_answer(a), normalize_answer(b)
+    def _normalize(self, answer: str | None) -> str:
+        if answer is None or len(answer) <= _LONG_ANSWER:
+            return normalize_answer(answer)
+        cached = self._long_normalized.get(answer)
+        if cached is None:
+            if len(self._long_normalized) >= _LONG_CACHE_LIMIT:
+                self._long_normalized.clear()
+            cached = self._long_normalized[answer] = normalize_answer(answer)
+        return cached
+
+    def _item(self, a: str | None, b: str | None, directed: bool) -> Item:
+        na, nb = self._normalize(a), self._normalize(b)
         if not directed and nb < na:
             na, nb = nb, na  # one cache entry for both orders of a symmetric question
         return (na, nb, directed)
@@ -205,11 +223,11 @@ class GradingPool:
         self._cache[item] = value
 
     def _is_poisoned(self, answer: str) -> bool:
-        return answer in self._poisoned
+        return len(answer) > MAX_GRADED_CHARS or answer in self._poisoned
 
     def is_blamed(self, answer: str | None) -> bool:
         """Has this answer (normalised here) made a comparison run out of time? Such answers get None."""
-        return self._is_poisoned(normalize_answer(answer))
+        return self._is_poisoned(self._normalize(answer))
 
     def _poison(self, answers: list[str]) -> None:
         if len(self._poisoned) >= _CACHE_LIMIT:

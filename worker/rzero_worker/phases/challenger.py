@@ -9,6 +9,13 @@ Reward of one rollout batch (all `batch_size x group_size` completions at once, 
    can hold the majority; in boxed-only mode a question without any boxed answer gets p_hat 0;
 4. `rewards.challenger_rewards` turns p_hats into uncertainty minus the BLEU-cluster repetition
    penalty over the whole batch (paper or reference-code formula, per settings).
+
+Ranks (distributed.py). TRL calls the reward on every rank with that rank's slice of the rollout batch. The
+slices are gathered first (every rank sees the whole batch, in rank order); the Solver scores them where its
+engines are: with `solverGpus: 0` each rank scores its own slice on its own GPU, with `solverGpus: k` the
+first rank of each node scores its node's slices on the k GPUs the training ranks leave free. The p_hats are
+gathered, rank 0 computes the rewards (and the clusters) of the whole batch once, and every rank takes its
+slice of them back: the penalties are exactly those of one process holding the whole batch.
 """
 
 from __future__ import annotations
@@ -20,21 +27,24 @@ from .context import ConfigurationError, PhaseContext
 
 log = logging.getLogger(__name__)
 
+RANK_SEED_STRIDE = 1_000_003  # each rank's slice of a rollout batch is scored with seeds of its own
+
 
 def run(ctx: PhaseContext) -> dict:
     task: ChallengerTask = ctx.task
 
-    from ..generation import encode_prompts, make_generator
+    from .. import distributed
+    from ..generation import encode_prompts
     from ..grading import GradingPool
     from ..grpo import drop_long_prompts, prompt_dataset, train_grpo
     from ..models import compute_dtype_name, load_model, resolve_device, resolve_model
     from ..prompts import challenger_messages
 
     grpo = task.settings.grpo
+    device = resolve_device(task.device)
     challenger = resolve_model(task.challenger, ctx.storage, ctx.cache_dir, field="challenger", s3_location=task.storage)
     solver = resolve_model(task.solver, ctx.storage, ctx.cache_dir, field="solver", s3_location=task.storage)
-    model, tokenizer = load_model(challenger, task.device, trainable=True)
-    solver_generator = make_generator(solver, task.device, cache_dir=ctx.cache_dir)
+    model, tokenizer = load_model(challenger, distributed.training_hints(task.device, grpo, device), trainable=True)
     # Every prompt is the same Challenger prompt: the dataset only fixes the number of rollouts.
     rows, too_long = drop_long_prompts([{"prompt": challenger_messages()}], tokenizer, grpo.max_prompt_tokens)
     if too_long:
@@ -44,11 +54,51 @@ def run(ctx: PhaseContext) -> dict:
             f"({length} tokens with this model's chat template)"
         )
     dataset = prompt_dataset(rows, grpo, seed=task.seed)
-    compute = compute_dtype_name(task.device, resolve_device(task.device))
-    with GradingPool() as pool:
-        reward = ChallengerReward(solver_generator, pool, task.settings, seed=task.seed, vote=task.vote)
-        return train_grpo(ctx, model, tokenizer, reward, dataset, grpo, compute_dtype=compute,
-                          ref_model=shared_reference(task, solver_generator))
+    compute = compute_dtype_name(task.device, device)
+    solver_generator, node_scoring = solver_scorer(task, solver, device, ctx.cache_dir)
+    try:
+        with GradingPool(workers=distributed.cpu_share()) as pool:
+            reward = ChallengerReward(solver_generator, pool, task.settings, seed=task.seed, vote=task.vote,
+                                      node_scoring=node_scoring)
+            metrics = train_grpo(ctx, model, tokenizer, reward, dataset, grpo, compute_dtype=compute, device=device,
+                                 ref_model=shared_reference(task, solver_generator),
+                                 use_vllm=distributed.vllm_rollouts(task.device, device))
+    finally:
+        if hasattr(solver_generator, "close"):
+            solver_generator.close()
+    return {**metrics, "reward_batch_sizes": reward.batch_sizes}
+
+
+def solver_scorer(task: ChallengerTask, solver, device: str, cache_dir):
+    """(the frozen Solver this rank scores with, or None; whether one rank per node scores for the node).
+
+    `solverGpus: k`: the node's first rank drives k / tensorParallelSize engines on the GPUs after the training
+    ranks' (processes on the CPU when there is no GPU). `solverGpus: 0`: each rank scores its own slice: a vLLM
+    engine in its own process on the rank's GPU, sleeping while the rank trains, or on CPU (and without vLLM)
+    the Solver's model inside the rank."""
+    from .. import distributed
+    from ..generation import choose_backend, make_generator
+    from ..generation.remote import ProcessGenerator, start_engines
+
+    ranks = distributed.current()
+    hints = task.device
+    if task.settings.solver_gpus:
+        if task.settings.solver_gpus % hints.tensor_parallel_size:
+            raise ConfigurationError(f"settings.solverGpus {task.settings.solver_gpus} must be a multiple of "
+                                     f"device.tensorParallelSize {hints.tensor_parallel_size}")
+        if not ranks.is_local_main:
+            return None, True
+        engines = task.settings.solver_gpus // hints.tensor_parallel_size
+        spare = distributed.visible_devices()[ranks.local_world_size :] if device == "cuda" else []
+        blocks = [distributed.engine_devices(e, hints.tensor_parallel_size, spare) if device == "cuda" else None
+                  for e in range(engines)]
+        start = lambda e: ProcessGenerator(solver, hints, devices=blocks[e], cache_dir=cache_dir)  # noqa: E731
+        return start_engines(engines, start), True
+    if choose_backend(hints) == "vllm":
+        share = hints.model_copy(update={"gpu_memory_utilization": task.settings.grpo.rollout_gpu_memory_utilization})
+        own_gpu = [distributed.visible_devices()[ranks.local_rank]]
+        return ProcessGenerator(solver, share, devices=own_gpu, cache_dir=cache_dir, sleep_between_calls=True), False
+    return make_generator(solver, hints, cache_dir=cache_dir), False
 
 
 def shared_reference(task: ChallengerTask, solver_generator):
@@ -63,31 +113,56 @@ class ChallengerReward:
 
     __name__ = "challenger_reward"  # TRL names reward columns in its logs after the function
 
-    def __init__(self, solver_generator, pool, settings: ChallengerSettings, *, seed: int, vote: str = "reference"):
+    def __init__(self, solver_generator, pool, settings: ChallengerSettings, *, seed: int, vote: str = "reference",
+                 node_scoring: bool = False):
         self.solver = solver_generator
         self.pool = pool
         self.settings = settings
         self.seed = seed
         self.vote = vote
+        self.node_scoring = node_scoring
         self.calls = 0
+        self.batch_sizes: list[int] = []  # completions in each whole rollout batch the rewards were computed over
 
     def __call__(self, prompts, completions, trainer_state=None, log_metric=None, **kwargs) -> list[float]:
+        from .. import distributed
         from ..grpo import completion_texts
         from ..rewards import challenger_rewards
 
-        texts = completion_texts(completions)
+        ranks = distributed.current()
+        parts = distributed.all_gather(completion_texts(completions))  # every rank's slice, in rank order
         # A fresh Solver seed per rollout batch; after a resume the update number keeps it reproducible.
         step = trainer_state.global_step if trainer_state is not None else self.calls
         self.calls += 1
-        p_hats = self.solver_p_hats(texts, seed=self.seed + step)
+        texts = [text for part in parts for text in part]
+        p_hats = [p for part in self.batch_p_hats(parts, seed=self.seed + step) for p in part]
+        rewards = challenger_rewards(texts, p_hats, self.settings) if ranks.is_main else None
+        rewards = distributed.broadcast(rewards)
+        self.batch_sizes.append(len(texts))
         valid = [p for p in p_hats if p is not None]
         log.info("scored %d Challenger questions (%d valid) with %d Solver answers each",
                  len(texts), len(valid), self.settings.solver_samples)
-        if callable(log_metric):
+        if callable(log_metric):  # the same whole-batch value on every rank: TRL's mean over ranks keeps it
             log_metric("valid_questions", len(valid) / len(texts) if texts else 0.0)
             if valid:
                 log_metric("mean_p_hat", sum(valid) / len(valid))
-        return challenger_rewards(texts, p_hats, self.settings)
+        return rewards[distributed.slices([len(part) for part in parts])[ranks.rank]]
+
+    def batch_p_hats(self, parts: list[list[str]], *, seed: int) -> list[list[float | None]]:
+        """p_hat of every rank's slice (`parts`), each slice scored once where the Solver engines are (module
+        docstring) with the seed `seed + rank * RANK_SEED_STRIDE`, then shared with every rank."""
+        from .. import distributed
+
+        ranks = distributed.current()
+        if self.node_scoring:
+            mine = range(ranks.node_main, ranks.node_main + ranks.local_world_size) if ranks.is_local_main else []
+        else:
+            mine = [ranks.rank]
+        scored = {rank: self.solver_p_hats(parts[rank], seed=seed + rank * RANK_SEED_STRIDE) for rank in mine}
+        merged: dict[int, list[float | None]] = {}
+        for part in distributed.all_gather(scored):
+            merged.update(part)
+        return [merged[rank] for rank in range(len(parts))]
 
     def solver_p_hats(self, texts: list[str], *, seed: int) -> list[float | None]:
         """p_hat per completion: the Solver's majority share on its question; None for an invalid output

@@ -76,13 +76,22 @@ class PhaseContext:
         return join_key(self.checkpoint_root, f"step-{step:06d}")
 
     def save_checkpoint(self, step: int, local_dir: Path) -> Manifest | None:
-        """Upload a checkpoint directory and commit it; prune older ones. Other ranks: no-op."""
+        """Upload a checkpoint directory and commit it; prune older ones. Other ranks: no-op (several ranks
+        that each hold part of a checkpoint go through `rzero_worker.distributed.save_checkpoint`)."""
         if not self.main_process:
             return None
-        prefix = self.checkpoint_prefix(step)
-        self.storage.delete_prefix(prefix)  # leftovers of an attempt killed mid-upload
-        self.storage.upload_dir(Path(local_dir), prefix)
-        manifest = commit(self.storage, prefix)
+        self.begin_checkpoint(step)
+        files = self.storage.upload_dir(Path(local_dir), self.checkpoint_prefix(step))
+        return self.finish_checkpoint(step, files)
+
+    def begin_checkpoint(self, step: int) -> None:
+        """Clear the step's prefix of an attempt killed mid-upload, before its files are uploaded."""
+        self.storage.delete_prefix(self.checkpoint_prefix(step))
+
+    def finish_checkpoint(self, step: int, files: list | None = None) -> Manifest:
+        """Commit the uploaded step (verifying `files`, what was uploaded) and prune all but the newest
+        `keep_checkpoints`."""
+        manifest = commit(self.storage, self.checkpoint_prefix(step), files)
         for old in self.committed_checkpoint_steps()[: -self.keep_checkpoints]:
             self.storage.delete_prefix(self.checkpoint_prefix(old))
         return manifest
@@ -142,10 +151,11 @@ class PhaseContext:
         return [join_key(key, f"shard-{i:05d}-of-{count:05d}") for i in range(count)]
 
     def read_input_jsonl(self, key: str, filename: str) -> list[dict]:
-        """The rows of `filename` in every committed shard of input `key`, in shard order."""
+        """The rows of `filename` in every committed shard of input `key`, in shard order; each file is
+        checked against its manifest (size and sha256) and refused (IntegrityError) when it differs."""
         rows: list[dict] = []
         for prefix in self.input_prefixes(key):
-            text = self.storage.get_bytes(join_key(prefix, filename)).decode("utf-8")
+            text = self.storage.get_committed_bytes(prefix, filename).decode("utf-8")
             rows.extend(json.loads(line) for line in text.splitlines() if line.strip())
         return rows
 

@@ -67,7 +67,7 @@ def _generator(ctx: PhaseContext):
 
 def answer_tokens(spec: BenchmarkSpec, benchmark: Benchmark, task: EvaluateTask) -> int:
     """The benchmark's own maxTokens, else evaluation.maxTokens, else its preset's reference length."""
-    return spec.max_tokens or task.settings.max_tokens or benchmark.default_max_tokens
+    return spec.answer_tokens(task.settings.max_tokens)
 
 
 def evaluate_benchmark(generator, benchmark: Benchmark, spec: BenchmarkSpec, items: list[BenchmarkItem],

@@ -2,6 +2,9 @@
 
 Shard i of K generates N // K questions, plus one when i < N % K, so the shards add up to N exactly.
 Sampling seeds derive from (task seed, shard index, batch number): re-running a shard reproduces it.
+A pod with several GPUs runs the shard as one rank per vLLM engine (distributed.py): rank r of R generates
+its near-equal part of the shard's questions with seeds of its own (offset r * RANK_SEED_STRIDE), and rank 0
+gathers every part, in rank order, before parsing, de-duplicating and writing the shard's files.
 
 Each completion is parsed into `<question>...</question>` and its last `\\boxed{}` answer. A completion
 without a question is invalid (`invalid.jsonl`, with the raw output, for people to read); a question
@@ -20,6 +23,7 @@ log = logging.getLogger(__name__)
 
 # Distinct seed streams per shard: shard i uses seeds seed + i * SHARD_SEED_STRIDE + batch number.
 SHARD_SEED_STRIDE = 1_000_003
+RANK_SEED_STRIDE = 10_007  # more than the batches one rank generates
 
 
 def shard_share(total: int, index: int, count: int) -> int:
@@ -28,9 +32,16 @@ def shard_share(total: int, index: int, count: int) -> int:
 
 
 def run(ctx: PhaseContext) -> dict:
+    from .. import distributed
+
     task: GenerateTask = ctx.task
+    ranks = distributed.current()
     requested = shard_share(task.settings.num_questions, task.shard.index, task.shard.count)
-    outputs = challenger_outputs(ctx, requested)
+    part = distributed.split_evenly(requested, ranks.world_size, ranks.rank)
+    mine = challenger_outputs(ctx, part.stop - part.start, seed_offset=ranks.rank * RANK_SEED_STRIDE)
+    outputs = [text for texts in distributed.all_gather(mine) for text in texts]
+    if not ctx.main_process:
+        return {}
     questions, invalid, duplicates = parse_outputs(outputs, id_prefix(task))
     _write_jsonl(ctx.staging / "questions.jsonl", questions)
     _write_jsonl(ctx.staging / "invalid.jsonl", invalid)
@@ -42,8 +53,10 @@ def id_prefix(task: GenerateTask) -> str:
     return f"i{task.iteration:03d}-s{task.shard.index:05d}"
 
 
-def challenger_outputs(ctx: PhaseContext, requested: int) -> list[str]:
+def challenger_outputs(ctx: PhaseContext, requested: int, *, seed_offset: int = 0) -> list[str]:
     """`requested` Challenger completions, generated `settings.batch_size` at a time."""
+    if requested <= 0:
+        return []
     from ..generation import make_generator
     from ..models import resolve_model
     from ..prompts import challenger_messages
@@ -55,7 +68,7 @@ def challenger_outputs(ctx: PhaseContext, requested: int) -> list[str]:
     batch_number = 0
     while len(outputs) < requested:
         size = min(task.settings.batch_size, requested - len(outputs))
-        seed = task.seed + task.shard.index * SHARD_SEED_STRIDE + batch_number
+        seed = task.seed + task.shard.index * SHARD_SEED_STRIDE + seed_offset + batch_number
         # One prompt, `size` samples: every candidate answers the same Challenger prompt.
         [samples] = generator.generate([challenger_messages()], n=size, sampling=task.settings.sampling, seed=seed)
         outputs.extend(samples)

@@ -22,6 +22,10 @@ Writes `train.jsonl` (kept), `stats.json`, `audit.jsonl` (the first `audit_size`
 their answers, for people to read) and `oracle.jsonl` (every kept question an oracle answered, with the
 oracles' answers and the verdict: the evidence behind the label accuracy). Label-quality proxies (answer
 entropy, band-edge share: oracles/proxies.py) are recorded whether or not an oracle is configured.
+
+A pod with several GPUs runs the shard as one rank per vLLM engine (distributed.py): rank r answers its
+contiguous part of the questions (seeds by the questions' place in the shard, as with one rank), and rank 0
+gathers the answers, votes and writes.
 """
 
 from __future__ import annotations
@@ -50,7 +54,9 @@ def run(ctx: PhaseContext) -> dict:
     if settings.vote == "reference":
         questions = reference_question_filter(shard_questions, dropped)
     log.info("labelling %d questions (shard %s)", len(questions), task.shard.key)
-    answers = solver_answers(ctx, questions) if questions else []
+    answers = ranked_answers(ctx, questions)
+    if not ctx.main_process:
+        return {}
 
     from ..grading import GradingPool, vote_many
 
@@ -72,8 +78,19 @@ def read_questions(ctx: PhaseContext) -> list[dict]:
     return ctx.read_input_jsonl(ctx.task.questions, "questions.jsonl")
 
 
-def solver_answers(ctx: PhaseContext, questions: list[dict]) -> list[list[str | None]]:
-    """The boxed answer of each of the m Solver samples per question (None where there is no box)."""
+def ranked_answers(ctx: PhaseContext, questions: list[dict]) -> list[list[str | None]]:
+    """Every question's answers: this rank answers its part, and the parts are gathered in rank order."""
+    from .. import distributed
+
+    ranks = distributed.current()
+    part = distributed.split_evenly(len(questions), ranks.world_size, ranks.rank)
+    mine = solver_answers(ctx, questions[part], offset=part.start) if part.stop > part.start else []
+    return [answer for answers in distributed.all_gather(mine) for answer in answers]
+
+
+def solver_answers(ctx: PhaseContext, questions: list[dict], *, offset: int = 0) -> list[list[str | None]]:
+    """The boxed answer of each of the m Solver samples per question (None where there is no box); `offset`:
+    the place of `questions[0]` in the shard (seeds follow it)."""
     from ..generation import make_generator
     from ..grading import extract_boxed
     from ..models import resolve_model
@@ -89,7 +106,7 @@ def solver_answers(ctx: PhaseContext, questions: list[dict]) -> list[list[str | 
             [solver_messages(q["question"]) for q in chunk],
             n=task.settings.samples,
             sampling=task.settings.sampling,
-            seed=task.seed + start,
+            seed=task.seed + offset + start,
         )
         answers.extend([extract_boxed(text) for text in samples] for samples in outputs)
         log.info("answered %d/%d questions", len(answers), len(questions))

@@ -4,7 +4,10 @@
 
 1. Output already committed: print the stored summary, write the termination log, return 0 without
    calling impl (re-running a committed phase is a no-op).
-2. Otherwise delete half-written files under task.output (a previous attempt died mid-upload). The
+2. Otherwise check that the scratch and cache directories and the output's storage take a write (a
+   read-only or full disk or bucket fails here in seconds, not after the phase: read-only or not permitted
+   is a StorageConfigurationError, exit 2; no space a StorageError, exit 1, as space may be freed), then
+   delete half-written files under task.output (a previous attempt died mid-upload). The
    `<output>.ckpt/` checkpoints stay: that is how a killed training phase resumes.
    Then delete the checkpoints `task.prune` names (spec.retention), recorded as metrics `pruned`.
 3. metrics = impl(ctx) (plus `output_bytes`, the size of what is committed); write summary.json into the
@@ -16,6 +19,7 @@ Exceptions from impl propagate (nothing is committed); the CLI turns them into e
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -25,19 +29,31 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from rzero_worker import distributed
 from rzero_worker.phases.context import (
+    CACHE_DIR_ENV,
     ConfigurationError,
     InputNotReadyError,
     PhaseContext,
     default_cache_dir,
     is_main_process,
 )
-from rzero_worker.storage import Storage, commit, open_storage, read_manifest
+from rzero_worker.storage import (
+    Storage,
+    StorageConfigurationError,
+    StorageError,
+    commit,
+    join_key,
+    open_storage,
+    read_manifest,
+)
 from rzero_worker.summary import SUMMARY_FILE, make_summary, read_summary, write_termination_log
 
 log = logging.getLogger(__name__)
 
 WORKDIR_ENV = "RZERO_WORKDIR"  # parent of the per-phase scratch directory
+PROBE_NAME = ".rzero-write-probe"
+_PROBE_BYTES = b"\0" * 4096
 
 PhaseImpl = Callable[[PhaseContext], dict]
 
@@ -68,25 +84,26 @@ def run_phase(
             cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
             main_process=main,
         )
-        ctx.staging.mkdir(parents=True, exist_ok=True)
-        ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+        _check_writable(ctx)
         pruned: dict[str, int] = {}
         if main:
-            removed = storage.delete_prefix(task.output)
-            if removed:
+            removed = storage.delete_prefix(task.output) - 1  # the write probe is not worth mentioning
+            if removed > 0:
                 log.info("removed %d half-written files under %s", removed, storage.uri_for(task.output))
             pruned = prune(storage, getattr(task, "prune", []))
 
         started = time.monotonic()
         metrics = _checked_metrics(impl(ctx))
         metrics.setdefault("peak_rss_mb", peak_rss_mb())
+        metrics.setdefault("cpu_seconds", cpu_seconds())
         metrics["output_bytes"] = _tree_bytes(ctx.staging)
         if pruned:
             metrics["pruned"] = pruned
         summary = make_summary(task, metrics, time.monotonic() - started)
         if main:
             _commit_output(ctx, summary)
-    _announce(summary)
+    if main:  # the other ranks' metrics cover their share only; rank 0 speaks for the phase
+        _announce(summary)
     return 0
 
 
@@ -109,6 +126,31 @@ def _tree_bytes(directory: Path) -> int:
     return sum(path.stat().st_size for path in Path(directory).rglob("*") if path.is_file())
 
 
+def _check_writable(ctx: PhaseContext) -> None:
+    """Every place the phase writes takes a small write now (the storage probe is left for the caller's
+    delete_prefix to sweep)."""
+    for directory, setting in ((ctx.staging, WORKDIR_ENV), (ctx.cache_dir, CACHE_DIR_ENV)):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / PROBE_NAME).write_bytes(_PROBE_BYTES)
+            (directory / PROBE_NAME).unlink()
+        except OSError as error:
+            raise _write_error(f"{directory} ({setting})", error) from None
+    if ctx.main_process:
+        try:
+            ctx.storage.put_bytes(join_key(ctx.task.output, PROBE_NAME), _PROBE_BYTES)
+        except OSError as error:
+            raise _write_error(f"storage {ctx.storage.uri_for(ctx.task.output)}", error) from None
+
+
+def _write_error(where: str, error: OSError) -> StorageError:
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return StorageConfigurationError(f"{where} is not writable: {error.strerror}")
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return StorageError(f"no space left for {where}: {error.strerror}")
+    return StorageError(f"cannot write {where}: {error.strerror or error}")
+
+
 def stored_summary(storage: Storage, task) -> dict:
     """The committed output's summary.json (a minimal one if it is missing or unreadable)."""
     summary = read_summary(storage, task.output)
@@ -120,8 +162,7 @@ def stored_summary(storage: Storage, task) -> dict:
 
 def _commit_output(ctx: PhaseContext, summary: dict) -> None:
     (ctx.staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n")
-    ctx.storage.upload_dir(ctx.staging, ctx.task.output)
-    commit(ctx.storage, ctx.task.output)
+    commit(ctx.storage, ctx.task.output, ctx.storage.upload_dir(ctx.staging, ctx.task.output))
     # The output is final; its resume checkpoints (possibly many GB) are no longer needed.
     ctx.storage.delete_prefix(ctx.checkpoint_root)
 
@@ -131,6 +172,15 @@ def peak_rss_mb() -> float:
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) this worker process has used: unlike wall time, it hardly depends on what
+    else the machine runs (on an idle machine wall time is about this divided by the threads in use)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 1)
 
 
 def _checked_metrics(metrics) -> dict:
@@ -156,7 +206,15 @@ def _scratch(workdir: Path | None, phase: str) -> Iterator[Path]:
         yield Path(workdir)
         return
     parent = os.environ.get(WORKDIR_ENV) or None
-    with tempfile.TemporaryDirectory(prefix=f"rzero-{phase}-", dir=parent) as path:
+    if distributed.current().distributed:  # ranks of a node share one scratch directory (distributed.py)
+        with distributed.shared_scratch(phase, parent) as path:
+            yield path
+        return
+    try:
+        scratch = tempfile.TemporaryDirectory(prefix=f"rzero-{phase}-", dir=parent)
+    except OSError as error:
+        raise _write_error(f"{parent or tempfile.gettempdir()} ({WORKDIR_ENV})", error) from None
+    with scratch as path:
         yield Path(path)
 
 

@@ -27,27 +27,32 @@ def run(ctx: PhaseContext) -> dict:
     task: SolverTask = ctx.task
     rows = read_training_rows(ctx)
 
+    from .. import distributed
     from ..grading import GradingPool
     from ..grpo import drop_long_prompts, prompt_dataset, train_grpo
     from ..models import compute_dtype_name, load_model, resolve_device, resolve_model, save_checkpoint
     from ..prompts import solver_messages
 
     grpo = task.settings.grpo
+    device = resolve_device(task.device)
     local = resolve_model(task.solver, ctx.storage, ctx.cache_dir, field="solver", s3_location=task.storage)
-    model, tokenizer = load_model(local, task.device, trainable=bool(rows))
+    hints = distributed.training_hints(task.device, grpo, device) if rows else task.device
+    model, tokenizer = load_model(local, hints, trainable=bool(rows))
     prompts = [{"prompt": solver_messages(row["question"]), "label": row["label"]} for row in rows]
     prompts, too_long = drop_long_prompts(prompts, tokenizer, grpo.max_prompt_tokens)
     if not prompts:
         reason = NO_QUESTIONS_KEPT if not rows else f"all {len(rows)} kept questions exceed grpo.maxPromptTokens"
         log.warning("dataset %s: %s; carrying the Solver forward unchanged", ctx.storage.uri_for(task.dataset), reason)
-        save_checkpoint(model, tokenizer, ctx.staging / "model")
+        if ctx.main_process:
+            save_checkpoint(model, tokenizer, ctx.staging / "model")
         return {"steps": 0, "questions": len(rows), "prompts_too_long": too_long, "skipped": reason}
     log.info("training the Solver on %d labelled questions", len(prompts))
     dataset = prompt_dataset(prompts, grpo, seed=task.seed)
-    compute = compute_dtype_name(task.device, resolve_device(task.device))
-    with GradingPool() as pool:
+    compute = compute_dtype_name(task.device, device)
+    with GradingPool(workers=distributed.cpu_share()) as pool:
         reward = SolverReward(pool, task.settings.format_weight)
-        metrics = train_grpo(ctx, model, tokenizer, reward, dataset, grpo, compute_dtype=compute)
+        metrics = train_grpo(ctx, model, tokenizer, reward, dataset, grpo, compute_dtype=compute, device=device,
+                             use_vllm=distributed.vllm_rollouts(task.device, device))
     return {**metrics, "questions": len(rows), "prompts_too_long": too_long}
 
 
@@ -57,7 +62,11 @@ def read_training_rows(ctx: PhaseContext) -> list[dict]:
 
 
 class SolverReward:
-    """TRL reward function: equivalence of each completion's boxed answer to its question's label."""
+    """TRL reward function: equivalence of each completion's boxed answer to its question's label.
+
+    Each rank grades its own slice (the reward is per completion); the statistics it logs (`accuracy`, the share
+    of answers equivalent to the label, and `boxed`, the share with a boxed answer) cover the whole rollout batch
+    of every rank."""
 
     __name__ = "solver_reward"  # TRL names reward columns in its logs after the function
 
@@ -65,9 +74,20 @@ class SolverReward:
         self.pool = pool
         self.format_weight = format_weight
 
-    def __call__(self, prompts, completions, label, **kwargs) -> list[float]:
+    def __call__(self, prompts, completions, label, log_metric=None, **kwargs) -> list[float]:
+        from .. import distributed
+        from ..grading import extract_boxed
         from ..grpo import completion_texts
         from ..rewards import solver_rewards
 
-        return solver_rewards(completion_texts(completions), list(label), self.pool, self.format_weight)
+        texts, labels = completion_texts(completions), list(label)
+        rewards = solver_rewards(texts, labels, self.pool, self.format_weight)
+        # accuracy alone: the pool caches the verdicts just computed, so this grades nothing twice
+        accuracy = rewards if not self.format_weight else solver_rewards(texts, labels, self.pool, 0.0)
+        counts = distributed.all_gather((len(texts), sum(accuracy), sum(extract_boxed(t) is not None for t in texts)))
+        total, correct, boxed = (sum(column) for column in zip(*counts))
+        if callable(log_metric) and total:
+            log_metric("accuracy", correct / total)
+            log_metric("boxed", boxed / total)
+        return rewards
 

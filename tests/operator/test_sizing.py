@@ -1,0 +1,149 @@
+"""GPU layout and memory of a run (rzero_operator.sizing): what each pod runs, and what `rzero validate` says."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rzero_operator import sizing
+from rzero_operator.cli import main
+from rzero_operator.sizing_memory import training_memory
+from rzero_operator.validate import validate_manifest
+
+REPO = Path(__file__).resolve().parents[2]
+PAPER = yaml.safe_load((REPO / "examples" / "qwen3-4b-base.yaml").read_text())
+GiB = 2**30
+
+
+def paper(**changes) -> dict:
+    """The paper example with `changes` applied: {"a.b.c": value} sets spec.a.b.c."""
+    doc = copy.deepcopy(PAPER)
+    for path, value in changes.items():
+        node = doc["spec"]
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return doc
+
+
+def findings(doc) -> list[str]:
+    return [str(finding) for finding in sizing.check(validate_manifest(doc).spec)]
+
+
+def test_qwen3_shapes_give_their_published_parameter_counts():
+    assert sizing.model_shape("Qwen/Qwen3-4B-Base").params == pytest.approx(4.02e9, rel=0.005)
+    assert sizing.model_shape("Qwen/Qwen3-8B-Base").params == pytest.approx(8.19e9, rel=0.005)
+    assert sizing.model_shape("/models/qwen3-8b-base/") is sizing.KNOWN_MODELS["qwen3-8b-base"]
+    assert sizing.model_shape("builtin:smollm2-135m-instruct").params == pytest.approx(134.5e6, rel=0.01)
+    assert sizing.model_shape("s3://bucket/my-own-model") is None
+
+
+def test_the_paper_example_uses_every_gpu_it_asks_for_and_fits():
+    spec = validate_manifest(PAPER).spec
+    challenger, solver = sizing.phase_layout(spec, "challenger"), sizing.phase_layout(spec, "solver")
+    assert (challenger.gpus, challenger.ranks, challenger.engines, challenger.idle) == (8, 4, 4, 0)
+    assert (solver.gpus, solver.ranks, solver.idle) == (8, 8, 0)
+    assert all(sizing.phase_layout(spec, phase).idle == 0 for phase in ("generate", "label", "evaluate"))
+    assert sizing.check(spec) == []
+
+
+def test_layouts_follow_the_gpus_of_the_pod():
+    spec = validate_manifest(paper(**{"device.tensorParallelSize": 2, "challenger.solverGpus": 2})).spec
+    assert sizing.phase_layout(spec, "generate", gpus=8).launch_args() == ["--nproc-per-node", "4"]
+    assert sizing.phase_layout(spec, "challenger", gpus=8).launch_args() == ["--nproc-per-node", "6"]
+    assert sizing.phase_layout(spec, "solver", gpus=1).launch_args() == ["--nproc-per-node", "1"]
+    assert sizing.phase_layout(spec, "generate", gpus=2).launch_args() == []  # one engine: one process
+    assert sizing.phase_layout(spec, "solver", gpus=0).launch_args() == []  # a CPU pod
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"challenger.solverGpus": 8}, "spec.challenger.solverGpus: error: 8 Solver GPUs leave none"),
+        ({"device.tensorParallelSize": 3},
+         "spec.challenger.solverGpus: error: 4 is not a multiple of spec.device.tensorParallelSize 3"),
+        ({"resources.phases.solver.gpus": 5},
+         "spec.solver.grpo.rolloutTensorParallelSize: error: 2 does not divide"),
+        ({"resources.phases.solver.gpus": 7}, "spec.solver.grpo.updateBatchSize: error: 640 completions per update"),
+        ({"solver.grpo.microBatchSize": 128}, "spec.solver.grpo.microBatchSize: error: 128 does not divide the 80"),
+        ({"resources.gpus": 3}, "spec.resources.gpus: warning: 2 of the evaluate pod's 3 GPUs stay idle"),
+        ({"model": "Qwen/Qwen3-8B-Base"},
+         "spec.challenger.grpo.rolloutGpuMemoryUtilization: error: challenger: the vLLM rollout engine takes 0.7"),
+        ({"model": "Qwen/Qwen3-8B-Base", "resources.phases.solver.gpus": 1, "solver.grpo.rolloutTensorParallelSize": 1},
+         "spec.resources.phases.solver.gpus: error: solver: the training state alone needs 140.3 GiB"),
+        ({"solver.grpo.gradientCheckpointing": False, "solver.grpo.microBatchSize": 8},
+         "spec.resources.phases.solver.gpus: warning: solver: estimated peak"),
+        ({"challenger.grpo.sharding": "ddp", "challenger.grpo.rolloutGpuMemoryUtilization": 0.1},
+         "spec.resources.phases.challenger.gpus: warning: challenger: estimated peak"),
+        ({"resources.nodeSelector": {"nvidia.com/gpu.memory": "24576"}},  # 24 GB GPUs, read from GPU discovery
+         "spec.solver.grpo.rolloutGpuMemoryUtilization: error: solver: the vLLM rollout engine takes 0.7 of the 24.0 GiB"),
+        ({"model": "Qwen/Qwen3-8B-Base", "challenger.grpo.cpuOffload": True, "solver.grpo.cpuOffload": True,
+          "resources.phases.solver.memory": "256Gi"},
+         "spec.resources.phases.solver.memory: warning: solver: loading and offloading need about 366.2 GiB"),
+        ({"device.gpuMemoryUtilization": 0.1}, "spec.device.tensorParallelSize: error: generate engines: 7.5 GiB of"),
+        ({"device.backend": "transformers", "solver.grpo.cpuOffload": True},
+         "spec.solver.grpo.cpuOffload: error: solver: offloaded weights need vLLM rollouts"),
+    ],
+)
+def test_what_cannot_work_is_refused_and_what_wastes_gpus_or_runs_tight_is_warned_naming_the_field(changes, expected):
+    assert any(message.startswith(expected) for message in findings(paper(**changes))), findings(paper(**changes))
+
+
+def test_offloading_the_8b_training_state_leaves_the_gpu_to_vllm():
+    doc = paper(**{"model": "Qwen/Qwen3-8B-Base", "challenger.grpo.cpuOffload": True, "solver.grpo.cpuOffload": True,
+                   "resources.phases.challenger.memory": "512Gi", "resources.phases.solver.memory": "512Gi"})
+    assert findings(doc) == []
+
+
+def test_cpu_specs_and_unknown_models_are_not_sized():
+    assert findings(paper(**{"device.device": "cpu", "challenger.solverGpus": 8})) == []
+    assert findings(paper(model="s3://models/custom", **{"solverSource": "s3://models/custom"})) == []
+
+
+def test_fsdp_divides_the_training_state_by_the_ranks_and_offload_removes_it():
+    shape = sizing.KNOWN_MODELS["qwen3-4b-base"]
+
+    def resident(**changes):
+        spec = validate_manifest(paper(**changes)).spec
+        return training_memory(spec, sizing.phase_layout(spec, "solver"), shape).state / GiB
+
+    params = shape.params
+    assert resident() == pytest.approx(16 * params / 8 / GiB)
+    assert resident(**{"solver.grpo.sharding": "ddp"}) == pytest.approx(16 * params / GiB)
+    assert resident(**{"solver.grpo.cpuOffload": True}) == 0
+
+
+def test_rzero_validate_prints_warnings_and_fails_on_errors(tmp_path, capsys):
+    warned, refused = tmp_path / "warned.yaml", tmp_path / "refused.yaml"
+    warned.write_text(yaml.safe_dump(paper(**{"resources.gpus": 3})))
+    refused.write_text(yaml.safe_dump(paper(**{"challenger.solverGpus": 8})))
+
+    assert main(["validate", str(warned)]) == 0
+    out = capsys.readouterr()
+    assert "valid" in out.out and "spec.resources.gpus: warning: 2 of the evaluate pod's 3 GPUs" in out.err
+
+    assert main(["validate", str(refused)]) != 0
+    assert "spec.challenger.solverGpus: error:" in capsys.readouterr().err
+
+
+def test_the_tables_of_docs_gpu_sizing_are_this_arithmetic():
+    doc = (REPO / "docs" / "gpu-sizing.md").read_text()
+
+    def number(value):
+        return "0" if value == 0 else f"{value / GiB:.1f}"
+
+    for label, source in (("4B", "Qwen/Qwen3-4B-Base"), ("8B", "Qwen/Qwen3-8B-Base")):
+        for offload in (False, True):
+            spec = validate_manifest(paper(model=source, **{"challenger.grpo.cpuOffload": offload,
+                                                            "solver.grpo.cpuOffload": offload})).spec
+            for phase, name in (("challenger", "Challenger"), ("solver", "Solver")):
+                layout = sizing.phase_layout(spec, phase)
+                m = training_memory(spec, layout, sizing.model_shape(source))
+                cells = [label, "yes" if offload else "no", f"{name} ({layout.ranks})", number(m.state),
+                         number(m.reference), number(m.gathered), number(m.activations), number(m.overhead),
+                         number(m.resident), number(m.peak), f"{m.host / GiB:.0f}"]
+                assert "| " + " | ".join(cells) + " |" in doc
