@@ -240,6 +240,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from rzero_operator.exportcopy import copy_export
     from rzero_operator.local.commands import exported_location
     from rzero_operator.validate import InvalidManifest
+    from rzero_worker.storage import StorageConfigurationError, StorageError
 
     endpoint, region = args.endpoint, args.region
     try:
@@ -250,9 +251,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         else:
             location = args.location
         count = copy_export(location, args.to, endpoint=endpoint, region=region)
-    except (InvalidManifest, ValueError, OSError) as error:
+    except (InvalidManifest, ValueError, OSError, StorageError) as error:
         print(f"rzero export: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        # A bad location, bucket or credentials (StorageConfigurationError) needs a fix, not a retry.
+        return EXIT_USAGE if isinstance(error, StorageConfigurationError) else EXIT_FAILED
     print(f"copied {count} files from {location} to {args.to}")
     return EXIT_OK
 
