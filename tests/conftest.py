@@ -5,5 +5,6 @@ pytest_plugins = [
     "support.tiny_models",
     "support.kube",
     "support.tools",
+    "support.openai_server",
     "support.faults",
 ]

@@ -19,6 +19,7 @@ EXAMPLES = REPO / "examples"
 CRD_FILE = REPO / "crds" / "rzeroruns.rzero.dev.yaml"
 DEMO = EXAMPLES / "local-demo.yaml"
 PAPER = EXAMPLES / "qwen3-4b-base.yaml"
+WATCH = EXAMPLES / "watch-labels.yaml"
 
 
 def crd_schema() -> dict:
@@ -27,12 +28,12 @@ def crd_schema() -> dict:
     return openapi_to_json_schema(version["schema"]["openAPIV3Schema"])
 
 
-@pytest.mark.parametrize("example", [DEMO, PAPER], ids=lambda p: p.name)
+@pytest.mark.parametrize("example", [DEMO, PAPER, WATCH], ids=lambda p: p.name)
 def test_example_validates_offline(example):
     assert validate_file(example) == []
 
 
-@pytest.mark.parametrize("example", [DEMO, PAPER], ids=lambda p: p.name)
+@pytest.mark.parametrize("example", [DEMO, PAPER, WATCH], ids=lambda p: p.name)
 def test_example_validates_against_the_committed_crd_schema(example):
     jsonschema.validate(yaml.safe_load(example.read_text()), crd_schema())
 

@@ -3,6 +3,8 @@
     rzero run FILE            run the R-Zero loop locally (resumes where it stopped)
     rzero status [FILE]       per-iteration table of a local run
     rzero report [FILE]       PNG plots + report.md of a local run
+    rzero approve FILE ...    approve (or reject) the gate a local run waits at
+    rzero export ...          copy an exported Solver (Hugging Face directory) to a path or s3:// URI
     rzero validate FILE...    check RZeroRun manifests offline (exit 2 naming the bad fields)
     rzero crd                 print the generated CustomResourceDefinition
     rzero benchmarks ...      list the paper's benchmark presets; prepare (download) their files
@@ -35,6 +37,25 @@ def _add_run_location(parser: argparse.ArgumentParser, file_required: bool) -> N
     )
 
 
+def _add_watch_commands(sub) -> None:
+    """`rzero approve` and `rzero export` (see README "Monitoring label drift")."""
+    approve = sub.add_parser("approve", help="Approve (or reject) the approval gate a local run waits at.")
+    _add_run_location(approve, file_required=True)
+    approve.add_argument("--iteration", type=int, required=True, help="The iteration whose gate to decide.")
+    approve.add_argument("--reject", action="store_true", help="Reject: the run stops (Succeeded, reason Rejected).")
+    approve.add_argument("--reason", default="", help="Why (recorded in status.approvals).")
+    approve.add_argument("--by", default=None, help="Who decides (default: the login name).")
+
+    export = sub.add_parser("export", help="Copy an exported Solver to a directory or s3:// URI.")
+    _add_run_location(export, file_required=False)
+    export.add_argument("--from", dest="location", default=None,
+                        help="An exported directory (status.export.best.location of a cluster run) instead of FILE.")
+    export.add_argument("--to", required=True, help="Destination directory or s3://bucket/prefix.")
+    export.add_argument("--which", choices=("best", "last"), default="best", help="The best (default) or last Solver.")
+    export.add_argument("--endpoint", default=None, help="S3 endpoint URL (S3-compatible stores).")
+    export.add_argument("--region", default=None, help="S3 region.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rzero", description="R-Zero self-evolving LLM training, locally or on Kubernetes.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -56,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="Write PNG plots and report.md of a local run.")
     _add_run_location(report, file_required=False)
     report.add_argument("--out", type=Path, default=None, help="Output directory (default: <run dir>/report).")
+
+    _add_watch_commands(sub)
 
     validate = sub.add_parser("validate", help="Validate RZeroRun manifests offline.")
     validate.add_argument("files", metavar="FILE", type=Path, nargs="+", help="YAML files (multi-document ok).")
@@ -207,10 +230,41 @@ def cmd_report(args: argparse.Namespace) -> int:
     return make_report(args.file, root=args.root, out=args.out)
 
 
+def cmd_approve(args: argparse.Namespace) -> int:
+    from rzero_operator.local.approve import cmd_approve as approve
+
+    return approve(args.file, args.root, args.iteration, args.reject, args.reason, args.by)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from rzero_operator.exportcopy import copy_export
+    from rzero_operator.local.commands import exported_location
+    from rzero_operator.validate import InvalidManifest
+    from rzero_worker.storage import StorageConfigurationError, StorageError
+
+    endpoint, region = args.endpoint, args.region
+    try:
+        if args.location is None:
+            if args.file is None:
+                raise ValueError("give the run's manifest FILE or --from LOCATION")
+            location, endpoint, region = exported_location(args.file, args.root, args.which, endpoint, region)
+        else:
+            location = args.location
+        count = copy_export(location, args.to, endpoint=endpoint, region=region)
+    except (InvalidManifest, ValueError, OSError, StorageError) as error:
+        print(f"rzero export: {error}", file=sys.stderr)
+        # A bad location, bucket or credentials (StorageConfigurationError) needs a fix, not a retry.
+        return EXIT_USAGE if isinstance(error, StorageConfigurationError) else EXIT_FAILED
+    print(f"copied {count} files from {location} to {args.to}")
+    return EXIT_OK
+
+
 COMMANDS = {
     "run": cmd_run,
     "status": cmd_status,
     "report": cmd_report,
+    "approve": cmd_approve,
+    "export": cmd_export,
     "validate": cmd_validate,
     "crd": cmd_crd,
     "benchmarks": cmd_benchmarks,

@@ -20,10 +20,11 @@ from typing import Any, Literal
 
 from rzero_worker.task import PHASES
 
+from . import approval, oversight
 from .api.history import apply_summaries, summary_seconds
 from .api.spec import RZeroRunSpec
 from .api.status import STAGE_OF_PHASE, Condition, CurrentAttempt, IterationRecord, PhaseRecord, RZeroRunStatus
-from .tasks import AnyTask, build_tasks, phase_key
+from .tasks import AnyTask, phase_key
 
 ObservedState = Literal["absent", "running", "succeeded", "failed"]
 Event = tuple[str, str, str]  # (type Normal|Warning, reason, message)
@@ -41,6 +42,7 @@ class Observed:
     attempt whose Job/process still exists (its pods cannot be created, say): the decision stops it.
     run_name: metadata.name (tasks and attempt names need it). run_root: the run's storage prefix, used
     when status.runRoot is still empty (see tasks.run_root_for). generation: metadata.generation.
+    annotations: metadata.annotations (locally: the state file's), where approval gates read decisions.
     """
 
     state: ObservedState = "absent"
@@ -51,6 +53,7 @@ class Observed:
     run_name: str = ""
     run_root: str = ""
     generation: int | None = None
+    annotations: dict[str, str] = field(default_factory=dict)  # the run's rzero.dev/ decisions (approval.py)
 
 
 @dataclass(frozen=True)
@@ -231,9 +234,14 @@ def _while_running(ctx: _Context, cur: CurrentAttempt) -> Decision:
 def _advance(ctx: _Context) -> Decision:
     """No attempt in flight: finish, stay suspended, or start the next step."""
     st, spec = ctx.status, ctx.spec
-    step = next_step(spec, st)
+    hold = oversight.before_next(spec, st, ctx.observed.annotations, ctx.now, ctx.events)
+    if hold == "wait":
+        return _await_approval(ctx)
+    step = None if hold == "finish" else next_step(spec, st)
     if step is None:
-        return _succeed_run(ctx)
+        step = oversight.final_step(spec, st)  # the export, while it is due
+        if step is None:
+            return _succeed_run(ctx)
     if spec.suspend:
         return _suspend(ctx)
     return _start(ctx, step[0], step[1], 1)
@@ -251,7 +259,7 @@ def _record(st: RZeroRunStatus, iteration: int, now: datetime) -> IterationRecor
 def _start(ctx: _Context, iteration: int, phase: str, attempt: int, restarted: bool = False) -> Decision:
     st, spec = ctx.status, ctx.spec
     try:
-        tasks = build_tasks(spec, st.run_root or "", ctx.observed.run_name, iteration, phase)
+        tasks = oversight.step_tasks(spec, st, ctx.observed.run_name, iteration, phase)
     except ValueError as error:  # pydantic's ValidationError included: the spec cannot make a valid task
         return _fail_run(ctx, iteration, phase, f"cannot build the {phase} task of iteration {iteration}: {error}")
     name = attempt_name(ctx.observed.run_name, iteration, phase, attempt)
@@ -289,6 +297,7 @@ def _record_success(ctx: _Context, cur: CurrentAttempt) -> None:
         st.latest_score = record.mean_score
     st.current = None
     ctx.events.append(("Normal", "PhaseSucceeded", f"{cur.name}: {cur.phase} of iteration {cur.iteration} succeeded"))
+    ctx.events += oversight.after_success(ctx.spec, st, cur.iteration, cur.phase, summaries, ctx.now)
 
 
 def _fail_attempt(
@@ -342,13 +351,25 @@ def _suspend(ctx: _Context) -> Decision:
     return ctx.decision()
 
 
+def _await_approval(ctx: _Context) -> Decision:
+    """A gate waits for a person (approval.py): nothing starts; the status says what to do."""
+    st = ctx.status
+    assert st.approval is not None
+    st.phase, st.stage = "Suspended", "AwaitingApproval"
+    st.message = approval.waiting_message(st.approval)
+    ctx.condition("Suspended", True, "AwaitingApproval", st.message)
+    ctx.condition("Progressing", False, "AwaitingApproval", st.message)
+    return ctx.decision()
+
+
 def _succeed_run(ctx: _Context) -> Decision:
     st = ctx.status
+    reason, message, iteration = oversight.finish(ctx.spec, st)
     if st.phase != "Succeeded":
-        ctx.events.append(("Normal", "RunSucceeded", f"all {ctx.spec.iterations} iteration(s) done"))
-    st.phase, st.stage, st.iteration = "Succeeded", "Done", ctx.spec.iterations
-    st.message = f"all {ctx.spec.iterations} iteration(s) done"
-    ctx.condition("Ready", True, "Succeeded", st.message)
+        ctx.events.append(("Normal", "RunSucceeded" if reason == "Succeeded" else reason, message))
+    st.phase, st.stage, st.iteration = "Succeeded", "Done", iteration
+    st.message = message
+    ctx.condition("Ready", True, reason, st.message)
     ctx.condition("Progressing", False, "Succeeded", st.message)
     ctx.condition("Suspended", False, "NotSuspended")
     return ctx.decision()

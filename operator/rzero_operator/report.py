@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from .labelreport import PLOT_FILE as LABEL_PLOT, label_section, plot_label_accuracy
 from .scoretable import score_columns, score_table
 
 HISTOGRAM_BINS = 10
@@ -38,9 +39,13 @@ class IterationRow:
     drop_reasons: dict[str, int]
     math_average: float | None = None
     overall_average: float | None = None
-    label_accuracy: float | None = None
+    label_accuracy: float | None = None  # oracle-checked share of right pseudo-labels (labelreport.py)
     label_accuracy_ci95: list[float] | None = None
     oracle_checked: int | None = None
+    label_oracle: str | None = None
+    answer_entropy: float | None = None  # proxies when no oracle checked anything
+    band_edge_share: float | None = None
+    mean_score: float | None = None
 
 
 def _accuracy(value: Any) -> float | None:
@@ -70,6 +75,10 @@ def iteration_rows(status: dict) -> list[IterationRow]:
                 label_accuracy=entry.get("labelAccuracy"),
                 label_accuracy_ci95=entry.get("labelAccuracyCi95"),
                 oracle_checked=entry.get("oracleChecked"),
+                label_oracle=entry.get("labelOracle"),
+                answer_entropy=entry.get("answerEntropy"),
+                band_edge_share=entry.get("bandEdgeShare"),
+                mean_score=entry.get("meanScore"),
             )
         )
     return sorted(rows, key=lambda row: row.iteration)
@@ -228,6 +237,7 @@ def render_markdown(
             f"{_fmt(row.label_matches_challenger, '{:.2f}')} |"
         )
     lines += _score_section(rows, evaluation or {})
+    lines += label_section(rows)
     drops = [row for row in rows if row.drop_reasons]
     if drops:
         lines += ["", "Dropped questions by reason:", ""]
@@ -314,6 +324,9 @@ def write_report(
 
         plot_training_curves(training, out_dir / "training-rewards.png")
         images.append("training-rewards.png")
+    if any(row.label_accuracy is not None for row in rows):
+        plot_label_accuracy(rows, out_dir / LABEL_PLOT)
+        images.append(LABEL_PLOT)
     report = out_dir / "report.md"
     report.write_text(render_markdown(run_name, status, rows, images, evaluation), encoding="utf-8")
     return report

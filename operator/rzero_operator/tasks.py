@@ -99,14 +99,24 @@ def _solver_model(spec: RZeroRunSpec, iteration: int) -> ModelInput:
     return ModelInput(artifact=phase_key(iteration, "solver"))
 
 
-def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: str, shard: Shard) -> AnyTask:
-    common = dict(
+def solver_input(spec: RZeroRunSpec, iteration: int) -> ModelInput:
+    """solver(iteration) as the phases read it (export.py and the best iteration name the same Solver)."""
+    return _solver_model(spec, iteration)
+
+
+def task_common(spec: RZeroRunSpec, run_root: str, run_name: str, iteration: int, phase: str, shard: int = 0) -> dict:
+    """The fields every task of (iteration, phase, shard) shares: run, iteration, storage, seed, device."""
+    return dict(
         run=run_name,
-        iteration=i,
+        iteration=iteration,
         storage=StorageLocation(uri=run_root, endpoint_url=spec.storage.endpoint, region=spec.storage.region),
-        seed=derive_seed(spec.seed, i, phase, shard.index),
+        seed=derive_seed(spec.seed, iteration, phase, shard),
         device=spec.device.model_copy(deep=True),
     )
+
+
+def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: str, shard: Shard) -> AnyTask:
+    common = task_common(spec, run_root, run_name, i, phase, shard.index)
     out = phase_key(i, phase)
     if phase == "warmup":
         return WarmupTask(**common, output=out, model=ModelInput(source=spec.model), settings=spec.warmup.model_copy(deep=True))

@@ -142,6 +142,22 @@ def test_benchmarks_prepare_errors(argv, code, message, tmp_path, monkeypatch, c
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("source", "code", "message"),
+    [
+        # A bucket S3 refuses by name is a configuration error (exit 2, never worth retrying), no traceback.
+        ("s3://Bad_Bucket!/runs/iter-003/export/best", 2, 'Invalid bucket name "Bad_Bucket!"'),
+        ("{tmp}/iter-003/export/best", 1, "is not a committed export"),
+        ("{tmp}/iter-003/solver", 1, "not an exported Solver"),
+    ],
+)
+def test_export_errors_name_the_problem_with_an_exit_code(source, code, message, tmp_path, capsys):
+    argv = ["export", "--from", source.format(tmp=tmp_path), "--to", str(tmp_path / "out")]
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert err.startswith("rzero export: ") and message in err and "Traceback" not in err
+
+
 def test_worker_subcommand_delegates_to_the_worker_cli(capsys):
     # An invalid task is a configuration error: exit 2, naming the field, before anything heavy runs.
     task = {"apiVersion": "rzero.dev/task-v1", "phase": "evaluate", "run": "x", "iteration": -1}
@@ -182,10 +198,11 @@ def test_status_prints_a_per_iteration_table_for_a_manifest(tmp_path, capsys):
     lines = out.splitlines()
     assert lines[0] == "run tiny: Running, iteration 1, stage Labeling"
     header = next(line for line in lines if line.startswith("iter"))
-    assert header.split() == ["iter", "generated", "valid", "kept", "agreement", "label=chal", "phases"]
+    assert header.split() == ["iter", "generated", "valid", "kept", "agreement", "label=chal", "label-acc", "entropy",
+                              "edge", "phases"]
     row0 = next(line for line in lines if line.startswith("0 "))
     row1 = next(line for line in lines if line.startswith("1 "))
-    assert row0.split() == ["0", "-", "-", "-", "-", "-", "evaluate✓"]
+    assert row0.split() == ["0", "-", "-", "-", "-", "-", "-", "-", "-", "evaluate✓"]
     assert row1.split()[:5] == ["1", "16", "10", "6", "0.500"]
     assert "challenger✓ generate✓ label…" in row1
     scores = lines[lines.index("accuracy % (change from iteration 0):") + 1 :]

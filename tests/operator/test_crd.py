@@ -60,17 +60,20 @@ def test_crd_has_the_fixed_names_scope_and_status_subresource():
     assert version["subresources"] == {"status": {}}
 
 
-def test_printer_columns_show_phase_iteration_stage_kept_score_and_age():
+def test_printer_columns_show_phase_iteration_stage_kept_score_label_accuracy_best_and_age():
     (version,) = build_crd()["spec"]["versions"]
     columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
     assert columns == {
         "Phase": ".status.phase", "Iteration": ".status.progress", "Stage": ".status.stage",
-        "Kept": ".status.keptQuestions", "Score": ".status.latestScore", "Age": ".metadata.creationTimestamp",
+        "Kept": ".status.keptQuestions", "Score": ".status.latestScore", "LabelAcc": ".status.latestLabelAccuracy",
+        "Best": ".status.bestIteration.iteration", "Age": ".metadata.creationTimestamp",
     }
-    status_fields = open_api_schema()["properties"]["status"]["properties"]
+    status_schema = open_api_schema()["properties"]["status"]
     for path in columns.values():
         if path.startswith(".status."):
-            assert path.removeprefix(".status.") in status_fields
+            node = status_schema
+            for part in path.removeprefix(".status.").split("."):
+                node = node["properties"][part]
 
 
 def test_crd_validates_against_the_real_kubernetes_schema():

@@ -54,11 +54,11 @@ def test_score_entries_with_confidence_intervals_are_read_as_their_accuracy():
     assert iteration_rows(status)[0].scores == {"gsm8k": 0.5}
 
 
-def test_report_writes_three_png_plots_and_a_markdown_summary(tmp_path):
+def test_report_writes_four_png_plots_and_a_markdown_summary(tmp_path):
     histograms = {1: [0, 1, 2, 3, 1, 2, 3, 2, 1, 1], 2: [1, 0, 0, 4, 4, 4, 1, 1, 1, 0]}
     report = write_report(tmp_path, "demo", status_with_two_iterations(), histograms, band=(0.25, 0.75))
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert pngs == ["agreement-histograms.png", "evaluation-scores.png", "kept-questions.png"]
+    assert pngs == ["agreement-histograms.png", "evaluation-scores.png", "kept-questions.png", "label-accuracy.png"]
     for name in pngs:
         data = (tmp_path / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5000  # a real image, not an empty canvas
@@ -163,3 +163,27 @@ def test_evaluation_details_are_merged_over_the_shards_of_a_complete_split(tmp_p
     text = write_report(tmp_path / "report", "demo", status, {}, evaluation=evaluation).read_text()
     low, high = evaluation[0]["mmlu-pro"]["ci95"]
     assert f"| mmlu-pro | 40.00 | {100 * low:.1f}–{100 * high:.1f} | 10 | – | 3 |" in text
+
+
+def test_label_accuracy_by_iteration_is_plotted_beside_the_evaluation_score_and_tabled(tmp_path):
+    status = RZeroRunStatus(iteration_history=[
+        IterationRecord(iteration=0, mean_score=0.30, scores={"arithmetic": 0.30}),
+        IterationRecord(iteration=1, label_accuracy=0.79, label_accuracy_ci95=[0.70, 0.86], oracle_checked=64,
+                        label_oracle="endpoint", answer_entropy=1.1, band_edge_share=0.3, mean_score=0.36,
+                        scores={"arithmetic": 0.36}),
+        IterationRecord(iteration=2, label_accuracy=0.63, label_accuracy_ci95=[0.51, 0.74], oracle_checked=64,
+                        label_oracle="endpoint", answer_entropy=1.4, band_edge_share=0.4, mean_score=0.35,
+                        scores={"arithmetic": 0.35}),
+    ]).wire()
+    report = write_report(tmp_path, "demo", status, {})
+    assert (tmp_path / "label-accuracy.png").read_bytes().startswith(PNG_MAGIC)
+    text = report.read_text()
+    assert "## Label drift" in text and "![label-accuracy](label-accuracy.png)" in text
+    assert "0.79 (0.70–0.86, 64 checked)" in text  # in the first table
+    assert "| 1 | endpoint | 1.10 | 0.30 | 36.0 |" in text and "| 2 | endpoint | 1.40 | 0.40 | 35.0 |" in text
+
+
+def test_without_oracle_checks_the_report_tables_the_proxies_and_draws_no_accuracy_plot(tmp_path):
+    status = RZeroRunStatus(iteration_history=[IterationRecord(iteration=1, answer_entropy=0.9, band_edge_share=0.5)]).wire()
+    text = write_report(tmp_path, "demo", status, {}).read_text()
+    assert "| 1 | – | 0.90 | 0.50 | – |" in text and not (tmp_path / "label-accuracy.png").exists()

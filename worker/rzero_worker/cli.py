@@ -19,7 +19,7 @@ import traceback
 
 from pydantic import ValidationError
 
-from rzero_worker.task import ALL_PHASES, parse_task
+from rzero_worker.task import WORKER_PHASES, parse_task
 
 log = logging.getLogger("rzero_worker")
 
@@ -67,7 +67,7 @@ def _die_with_parent() -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rzero worker", description="Run one R-Zero phase for a task.")
-    parser.add_argument("phase", choices=ALL_PHASES, help="The phase to run; must match the task's phase.")
+    parser.add_argument("phase", choices=WORKER_PHASES, help="The phase to run; must match the task's phase.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--task", metavar="FILE", help="Task document, JSON or YAML ('-' = stdin).")
     source.add_argument("--task-json", metavar="JSON", help="Task document as a JSON string.")
@@ -115,7 +115,7 @@ def format_validation_error(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         loc = list(item["loc"])
-        if loc and loc[0] in ALL_PHASES:  # the discriminated union prefixes the phase tag: not a field
+        if loc and loc[0] in WORKER_PHASES:  # the discriminated union prefixes the phase tag: not a field
             loc = loc[1:]
         path = ".".join(str(part) for part in loc) or "phase"
         lines.append(f"{path}: {item['msg']}")

@@ -27,6 +27,11 @@ PhaseName = Literal["warmup", "challenger", "generate", "label", "solver", "eval
 PHASES: tuple[str, ...] = ("challenger", "generate", "label", "solver", "evaluate")
 # Every phase a worker runs: the optional format warm-up runs once, in iteration 0, before the base evaluation.
 ALL_PHASES: tuple[str, ...] = ("warmup",) + PHASES
+# ... and `export` once at the end of a run (spec.export): not part of the iteration loop's steps.
+WORKER_PHASES: tuple[str, ...] = ALL_PHASES + ("export",)
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+# What spec.retention may delete: committed checkpoints of the training phases and their resume checkpoints.
+PRUNABLE_KEY = r"^iter-[0-9]{3,}/(challenger|solver)(\.ckpt)?$"
 
 
 class Schema(BaseModel):
@@ -361,13 +366,80 @@ class WarmupSettings(Schema):
     )
 
 
+class OracleModelSettings(Schema):
+    """A strong model answering the sampled questions greedily with the Solver's prompt (its last \\boxed{})."""
+
+    source: str = Field(
+        min_length=1, max_length=1024,
+        description="The oracle model: a local HF directory, a .gguf file, s3://..., "
+        "'builtin:smollm2-135m-instruct' or a Hugging Face hub id.",
+    )
+    max_tokens: int = Field(default=4096, ge=1, le=65536, description="New tokens per answer.")
+    batch_size: int = Field(default=32, ge=1, le=100000, description="Questions per generation call.")
+
+
+class SecretKeySelector(Schema):
+    name: str = Field(min_length=1, max_length=253, description="Secret name (the run's namespace).")
+    key: str = Field(min_length=1, max_length=253, description="Key within the Secret.")
+
+
+class OracleEndpointSettings(Schema):
+    """An OpenAI-compatible chat completions endpoint (a vLLM server or any provider) answering the sampled
+    questions with the Solver's prompt at temperature 0. The API key travels only by reference."""
+
+    url: str = Field(
+        max_length=1024, pattern=r"^https?://[^\s]+$",
+        description="Base URL, e.g. https://api.openai.com/v1 or http://vllm:8000/v1 (/chat/completions is "
+        "appended unless the URL already ends with it).",
+    )
+    model: str = Field(min_length=1, max_length=256, description="The model name sent with each request.")
+    api_key_secret: SecretKeySelector | None = Field(
+        default=None,
+        description="Kubernetes: the Secret key holding the API key; the label Job gets it as the variable "
+        "named by apiKeyEnv (a secretKeyRef: the key never appears in the spec, status, logs or events).",
+    )
+    api_key_env: str = Field(
+        default="RZERO_ORACLE_API_KEY", max_length=253, pattern=ENV_NAME,
+        description="The environment variable the worker reads the API key from (local runs: export it "
+        "before `rzero run`); unset or empty = no Authorization header.",
+    )
+    timeout_seconds: float = Field(default=120.0, gt=0, le=3600, description="Per request: connect and read timeout.")
+    max_retries: int = Field(
+        default=4, ge=0, le=20, description="Retries of a request answered 429 or 5xx, or timed out (exponential backoff)."
+    )
+    backoff_seconds: float = Field(
+        default=2.0, ge=0, le=600, description="Wait before the first retry; doubles after each (a Retry-After header wins)."
+    )
+    max_requests: int = Field(
+        default=1000, ge=1, le=1_000_000,
+        description="Request budget per iteration, retries included (split across label shards); questions "
+        "left when it is spent are not checked.",
+    )
+    max_tokens: int = Field(default=4096, ge=1, le=65536, description="max_tokens of each request.")
+    concurrency: int = Field(default=4, ge=1, le=64, description="Requests in flight at once.")
+
+
 class OracleSettings(Schema):
-    """Independent answers that check the pseudo-labels of kept questions (label accuracy, label drift)."""
+    """Independent answers that check the pseudo-labels of kept questions (label accuracy, label drift).
+
+    The exact arithmetic oracle checks every kept question it can read. A model or endpoint oracle answers a
+    seeded random sample of `sampleSize` kept questions per iteration; the label accuracy reported for the
+    iteration is the sampled oracle's where one is set (the endpoint's when both are), else the arithmetic
+    oracle's. Every oracle's own counts are recorded as well."""
 
     arithmetic: bool = Field(
         default=True,
         description="Check every kept question that is pure arithmetic against its exact value (free; "
         "questions with words or variables are not checked).",
+    )
+    sample_size: int = Field(
+        default=64, ge=0, le=100000,
+        description="Kept questions per iteration the model and endpoint oracles answer: a seeded random "
+        "sample, split evenly across label shards.",
+    )
+    model: OracleModelSettings | None = Field(default=None, description="A model oracle, run greedily in the label Job.")
+    endpoint: OracleEndpointSettings | None = Field(
+        default=None, description="An OpenAI-compatible chat endpoint oracle."
     )
 
 
@@ -495,6 +567,11 @@ class TaskBase(Schema):
     )
     seed: int = Field(default=0)
     device: DeviceHints = Field(default_factory=DeviceHints)
+    prune: list[Annotated[str, Field(pattern=PRUNABLE_KEY)]] = Field(
+        default_factory=list,
+        description="Run-relative checkpoint prefixes to delete before the phase runs (spec.retention; the "
+        "operator computes them). Only training checkpoints match: nothing else can be named here.",
+    )
 
 
 class WarmupTask(TaskBase):
@@ -541,12 +618,52 @@ class EvaluateTask(TaskBase):
     settings: EvaluationSettings = Field(default_factory=EvaluationSettings)
 
 
+class ExportedModel(Schema):
+    iteration: int = Field(ge=0, description="The iteration whose Solver this is (0 = the base model).")
+    model: ModelInput = Field(description="Its checkpoint (artifact) or, for iteration 0, the base model source.")
+
+
+class CardRow(Schema):
+    """One iteration's figures in the model card."""
+
+    iteration: int = Field(ge=0)
+    kept: int | None = None
+    label_accuracy: float | None = None
+    label_accuracy_ci95: list[float] | None = None
+    oracle_checked: int | None = None
+    oracle: str | None = None
+    mean_score: float | None = None
+    scores: dict[str, float] = Field(default_factory=dict)
+
+
+class ModelCardData(Schema):
+    """What the export phase writes into README.md beside the exported weights."""
+
+    base_model: str = Field(description="spec.model (or spec.solverSource).")
+    iterations: int = Field(ge=0, description="Iterations the run was asked for.")
+    stopped: str | None = Field(default=None, description="Why the run stopped early, if it did.")
+    rows: list[CardRow] = Field(default_factory=list)
+    spec: dict = Field(default_factory=dict, description="The RZeroRun spec that produced the model.")
+
+
+class ExportTask(TaskBase):
+    """Copy the best and the last Solver into plain Hugging Face directories with a model card."""
+
+    phase: Literal["export"] = "export"
+    best: ExportedModel
+    last: ExportedModel
+    card: ModelCardData
+
+
 PhaseTask = Annotated[
-    Union[WarmupTask, ChallengerTask, GenerateTask, LabelTask, SolverTask, EvaluateTask], Field(discriminator="phase")
+    Union[WarmupTask, ChallengerTask, GenerateTask, LabelTask, SolverTask, EvaluateTask, ExportTask],
+    Field(discriminator="phase"),
 ]
 
 
-def parse_task(data: dict) -> WarmupTask | ChallengerTask | GenerateTask | LabelTask | SolverTask | EvaluateTask:
+def parse_task(
+    data: dict,
+) -> WarmupTask | ChallengerTask | GenerateTask | LabelTask | SolverTask | EvaluateTask | ExportTask:
     """Validate a task document (strict types, as the API server reads the spec it came from: "3" is not
     an integer); raises pydantic.ValidationError naming the bad field."""
     from pydantic import TypeAdapter

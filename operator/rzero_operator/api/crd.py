@@ -84,6 +84,11 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
         {"rule": "has(self.secretKeyRef) != has(self.configMapKeyRef)",
          "message": "set exactly one of secretKeyRef or configMapKeyRef"},
     ],
+    "GuardSpec": [
+        {"rule": "has(self.minLabelAccuracy) || has(self.maxScoreDrop)",
+         "message": "set minLabelAccuracy or maxScoreDrop (a guard with neither never acts)",
+         "fieldPath": ".minLabelAccuracy"},
+    ],
     "BenchmarkSpec": [
         {"rule": "self.kind != 'jsonl' || (has(self.path) && size(self.path) > 0)",
          "message": "a jsonl benchmark needs a path", "fieldPath": ".path"},
@@ -127,6 +132,10 @@ PRINTER_COLUMNS = [
      "description": "Questions kept by the latest labeling."},
     {"name": "Score", "type": "number", "jsonPath": ".status.latestScore",
      "description": "Mean accuracy of the latest evaluation."},
+    {"name": "LabelAcc", "type": "number", "jsonPath": ".status.latestLabelAccuracy",
+     "description": "Oracle-checked accuracy of the latest pseudo-labels."},
+    {"name": "Best", "type": "integer", "jsonPath": ".status.bestIteration.iteration",
+     "description": "Iteration with the best mean evaluation score."},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

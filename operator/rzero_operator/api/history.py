@@ -12,6 +12,7 @@ from typing import Any, Iterable
 from rzero_worker.benchmark_presets import MATH_AVERAGE, OVERALL_AVERAGE
 from rzero_worker.benchmarks.scoring import mean_accuracy, merge_scores, paper_averages, wilson_interval
 
+from .oversight import OracleRecord
 from .status import IterationRecord
 
 
@@ -74,7 +75,10 @@ def _apply_label(record: IterationRecord, metrics: list[dict[str, Any]]) -> None
             if isinstance(count, (int, float)):
                 reasons[str(reason)] = reasons.get(str(reason), 0) + int(count)
     record.drop_reasons = reasons
+    record.answer_entropy = _weighted_mean(metrics, "answer_entropy", "kept")
+    record.band_edge_share = _weighted_mean(metrics, "band_edge_share", "kept")
     _apply_label_accuracy(record, metrics)
+    record.oracles = oracle_records(metrics)
 
 
 def _apply_label_accuracy(record: IterationRecord, metrics: list[dict[str, Any]]) -> None:
@@ -82,9 +86,37 @@ def _apply_label_accuracy(record: IterationRecord, metrics: list[dict[str, Any]]
     checked = _total(metrics, "oracle_checked")
     correct = _total(metrics, "oracle_correct")
     record.oracle_checked = checked
+    names = {m["oracle"] for m in metrics if isinstance(m.get("oracle"), str)}
+    record.label_oracle = names.pop() if len(names) == 1 else None
     if checked and correct is not None:
         record.label_accuracy = correct / checked
         record.label_accuracy_ci95 = list(wilson_interval(correct, checked))
+
+
+_ORACLE_COUNTERS = ("asked", "checked", "correct", "requests", "malformed", "failed", "over_budget")
+
+
+def oracle_records(metrics: list[dict[str, Any]]) -> dict[str, OracleRecord]:
+    """Each oracle's counts summed over the shards (`oracles` metrics), with its accuracy and interval."""
+    totals: dict[str, dict[str, Any]] = {}
+    for m in metrics:
+        for name, entry in (m.get("oracles") or {}).items():
+            if not isinstance(entry, dict):
+                continue
+            total = totals.setdefault(str(name), {})
+            for key in _ORACLE_COUNTERS:
+                if isinstance(entry.get(key), (int, float)):
+                    total[key] = total.get(key, 0) + int(entry[key])
+            if isinstance(entry.get("error"), str):
+                total["error"] = entry["error"][:1024]
+    records = {}
+    for name, total in totals.items():
+        record = OracleRecord(**total)
+        if record.checked:
+            record.accuracy = record.correct / record.checked
+            record.ci95 = list(wilson_interval(record.correct, record.checked))
+        records[name] = record
+    return records
 
 
 def _apply_evaluate(record: IterationRecord, metrics: list[dict[str, Any]]) -> None:

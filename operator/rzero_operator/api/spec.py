@@ -27,6 +27,8 @@ from rzero_worker.task import (
     WarmupSettings,
 )
 
+from .oversight import ApprovalSpec, ExportSpec, GuardSpec, RetentionSpec
+
 # Kubernetes name formats (RE2- and Rust-regex compatible: no look-arounds).
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -205,6 +207,9 @@ class PhaseResourceOverrides(Schema):
     label: PodResources | None = Field(default=None, description="Overrides for labeling Jobs.")
     solver: PodResources | None = Field(default=None, description="Overrides for solver Jobs.")
     evaluate: PodResources | None = Field(default=None, description="Overrides for evaluation Jobs.")
+    export: PodResources | None = Field(
+        default=None, description="Overrides for the export Job (default: no GPU; it copies checkpoints)."
+    )
 
 
 class ResourcesSpec(Schema):
@@ -243,8 +248,9 @@ class ResourcesSpec(Schema):
     def for_phase(self, phase: str) -> PodResources:
         """The effective pod shape of `phase`: the override where set, else the run-wide value."""
         override = getattr(self.phases, phase) or PodResources()
+        gpus = 0 if phase == "export" else self.gpus  # copying checkpoints needs no GPU
         return PodResources(
-            gpus=override.gpus if override.gpus is not None else self.gpus,
+            gpus=override.gpus if override.gpus is not None else gpus,
             cpu=override.cpu or self.cpu,
             memory=override.memory or self.memory,
             nodes=override.nodes if override.nodes is not None else self.nodes,
@@ -336,6 +342,18 @@ class RZeroRunSpec(Schema):
     phase_deadline_seconds: int | None = Field(
         default=None, ge=60, le=30 * 86400,
         description="Stop a phase attempt running longer than this; it counts as a failed attempt.",
+    )
+    guard: GuardSpec | None = Field(
+        default=None, description="Stop or pause the run when label accuracy or the evaluation score drifts."
+    )
+    approval: ApprovalSpec | None = Field(
+        default=None, description="Wait for a person's approval after the listed phases of every iteration."
+    )
+    retention: RetentionSpec | None = Field(
+        default=None, description="Delete old training checkpoints (keep the newest and the best); unset: keep all."
+    )
+    export: ExportSpec = Field(
+        default_factory=ExportSpec, description="Export the best and last Solver with a model card at the end."
     )
 
     @model_validator(mode="after")

@@ -13,10 +13,12 @@ from pydantic import Field
 
 from rzero_worker.task import PhaseName, Schema
 
+from .oversight import ApprovalDecision, BestIteration, EarlyStop, ExportStatus, OracleRecord, PendingApproval
+
 RunPhase = Literal["Pending", "Running", "Suspended", "Succeeded", "Failed"]
 Stage = Literal[
     "Pending", "FormatWarmup", "Evaluation", "ChallengerTraining", "QuestionGeneration", "Labeling",
-    "SolverTraining", "Done",
+    "SolverTraining", "AwaitingApproval", "Exporting", "Done",
 ]
 PhaseState = Literal["Pending", "Running", "Retrying", "Succeeded", "Failed"]
 ConditionType = Literal["Ready", "Progressing", "Failed", "SpecValid", "Suspended"]
@@ -29,6 +31,7 @@ STAGE_OF_PHASE: dict[str, str] = {
     "label": "Labeling",
     "solver": "SolverTraining",
     "evaluate": "Evaluation",
+    "export": "Exporting",
 }
 
 
@@ -47,7 +50,7 @@ class CurrentAttempt(Schema):
     """The phase attempt in flight (or waiting to be retried)."""
 
     iteration: int = Field(ge=0, description="Iteration of the phase.")
-    phase: PhaseName = Field(description="Worker phase.")
+    phase: Literal[PhaseName, "export"] = Field(description="Worker phase.")
     attempt: int = Field(ge=1, description="1-based attempt number.")
     name: str = Field(description="Deterministic name of the Job (or local process) of this attempt.")
     shards: int = Field(default=1, ge=1, description="Tasks (Indexed Job completions) of this attempt.")
@@ -64,6 +67,7 @@ class PhaseRecord(Schema):
     finished_at: datetime | None = Field(default=None, description="When it succeeded or finally failed.")
     seconds: float | None = Field(default=None, description="Worker seconds of the successful attempt (max over shards).")
     message: str = Field(default="", max_length=4096, description="Last failure message, if any.")
+    output_bytes: int | None = Field(default=None, ge=0, description="Bytes the phase committed.")
 
 
 class IterationRecord(Schema):
@@ -86,6 +90,17 @@ class IterationRecord(Schema):
         default=None, description="Share of the oracle-checked pseudo-labels the oracle agrees with."
     )
     label_accuracy_ci95: list[float] | None = Field(default=None, description="95% Wilson interval of labelAccuracy.")
+    label_oracle: str | None = Field(default=None, description="The oracle labelAccuracy comes from.")
+    oracles: dict[str, OracleRecord] = Field(default_factory=dict, description="Label accuracy by oracle.")
+    answer_entropy: float | None = Field(
+        default=None, description="Proxy: mean entropy (bits) of the kept questions' answer distributions."
+    )
+    band_edge_share: float | None = Field(
+        default=None, description="Proxy: share of kept questions within one vote of the band's edges."
+    )
+    guard_violations: list[str] = Field(default_factory=list, description="What the drift guard found wrong.")
+    storage_bytes: int | None = Field(default=None, ge=0, description="Bytes the iteration's outputs hold in storage now.")
+    pruned: list[str] = Field(default_factory=list, description="Checkpoints deleted by spec.retention.")
     challenger_reward: float | None = Field(default=None, description="Mean reward of Challenger training.")
     solver_reward: float | None = Field(default=None, description="Mean reward of Solver training.")
     scores: dict[str, float] = Field(default_factory=dict, description="Accuracy by benchmark.")
@@ -114,6 +129,15 @@ class RZeroRunStatus(Schema):
     kept_questions: int | None = Field(default=None, description="Questions kept by the latest labeling.")
     latest_score: float | None = Field(default=None, description="Mean accuracy of the latest evaluation.")
     failed_attempts: int = Field(default=0, ge=0, description="Failed phase attempts over the whole run.")
+    latest_label_accuracy: float | None = Field(
+        default=None, description="Label accuracy of the latest labelling (see iterationHistory for its interval)."
+    )
+    best_iteration: BestIteration | None = Field(default=None, description="The iteration with the best score.")
+    approval: PendingApproval | None = Field(default=None, description="The decision the run waits for, if any.")
+    approvals: list[ApprovalDecision] = Field(default_factory=list, description="Decisions made at approval gates.")
+    stopped: EarlyStop | None = Field(default=None, description="Why the run stopped before its last iteration.")
+    export: ExportStatus | None = Field(default=None, description="Where the exported Solvers are.")
+    storage_bytes: int | None = Field(default=None, ge=0, description="Bytes the run's committed outputs hold now.")
     conditions: list[Condition] = Field(default_factory=list, description="Kubernetes-style conditions.")
     iteration_history: list[IterationRecord] = Field(default_factory=list, description="One record per iteration.")
 

@@ -1,7 +1,8 @@
 """kopf handlers: every trigger funnels into `Reconciler.reconcile(namespace, name)`.
 
 Triggers:
-- the run is created, resumed (operator start) or its spec changes (suspend, iterations, ...);
+- the run is created, resumed (operator start), its spec changes (suspend, iterations, ...) or its
+  annotations do (a person's decision at an approval gate: approval.py);
 - a Job of the run finishes or disappears (watch on batch/v1 Jobs labelled managed-by=rzero-operator);
 - the requeue loop: when the plan asked to be called again (retry backoff, deadline) or for a periodic resync.
 
@@ -130,6 +131,7 @@ class Handlers:
         @kopf.on.create(*RUNS, registry=registry)
         @kopf.on.resume(*RUNS, registry=registry)
         @kopf.on.update(*RUNS, field="spec", registry=registry)
+        @kopf.on.update(*RUNS, field="metadata.annotations", registry=registry)  # approval decisions
         async def run_changed(namespace: str, name: str, **_: Any) -> None:
             try:
                 await self.reconcile(namespace, name)

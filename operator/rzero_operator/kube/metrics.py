@@ -8,6 +8,12 @@
 - rzero_phase_failures_total{phase}       counter: failed attempts (retried or final)
 - rzero_run_failures_total                counter: runs that failed for good
 - rzero_reconcile_seconds / rzero_reconcile_errors_total: the control loop itself
+- rzero_label_accuracy{namespace,run}     gauge: oracle-checked accuracy of the latest pseudo-labels
+- rzero_label_accuracy_lower{namespace,run}  gauge: its 95% interval's lower bound (what the guard uses)
+- rzero_best_score{namespace,run} / rzero_best_iteration{namespace,run}: the best iteration so far
+- rzero_awaiting_approval{namespace,run}  gauge: 1 while a run waits at an approval gate
+- rzero_storage_bytes{namespace,run}      gauge: bytes the run's committed outputs hold
+- rzero_guard_trips_total{action} / rzero_approval_decisions_total{decision}: counters
 
 Each `OperatorMetrics` has its own registry, so several operators (tests) can live in one process.
 """
@@ -41,6 +47,19 @@ class OperatorMetrics:
         self.run_failures = Counter("rzero_run_failures_total", "Runs failed for good.", registry=r)
         self.reconcile_seconds = Histogram("rzero_reconcile_seconds", "Duration of one reconcile.", registry=r)
         self.reconcile_errors = Counter("rzero_reconcile_errors_total", "Reconciles that raised.", registry=r)
+        per_run = ["namespace", "run"]
+        self.label_accuracy = Gauge("rzero_label_accuracy", "Oracle-checked label accuracy, latest.", per_run, registry=r)
+        self.label_accuracy_lower = Gauge(
+            "rzero_label_accuracy_lower", "Lower bound of the latest label accuracy's 95% interval.", per_run, registry=r
+        )
+        self.best_score = Gauge("rzero_best_score", "Mean evaluation score of the best iteration.", per_run, registry=r)
+        self.best_iteration = Gauge("rzero_best_iteration", "The best iteration.", per_run, registry=r)
+        self.awaiting_approval = Gauge("rzero_awaiting_approval", "1 while waiting at an approval gate.", per_run, registry=r)
+        self.storage_bytes = Gauge("rzero_storage_bytes", "Bytes of the run's committed outputs.", per_run, registry=r)
+        self.guard_trips = Counter("rzero_guard_trips_total", "Drift guard trips.", ["action"], registry=r)
+        self.decisions = Counter("rzero_approval_decisions_total", "Decisions at approval gates.", ["decision"], registry=r)
+        self._run_gauges = (self.label_accuracy, self.label_accuracy_lower, self.best_score, self.best_iteration,
+                            self.awaiting_approval, self.storage_bytes)
         self._lock = threading.Lock()
         self._known: dict[tuple[str, str], tuple[str, str]] = {}  # run -> (phase, stage)
         self._seen_stages: set[str] = set()
@@ -64,16 +83,43 @@ class OperatorMetrics:
             self._seen_stages.update(stages)
             for stage in self._seen_stages:  # stages no run is in any more drop to 0
                 self.stages.labels(stage=stage).set(stages.count(stage))
+            self._track_labels(key, status)
+
+    def _track_labels(self, key: tuple[str, str], status: RZeroRunStatus | None) -> None:
+        """Per-run gauges of label accuracy, the best iteration, the gate and storage (None: remove them)."""
+        for gauge in self._run_gauges:
+            try:
+                gauge.remove(*key)
+            except KeyError:
+                pass
+        if status is None:
+            return
+        latest = next((r for r in reversed(status.iteration_history) if r.label_accuracy is not None), None)
+        values = {
+            self.label_accuracy: latest.label_accuracy if latest else None,
+            self.label_accuracy_lower: latest.label_accuracy_ci95[0] if latest and latest.label_accuracy_ci95 else None,
+            self.best_score: status.best_iteration.score if status.best_iteration else None,
+            self.best_iteration: status.best_iteration.iteration if status.best_iteration else None,
+            self.awaiting_approval: 1.0 if status.approval is not None else 0.0,
+            self.storage_bytes: status.storage_bytes,
+        }
+        for gauge, value in values.items():
+            if value is not None:
+                gauge.labels(*key).set(value)
 
     def record_events(self, events: list[tuple[str, str, str]], old: RZeroRunStatus, now: datetime) -> None:
         """Count what a decision did, from the plan's event reasons."""
         phase = old.current.phase if old.current else "unknown"
-        for _, reason, _ in events:
+        for _type, reason, message in events:
             if reason == "PhaseSucceeded" and old.current and old.current.started_at:
                 self.duration.labels(phase=phase).observe(max(0.0, (now - old.current.started_at).total_seconds()))
             elif reason == "PhaseRetry":
                 self.retries.labels(phase=phase).inc()
                 self.failures.labels(phase=phase).inc()
+            elif reason == "GuardTripped":
+                self.guard_trips.labels(action="pause" if "(pause)" in message else "stop").inc()
+            elif reason in ("Approved", "Rejected"):
+                self.decisions.labels(decision=reason).inc()
             elif reason == "RunFailed":
                 self.run_failures.inc()
                 if old.current is not None:

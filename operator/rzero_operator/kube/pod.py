@@ -105,6 +105,15 @@ def worker_env(
     return env
 
 
+def oracle_env(spec: RZeroRunSpec, phase: str) -> list[dict[str, Any]]:
+    """The label Job's endpoint-oracle API key, by reference to its Secret (never the value)."""
+    endpoint = spec.oracle.endpoint
+    if phase != "label" or endpoint is None or endpoint.api_key_secret is None:
+        return []
+    ref = endpoint.api_key_secret
+    return [{"name": endpoint.api_key_env, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}]
+
+
 def container_resources(shape: PodResources) -> dict[str, Any]:
     requests: dict[str, str] = {"cpu": str(shape.cpu), "memory": str(shape.memory)}
     limits: dict[str, str] = {"memory": str(shape.memory)}  # memory limit = request: no surprise OOM kills
@@ -144,7 +153,7 @@ def pod_spec(
         "image": image,
         "imagePullPolicy": spec.resources.image_pull_policy,
         "command": worker_command(phase, sharded=sharded, layout=layout),
-        "env": worker_env(spec, nodes=nodes, job=job, service=service, defaults=storage_defaults),
+        "env": worker_env(spec, nodes=nodes, job=job, service=service, defaults=storage_defaults) + oracle_env(spec, phase),
         "resources": container_resources(shape),
         "volumeMounts": mounts,
         # The worker writes its summary JSON to /dev/termination-log; on a crash the log tail explains why.

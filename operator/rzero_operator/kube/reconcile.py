@@ -28,6 +28,7 @@ from typing import Callable
 
 from ..api.spec import RZeroRunSpec
 from ..api.status import CurrentAttempt, RZeroRunStatus
+from ..approval import decision_annotations
 from ..plan import CONFIG_ERROR_EXIT_CODE, Decision, Observed, StartPhase, decide, decide_invalid_spec
 from ..tasks import run_root_for
 from ..validate import InvalidManifest, validate_manifest
@@ -139,7 +140,7 @@ class Reconciler:
             decision = decide_invalid_spec(status, invalid.errors, meta.get("generation"), now)
             self._write_and_post(body, raw_status, status, decision, outcome)
             return
-        observed = self._observe(run, spec, status, meta.get("generation"))
+        observed = self._observe(run, spec, status, meta.get("generation"), meta.get("annotations"))
         decision = decide(spec, status, observed, now)
         self._write_and_post(body, raw_status, status, decision, outcome)
         outcome.requeue_after = decision.requeue_after
@@ -150,9 +151,13 @@ class Reconciler:
             if refusal is not None:
                 self._after_refusal(body, spec, decision, observed, refusal, outcome)
 
-    def _observe(self, run: RunRef, spec: RZeroRunSpec, status: RZeroRunStatus, generation: int | None) -> Observed:
+    def _observe(
+        self, run: RunRef, spec: RZeroRunSpec, status: RZeroRunStatus, generation: int | None,
+        annotations: dict | None = None,
+    ) -> Observed:
         run_root = status.run_root or run_root_for(spec.storage.uri, run.namespace, run.name, run.uid)
-        identity = dict(run_name=run.name, run_root=run_root, generation=generation)
+        identity = dict(run_name=run.name, run_root=run_root, generation=generation,
+                        annotations=decision_annotations(annotations))
         if status.current is None:
             return Observed(state="absent", **identity)
         jobs = self.api.list_jobs(run.namespace, naming.run_selector(run.uid))

@@ -105,3 +105,15 @@ def make_report(file: Path | None, root: Path | None = None, out: Path | None = 
             return EXIT_IO_ERROR
         print(f"{state.name}: {path}")
     return 0
+
+
+def exported_location(file: Path, root: Path | None, which: str, endpoint: str | None, region: str | None):
+    """(location, endpoint, region) of a local run's exported Solver `which` (best or last)."""
+    from rzero_operator.local.executor import load_run
+
+    run = load_run(file)
+    [(state, _)] = _located(file, root)
+    exported = (state.status or {}).get("export")
+    if not exported:
+        raise ValueError(f"run {state.name!r} has no export yet (spec.export.enabled, and the run must have ended)")
+    return exported[which]["location"], endpoint or run.spec.storage.endpoint, region or run.spec.storage.region

@@ -39,9 +39,10 @@ from rzero_operator.local.locks import FileLock, LockBusy
 from rzero_operator.local.processes import OutputBusy, ShardJob, last_line, run_shards, tail
 from rzero_operator.local.progress import RunProgress
 from rzero_operator.local.state import AttemptRecord, LocalState, load_state, new_uid, save_state
+from rzero_operator.oversight import step_tasks
 from rzero_operator.plan import Decision, Observed, StartPhase, decide, steps
 from rzero_operator.sizing import phase_layout
-from rzero_operator.tasks import build_tasks, run_root_for
+from rzero_operator.tasks import run_root_for
 from rzero_operator.validate import InvalidManifest, load_manifest, validate_manifest
 from rzero_worker.storage import Storage, StorageConfigurationError, StorageError, is_committed, open_storage
 from rzero_worker.summary import read_summary
@@ -100,14 +101,15 @@ class LocalExecutor:
     # -- observe -----------------------------------------------------------------------------------
 
     def observe(self) -> Observed:
-        identity = dict(run_name=self.name, run_root=self.state.run_root, generation=self.state.generation)
+        identity = dict(run_name=self.name, run_root=self.state.run_root, generation=self.state.generation,
+                        annotations=dict(self.state.annotations))
         current = self.status.current
         if current is None or current.retry_at is not None:
             return Observed(**identity)
         record = self.state.attempt
         if record is None or not record.matches(current.iteration, current.phase, current.attempt):
             # No record of the tasks (state from another executor version): rebuild them from the spec.
-            tasks = [t.wire() for t in build_tasks(self.spec, self.state.run_root, self.name, current.iteration, current.phase)]
+            tasks = [t.wire() for t in step_tasks(self.spec, self.status, self.name, current.iteration, current.phase)]
             record = AttemptRecord(current.iteration, current.phase, current.attempt, tasks)
         outputs = [task["output"] for task in record.tasks]
         codes = record.exit_codes
@@ -195,7 +197,13 @@ class LocalExecutor:
             elif decision.requeue_after is not None:
                 time.sleep(max(0.0, decision.requeue_after))
             elif self.status.phase == "Suspended":
-                self.progress.write("run is suspended (spec.suspend: true); set it to false and run again")
+                if self.status.approval is not None:
+                    gate = self.status.approval
+                    self.progress.write(f"run waits for approval of iteration {gate.iteration} (audit sample: "
+                                        f"{gate.audit_sample}); `rzero approve FILE --iteration {gate.iteration} "
+                                        "[--reject --reason TEXT]`, then run again")
+                else:
+                    self.progress.write("run is suspended (spec.suspend: true); set it to false and run again")
                 return EXIT_OK
             else:
                 raise RuntimeError(f"the plan made no progress (status {self.status.phase}: {self.status.message})")

@@ -6,7 +6,9 @@ file, `<base>/local/<run name>/state.json`, beside the run roots it points to. I
 - the run's `uid`, generated once, so `rzero run` again continues the same run root;
 - the status exactly as the plan wrote it (camelCase, the same document a cluster would store);
 - the attempt being executed: its tasks (so a restart knows which outputs to look for), the exit code of
-  each shard once it finished, and where each shard's log is.
+  each shard once it finished, and where each shard's log is;
+- the run's annotations: where `rzero approve` writes a person's decision at an approval gate, as
+  `kubectl annotate` does on a cluster (approval.py).
 
 Writes are atomic (temporary file + os.replace): a crash leaves the old state or the new one, never half.
 """
@@ -71,6 +73,7 @@ class LocalState:
     generation: int = 1
     spec_digest: str = ""
     attempt: AttemptRecord | None = None
+    annotations: dict[str, str] = field(default_factory=dict)  # a cluster run's metadata.annotations (approval)
 
     def to_json(self) -> dict:
         return {
@@ -82,6 +85,7 @@ class LocalState:
             "specDigest": self.spec_digest,
             "status": self.status,
             "attempt": self.attempt.to_json() if self.attempt else None,
+            "annotations": dict(self.annotations),
         }
 
     @classmethod
@@ -97,6 +101,7 @@ class LocalState:
             generation=int(data.get("generation", 1)),
             spec_digest=str(data.get("specDigest", "")),
             attempt=AttemptRecord.from_json(attempt) if attempt else None,
+            annotations={str(k): str(v) for k, v in (data.get("annotations") or {}).items()},
         )
 
 

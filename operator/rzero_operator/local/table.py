@@ -27,7 +27,7 @@ def format_status_table(run_name: str, status: dict) -> str:
     """Fixed-width tables: one row per iteration with kept questions, agreement and phases; then scores."""
     rows = iteration_rows(status)
     history = {int(entry.get("iteration", 0)): entry for entry in status.get("iterationHistory") or []}
-    header = ["iter", "generated", "valid", "kept", "agreement", "label=chal", "phases"]
+    header = ["iter", "generated", "valid", "kept", "agreement", "label=chal", "label-acc", "entropy", "edge", "phases"]
     body = []
     for row in rows:
         body.append(
@@ -38,6 +38,9 @@ def format_status_table(run_name: str, status: dict) -> str:
                 _cell(row.kept),
                 _cell(row.mean_agreement, "{:.3f}"),
                 _cell(row.label_matches_challenger, "{:.2f}"),
+                label_accuracy_cell(row),
+                _cell(row.answer_entropy, "{:.2f}"),
+                _cell(row.band_edge_share, "{:.2f}"),
                 _phase_states(history.get(row.iteration, {})),
             ]
         )
@@ -51,10 +54,43 @@ def format_status_table(run_name: str, status: dict) -> str:
     if status.get("message"):
         lines.append(f"  {status['message']}")
     lines += ["", *_columns(header, body)] + ([] if body else ["(no iteration recorded yet)"])
+    lines += oversight_lines(status)
     score_header, score_body = score_table(rows, digits=1)
     if score_body:
         lines += ["", "accuracy % (change from iteration 0):"] + _columns(score_header, score_body)
     return "\n".join(lines)
+
+
+def label_accuracy_cell(row) -> str:
+    """'0.71[0.58-0.81]n=40' (oracle-checked label accuracy, its 95% interval and n), or '-'."""
+    if row.label_accuracy is None:
+        return "-"
+    low, high = row.label_accuracy_ci95 or (0.0, 1.0)
+    return f"{row.label_accuracy:.2f}[{low:.2f}-{high:.2f}]n={row.oracle_checked}"
+
+
+def oversight_lines(status: dict) -> list[str]:
+    """The best iteration, a waiting gate, an early stop, the export and storage, when there are any."""
+    lines = []
+    best = status.get("bestIteration")
+    if best:
+        lines.append(f"best iteration: {best['iteration']} (mean score {best['score']:.3f}), solver {best['solverCheckpoint']}")
+    gate = status.get("approval")
+    if gate:
+        lines.append(f"waiting for approval: iteration {gate['iteration']} after {gate['after']}; audit sample "
+                     f"{gate.get('auditSample', '')}; rzero approve FILE --iteration {gate['iteration']} [--reject]")
+    for decision in status.get("approvals") or []:
+        lines.append(f"gate {decision['gate']}: {decision['decision']} by {decision.get('by', '')} at "
+                     f"{decision.get('at', '')}" + (f" ({decision['reason']})" if decision.get("reason") else ""))
+    stopped = status.get("stopped")
+    if stopped:
+        lines.append(f"stopped in iteration {stopped['iteration']} ({stopped['reason']}): {stopped.get('message', '')}")
+    exported = status.get("export")
+    if exported:
+        lines.append(f"exported: best {exported['best']['location']}, last {exported['last']['location']}")
+    if status.get("storageBytes") is not None:
+        lines.append(f"storage: {status['storageBytes'] / 1e6:.1f} MB in committed outputs")
+    return [""] + lines if lines else []
 
 
 def _columns(header: list[str], body: list[list[str]]) -> list[str]:

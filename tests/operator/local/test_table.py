@@ -13,3 +13,24 @@ def test_phases_are_listed_in_the_loops_order_whatever_order_the_state_file_kept
     row = next(line for line in table.splitlines() if line.startswith("1 "))
     assert row.split()[:4] == ["1", "16", "3", "1"]
     assert row.endswith("challenger✓ generate✓ label✓ solver✓ evaluate✓")
+
+
+def test_label_accuracy_its_interval_and_n_or_the_proxies_and_what_watching_the_run_found():
+    status = {"phase": "Suspended", "iteration": 2, "storageBytes": 12_500_000,
+              "bestIteration": {"iteration": 1, "score": 0.42, "solverCheckpoint": "/runs/x/iter-001/solver"},
+              "approval": {"gate": "2", "iteration": 2, "after": "label", "auditSample": "/runs/x/iter-002/label"},
+              "approvals": [{"gate": "1", "iteration": 1, "after": "label", "decision": "Approved", "by": "alice",
+                             "at": "2025-01-01T00:00:00Z", "reason": "spot-checked"}],
+              "iterationHistory": [
+                  {"iteration": 1, "labelAccuracy": 0.8, "labelAccuracyCi95": [0.67, 0.89], "oracleChecked": 50,
+                   "answerEntropy": 1.234, "bandEdgeShare": 0.3},
+                  {"iteration": 2, "answerEntropy": 1.5, "bandEdgeShare": 0.25}]}
+    lines = format_status_table("demo", status).splitlines()
+    row1 = next(line for line in lines if line.startswith("1 ")).split()
+    row2 = next(line for line in lines if line.startswith("2 ")).split()
+    assert row1[6:9] == ["0.80[0.67-0.89]n=50", "1.23", "0.30"]
+    assert row2[6:9] == ["-", "1.50", "0.25"]
+    assert "best iteration: 1 (mean score 0.420), solver /runs/x/iter-001/solver" in lines
+    assert any(line.startswith("waiting for approval: iteration 2 after label") for line in lines)
+    assert "gate 1: Approved by alice at 2025-01-01T00:00:00Z (spot-checked)" in lines
+    assert "storage: 12.5 MB in committed outputs" in lines

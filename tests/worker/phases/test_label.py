@@ -157,7 +157,9 @@ def test_label_reads_every_committed_shard_and_commits_its_slice(storage_locatio
     stats = json.loads(storage.get_bytes(join_key(task.output, "stats.json")))
     assert stats == {key: metrics[key] for key in stats}
     assert set(stats) == {"kept", "dropped", "mean_agreement", "score_histogram", "label_matches_challenger",
-                          "oracle", "oracle_checked", "oracle_correct", "label_accuracy", "label_accuracy_ci95"}
+                          "answer_entropy", "band_edge_share", "oracle", "oracle_checked", "oracle_correct",
+                          "label_accuracy", "label_accuracy_ci95", "oracles"}
+    assert metrics["output_bytes"] > 0
     train = read_jsonl(storage, join_key(task.output, "train.jsonl"))
     audit = read_jsonl(storage, join_key(task.output, "audit.jsonl"))
     assert len(train) == metrics["kept"] and len(audit) == min(metrics["kept"], 50)

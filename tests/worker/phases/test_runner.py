@@ -9,7 +9,7 @@ import pytest
 from rzero_worker.phases import PHASE_ENTRYPOINTS, load_phase
 from rzero_worker.phases.runner import InputNotReadyError, PhaseContext, run_phase
 from rzero_worker.storage import MANIFEST_NAME, commit, is_committed, open_storage, read_manifest
-from rzero_worker.task import ALL_PHASES, parse_task
+from rzero_worker.task import WORKER_PHASES, parse_task
 
 OUTPUT = "iter-001/generate/shard-00000-of-00001"
 
@@ -61,7 +61,9 @@ def test_a_phase_commits_its_staging_files_and_summary(storage_location, termina
     peak = summary["metrics"].pop("peak_rss_mb")  # every phase reports its worker's peak memory
     cpu = summary["metrics"].pop("cpu_seconds")  # and CPU time
     assert 10 < peak < 100_000 and cpu >= 0
-    assert summary["metrics"] == {"requested": 1, "valid": 1, "invalid": 0, "duplicates": 0}
+    questions_bytes = manifest.files[0].size
+    assert summary["metrics"] == {"requested": 1, "valid": 1, "invalid": 0, "duplicates": 0,
+                                  "output_bytes": questions_bytes}
     summary["metrics"].update(peak_rss_mb=peak, cpu_seconds=cpu)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == summary
     assert json.loads(termination_log.read_text()) == summary
@@ -177,6 +179,45 @@ def test_old_checkpoints_are_pruned_keeping_the_newest(local_location, tmp_path)
 
 
 # --------------------------------------------------------------------------------------------------
+# Retention: the task's `prune` list
+
+
+def commit_checkpoint(store, prefix: str, payload: bytes) -> None:
+    store.put_bytes(f"{prefix}/model/model.safetensors", payload)
+    commit(store, prefix)
+
+
+def test_the_prefixes_a_task_names_are_deleted_before_it_runs_and_nothing_else(storage_location, termination_log):
+    store = open_storage(storage_location)
+    for iteration in (1, 2):
+        commit_checkpoint(store, f"iter-{iteration:03d}/solver", b"w" * 100 * iteration)
+        commit_checkpoint(store, f"iter-{iteration:03d}/challenger", b"c" * 10)
+    commit_checkpoint(store, "iter-002/solver.ckpt/step-000003", b"resume")
+    store.put_bytes("iter-001/label/shard-00000-of-00001/train.jsonl", b"{}\n")
+    before = set(store.list(""))
+    task = generate_task(storage_location)
+    task.prune = ["iter-001/solver", "iter-002/solver.ckpt", "iter-009/solver"]  # the last one is long gone
+
+    run_phase(task, writes_questions([]))
+
+    removed = before - set(store.list(""))
+    assert removed and removed == {key for key in before if key.startswith(("iter-001/solver/", "iter-002/solver.ckpt/"))}
+    assert is_committed(store, "iter-002/solver") and is_committed(store, "iter-001/challenger")
+    assert store.exists("iter-001/label/shard-00000-of-00001/train.jsonl")
+    summary = json.loads(store.get_bytes(f"{OUTPUT}/summary.json"))
+    assert summary["metrics"]["pruned"] == {"iter-001/solver": 100, "iter-002/solver.ckpt": 0, "iter-009/solver": 0}
+
+
+def test_a_task_may_name_only_training_checkpoints_for_deletion(local_location):
+    from pydantic import ValidationError
+
+    for key in ("iter-001/label", "iter-001/solver/../../etc", "/abs", "", "iter-001/evaluate"):
+        with pytest.raises(ValidationError, match="prune"):
+            parse_task({**generate_task(local_location).wire(), "prune": [key]})
+    assert parse_task({**generate_task(local_location).wire(), "prune": ["iter-012/challenger.ckpt"]}).prune
+
+
+# --------------------------------------------------------------------------------------------------
 # Inputs
 
 
@@ -213,6 +254,6 @@ def test_download_input_fetches_a_committed_prefix_into_the_cache(storage_locati
 
 
 def test_the_registry_names_every_phase_and_imports_lazily():
-    assert set(PHASE_ENTRYPOINTS) == set(ALL_PHASES)
+    assert set(PHASE_ENTRYPOINTS) == set(WORKER_PHASES)
     with pytest.raises(ValueError, match="unknown phase 'train'"):
         load_phase("train")

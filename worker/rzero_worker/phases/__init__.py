@@ -1,4 +1,5 @@
-"""The phases (the five of each iteration, and the optional format warm-up). Each module exposes `run(ctx: PhaseContext) -> dict` (its metrics).
+"""The phases: the five of each iteration, the optional format warm-up, and `export` at the end of a run.
+Each module exposes `run(ctx: PhaseContext) -> dict` (its metrics).
 
 The registry names them as "module:function" strings so that nothing heavy (torch, transformers) is
 imported until a phase actually runs: validating a task or re-running a committed phase stays light.
@@ -16,6 +17,7 @@ PHASE_ENTRYPOINTS: dict[str, str] = {
     "label": "rzero_worker.phases.label:run",
     "solver": "rzero_worker.phases.solver:run",
     "evaluate": "rzero_worker.phases.evaluate:run",
+    "export": "rzero_worker.phases.export:run",
 }
 
 

@@ -19,7 +19,9 @@ Dropped questions are counted by reason:
 - `out_of_band`: a label exists but its score is outside `settings.band_edges()`.
 
 Writes `train.jsonl` (kept), `stats.json`, `audit.jsonl` (the first `audit_size` kept questions with all
-their answers, for people to read).
+their answers, for people to read) and `oracle.jsonl` (every kept question an oracle answered, with the
+oracles' answers and the verdict: the evidence behind the label accuracy). Label-quality proxies (answer
+entropy, band-edge share: oracles/proxies.py) are recorded whether or not an oracle is configured.
 
 A pod with several GPUs runs the shard as one rank per vLLM engine (distributed.py): rank r answers its
 contiguous part of the questions (seeds by the questions' place in the shard, as with one rank), and rank 0
@@ -31,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 
+from ..oracles.proxies import proxy_metrics
 from ..task import LabelTask
 from .context import PhaseContext
 
@@ -62,9 +65,10 @@ def run(ctx: PhaseContext) -> dict:
         rows = [labelled_row(q, a, v, settings.vote) for q, a, v in zip(questions, answers, votes)]
         kept = apply_band(rows, settings.band_edges(), dropped)
         matches = challenger_agreement(kept, pool)
-        checks = oracle_checks(kept, task, pool)
+        checks = oracle_checks(kept, task, ctx, pool)
 
-    stats = {**label_stats(rows, kept, dropped, matches), **checks}
+    proxies = proxy_metrics(kept, settings.band_edges(), settings.samples)
+    stats = {**label_stats(rows, kept, dropped, matches), **proxies, **checks}
     write_outputs(ctx, kept, stats, settings.audit_size)
     return {"questions": len(shard_questions), **stats}
 
@@ -133,6 +137,7 @@ def labelled_row(question: dict, answers: list[str | None], vote, mode: str) -> 
         "reference_mode": mode == "reference",
         "answers": answers,
         "challenger_answer": question.get("answer"),
+        "class_sizes": [size for _, size in vote.classes],
     }
 
 
@@ -164,22 +169,12 @@ def apply_band(rows: list[dict], band: tuple[float, float], dropped: dict) -> li
     return kept
 
 
-def oracle_checks(kept: list[dict], task: LabelTask, pool) -> dict:
-    """Label accuracy of the kept questions against the configured oracle (the exact arithmetic one: every
-    kept question it can read); each row records the oracle's answer and whether its label agrees."""
-    if not task.oracle.arithmetic:
-        return {}
-    from ..oracles import ArithmeticOracle
-    from ..oracles.checks import check_labels
+def oracle_checks(kept: list[dict], task: LabelTask, ctx: PhaseContext, pool) -> dict:
+    """Label accuracy of the kept questions against the configured oracles (oracles/run.py); each checked
+    row records the oracles' answers and whether the headline oracle agrees with its label."""
+    from ..oracles.run import check_kept
 
-    check = check_labels(kept, ArithmeticOracle(), pool)
-    for row, answer, verdict in zip(kept, check.answers, check.verdicts):
-        row["oracle_answer"], row["label_correct"] = answer, verdict
-    metrics = check.metrics()
-    if check.checked:
-        log.info("oracle %s checked %d of %d kept labels: %.0f%% right", check.oracle, check.checked, len(kept),
-                 100 * check.accuracy)
-    return metrics
+    return check_kept(kept, task, ctx, pool)
 
 
 def challenger_agreement(kept: list[dict], pool) -> list[bool]:
@@ -207,10 +202,15 @@ def label_stats(rows: list[dict], kept: list[dict], dropped: dict, matches: list
 
 def write_outputs(ctx: PhaseContext, kept: list[dict], stats: dict, audit_size: int) -> None:
     train = [{key: row[key] for key in ("id", "question", "label", "score")} for row in kept]
-    audit_keys = ("id", "question", "label", "score", "answers", "challenger_answer", "oracle_answer", "label_correct")
+    audit_keys = ("id", "question", "label", "score", "answers", "challenger_answer", "oracle_answer", "label_correct",
+                  "oracle_answers")
     audit = [{key: row[key] for key in audit_keys if key in row} for row in kept[:audit_size]]
+    oracle_keys = ("id", "question", "label", "score", "oracle_answers", "oracle_answer", "label_correct")
+    checked = [{key: row[key] for key in oracle_keys if key in row} for row in kept
+               if any(answer is not None for answer in row.get("oracle_answers", {}).values())]
     _write_jsonl(ctx.staging / "train.jsonl", train)
     _write_jsonl(ctx.staging / "audit.jsonl", audit)
+    _write_jsonl(ctx.staging / "oracle.jsonl", checked)
     (ctx.staging / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
 
 

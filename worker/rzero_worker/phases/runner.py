@@ -9,8 +9,10 @@
    is a StorageConfigurationError, exit 2; no space a StorageError, exit 1, as space may be freed), then
    delete half-written files under task.output (a previous attempt died mid-upload). The
    `<output>.ckpt/` checkpoints stay: that is how a killed training phase resumes.
-3. metrics = impl(ctx); write summary.json into the staging dir; upload it under task.output; commit
-   (manifest last); drop the now useless checkpoints; print the summary JSON; write the termination log.
+   Then delete the checkpoints `task.prune` names (spec.retention), recorded as metrics `pruned`.
+3. metrics = impl(ctx) (plus `output_bytes`, the size of what is committed); write summary.json into the
+   staging dir; upload it under task.output; commit (manifest last); drop the now useless checkpoints;
+   print the summary JSON; write the termination log.
 
 Exceptions from impl propagate (nothing is committed); the CLI turns them into exit codes.
 """
@@ -83,21 +85,45 @@ def run_phase(
             main_process=main,
         )
         _check_writable(ctx)
+        pruned: dict[str, int] = {}
         if main:
             removed = storage.delete_prefix(task.output) - 1  # the write probe is not worth mentioning
             if removed > 0:
                 log.info("removed %d half-written files under %s", removed, storage.uri_for(task.output))
+            pruned = prune(storage, getattr(task, "prune", []))
 
         started = time.monotonic()
         metrics = _checked_metrics(impl(ctx))
         metrics.setdefault("peak_rss_mb", peak_rss_mb())
         metrics.setdefault("cpu_seconds", cpu_seconds())
+        metrics["output_bytes"] = _tree_bytes(ctx.staging)
+        if pruned:
+            metrics["pruned"] = pruned
         summary = make_summary(task, metrics, time.monotonic() - started)
         if main:
             _commit_output(ctx, summary)
     if main:  # the other ranks' metrics cover their share only; rank 0 speaks for the phase
         _announce(summary)
     return 0
+
+
+def prune(storage: Storage, prefixes: list[str]) -> dict[str, int]:
+    """Delete the checkpoint prefixes spec.retention no longer keeps ({prefix: bytes freed}). Idempotent: a
+    prefix already gone frees 0. Manifests go first (delete_prefix), so a half-deleted checkpoint never
+    reads as committed."""
+    freed = {}
+    for prefix in prefixes:
+        manifest = read_manifest(storage, prefix)
+        size = manifest.total_bytes if manifest is not None else 0
+        if storage.delete_prefix(prefix):
+            log.info("retention: deleted %s (%d bytes)", storage.uri_for(prefix), size)
+        freed[prefix] = size
+    return freed
+
+
+def _tree_bytes(directory: Path) -> int:
+    """Bytes of the files a phase is about to commit (its staging directory)."""
+    return sum(path.stat().st_size for path in Path(directory).rglob("*") if path.is_file())
 
 
 def _check_writable(ctx: PhaseContext) -> None:

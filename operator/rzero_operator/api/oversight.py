@@ -1,0 +1,149 @@
+"""API types for watching a run: the drift guard, the human approval gate, retention and export (spec
+blocks), and what the status records about them (best iteration, pending approval, decisions, early stop,
+per-oracle label accuracy, the export's location).
+
+The logic lives in pure modules beside the plan: `guard.py`, `approval.py`, `retention.py`, `export.py`,
+tied together by `oversight.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from rzero_worker.task import PhaseName, Schema
+
+# --------------------------------------------------------------------------------------------------
+# Spec
+
+
+class GuardSpec(Schema):
+    """Stop (or pause) a run before label drift ruins it. An iteration is in violation when its label
+    accuracy's 95% lower bound is below `minLabelAccuracy` (checked after labelling, before the Solver
+    trains on the labels) or its mean evaluation score is more than `maxScoreDrop` below the best
+    iteration's (checked after evaluation). The guard acts when `patience` consecutive iterations are in
+    violation, on new evidence only; label accuracy counts as evidence from `minChecked` checks on."""
+
+    min_label_accuracy: float | None = Field(
+        default=None, ge=0, le=1,
+        description="Act when the lower bound of the iteration's label accuracy interval is below this "
+        "(needs an oracle: spec.oracle). Unset: label accuracy is not guarded.",
+    )
+    max_score_drop: float | None = Field(
+        default=None, ge=0, le=1,
+        description="Act when the mean evaluation accuracy falls more than this (absolute, e.g. 0.05 = 5 "
+        "points) below the best iteration's so far. Unset: scores are not guarded.",
+    )
+    min_checked: int = Field(
+        default=10, ge=1, le=100000,
+        description="Oracle-checked questions an iteration needs before minLabelAccuracy applies: the interval "
+        "of a handful of checks is too wide to say anything (one wrong label out of one checked has a lower "
+        "bound of 0).",
+    )
+    patience: int = Field(default=1, ge=1, le=100, description="Consecutive iterations in violation before acting.")
+    action: Literal["stop", "pause"] = Field(
+        default="stop",
+        description="stop: the run ends Succeeded with reason EarlyStopped (the best Solver so far is its "
+        "result, exported when spec.export.enabled); pause: the run waits in stage AwaitingApproval until a "
+        "person approves (continue) or rejects (stop), like spec.approval.",
+    )
+
+    @model_validator(mode="after")
+    def _some_threshold(self) -> "GuardSpec":
+        if self.min_label_accuracy is None and self.max_score_drop is None:
+            raise ValueError("minLabelAccuracy: set minLabelAccuracy or maxScoreDrop (a guard with neither never acts)")
+        return self
+
+
+class ApprovalSpec(Schema):
+    """A human gate: after each listed phase of every iteration the run waits (stage AwaitingApproval) until
+    a person approves or rejects. Approve: `kubectl annotate rzr NAME rzero.dev/approve=<gate>`; reject:
+    `rzero.dev/reject=<gate>` (gate = the iteration number after labelling, `<iteration>/<phase>` after
+    another phase; status.approval.gate names it). Locally: `rzero approve FILE --iteration N [--reject]`.
+    A rejection stops the run (Succeeded, reason Rejected) before the rejected work is used."""
+
+    after: list[PhaseName] = Field(
+        default_factory=lambda: ["label"], min_length=1, max_length=5,
+        description="Phases after which to wait (default: label, so a person reads the audit sample before "
+        "the Solver trains on the labels).",
+    )
+
+
+class RetentionSpec(Schema):
+    """Keep storage bounded over long runs: the training checkpoints (Challenger and Solver) of the newest
+    `keepLast` iterations and of the best iteration are kept; older ones, and leftover resume checkpoints,
+    are deleted by the next Challenger Job (and the export). Nothing a later phase reads is ever deleted:
+    iteration i+1 starts from iteration i's checkpoints, which are always among the newest."""
+
+    keep_last: int = Field(default=2, ge=1, le=1000, description="Iterations whose checkpoints are kept (>= 1).")
+
+
+class ExportSpec(Schema):
+    """When the run ends (all iterations done, or stopped early), copy the best and the last Solver into
+    plain Hugging Face directories with a model card, under `<run root>/iter-NNN/export/{best,last}`."""
+
+    enabled: bool = Field(default=False, description="Run the export step at the end of the run.")
+
+
+# --------------------------------------------------------------------------------------------------
+# Status
+
+
+class OracleRecord(Schema):
+    """One oracle's checks of an iteration's kept pseudo-labels (summed over label shards)."""
+
+    asked: int = Field(default=0, ge=0, description="Kept questions put to the oracle.")
+    checked: int = Field(default=0, ge=0, description="Questions it answered (the others are not checked).")
+    correct: int = Field(default=0, ge=0, description="Checked pseudo-labels equivalent to its answer.")
+    accuracy: float | None = Field(default=None, description="correct / checked.")
+    ci95: list[float] | None = Field(default=None, description="95% Wilson interval of accuracy.")
+    requests: int | None = Field(default=None, description="Endpoint: HTTP requests made, retries included.")
+    malformed: int | None = Field(default=None, description="Endpoint: replies that were not a chat completion.")
+    failed: int | None = Field(default=None, description="Endpoint: questions left unanswered after retries.")
+    over_budget: int | None = Field(default=None, description="Endpoint: questions not asked, the budget spent.")
+    error: str | None = Field(default=None, max_length=1024, description="Why the oracle stopped early, if it did.")
+
+
+class BestIteration(Schema):
+    iteration: int = Field(ge=0, description="Iteration with the highest mean evaluation score (0 = base model).")
+    score: float = Field(description="Its mean evaluation score.")
+    solver_checkpoint: str = Field(description="Where its Solver is: a run-root location, or the base model source.")
+
+
+class PendingApproval(Schema):
+    gate: str = Field(description="The value to approve or reject with: '<iteration>' or '<iteration>/<phase>'.")
+    iteration: int = Field(ge=0, description="The iteration waiting.")
+    after: str = Field(description="The phase whose output waits for a decision.")
+    reasons: list[str] = Field(default_factory=list, description="Why: the approval gate and/or the guard.")
+    audit_sample: str = Field(default="", description="Where to read the iteration's audit.jsonl and oracle.jsonl.")
+    requested_at: datetime | None = Field(default=None, description="When the run started waiting.")
+
+
+class ApprovalDecision(Schema):
+    gate: str = Field(description="The gate decided.")
+    iteration: int = Field(ge=0)
+    after: str = Field(description="The phase whose output was decided on.")
+    decision: Literal["Approved", "Rejected"]
+    by: str = Field(default="", max_length=256, description="Who decided (annotation rzero.dev/decided-by).")
+    at: datetime | None = Field(default=None, description="When the decision was made (or first seen).")
+    reason: str = Field(default="", max_length=1024, description="Why (annotation rzero.dev/reason).")
+
+
+class EarlyStop(Schema):
+    iteration: int = Field(ge=0, description="The iteration the run stopped in.")
+    reason: Literal["EarlyStopped", "Rejected"]
+    message: str = Field(default="", max_length=4096)
+    at: datetime | None = None
+
+
+class ExportedLocation(Schema):
+    iteration: int = Field(ge=0)
+    location: str = Field(description="The exported Hugging Face directory.")
+
+
+class ExportStatus(Schema):
+    iteration: int = Field(ge=0, description="The iteration the run ended at (the export's iter-NNN).")
+    best: ExportedLocation
+    last: ExportedLocation

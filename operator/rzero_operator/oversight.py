@@ -1,0 +1,152 @@
+"""Watching a run: the plan's hooks for label accuracy, the drift guard, the best iteration, the human gate,
+retention and export. Pure (no I/O), like the plan that calls it:
+
+- `after_success(spec, status, iteration, phase, summaries, now)` when a phase succeeded (its numbers are
+  already in the history): storage and retention bookkeeping, the label-accuracy event, the best iteration,
+  the guard (stop: `status.stopped`; pause: a gate), the approval gate, the export's location;
+- `before_next(spec, status, annotations, now)` before the plan starts the next step: decide a waiting gate
+  from the run's annotations — "wait" (no decision yet), "finish" (stopped: export if enabled, then
+  Succeeded), or None (go on);
+- `final_step(spec, status)`: the export step, while it is due;
+- `step_tasks(spec, status, run_name, iteration, phase)`: the tasks of a step — the export's, or the
+  usual ones with spec.retention's deletions attached to the Challenger's.
+
+Why a stopped run ends Succeeded (reason EarlyStopped or Rejected) and not Failed: it did what it was
+asked to — it kept its best Solver and stopped training before the labels (or a person) said it would
+only get worse. Failed means something needs fixing (a configuration error, retries exhausted) and is
+terminal before any export.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from . import approval, guard, retention
+from .api.oversight import EarlyStop
+from .api.spec import RZeroRunSpec
+from .api.status import RZeroRunStatus
+from .export import PHASE as EXPORT, build_export_task, export_status, export_step
+from .tasks import build_tasks
+
+Event = tuple[str, str, str]
+Hold = Literal["wait", "finish"] | None
+
+
+def after_success(
+    spec: RZeroRunSpec, status: RZeroRunStatus, iteration: int, phase: str, summaries: list[dict[str, Any]],
+    now: datetime,
+) -> list[Event]:
+    """Update what watching the run needs after (iteration, phase) succeeded; returns the events."""
+    events: list[Event] = []
+    record = status.record(iteration)
+    metrics = [s.get("metrics") or {} for s in summaries if isinstance(s, dict)]
+    sizes = [m["output_bytes"] for m in metrics if isinstance(m.get("output_bytes"), int)]
+    if record is not None and phase in record.phases and sizes:
+        record.phases[phase].output_bytes = sum(sizes)
+    for m in metrics:
+        if isinstance(m.get("pruned"), dict):
+            retention.mark_pruned(status, m["pruned"])
+    retention.update_storage(status)
+    if phase == "label" and record is not None:
+        status.latest_label_accuracy = record.label_accuracy
+        events += label_events(record)
+    if phase == "evaluate":
+        status.best_iteration = guard.best_iteration(status, spec)
+    if phase == EXPORT:
+        status.export = export_status(status, iteration, summaries)
+        if status.export is not None:
+            events.append(("Normal", "Exported", f"best Solver (iteration {status.export.best.iteration}) at "
+                           f"{status.export.best.location}; last (iteration {status.export.last.iteration}) at "
+                           f"{status.export.last.location}"))
+        return events
+    return events + _guard_and_gate(spec, status, iteration, phase, now)
+
+
+def _guard_and_gate(spec: RZeroRunSpec, status: RZeroRunStatus, iteration: int, phase: str, now: datetime) -> list[Event]:
+    events: list[Event] = []
+    reasons = approval.gate_reasons(spec, phase)
+    trip = guard.check(spec.guard, status, iteration, phase)
+    if trip is not None:
+        action = spec.guard.action
+        events.append(("Warning", "GuardTripped", f"drift guard ({action}): {trip.message}"))
+        if action == "stop":
+            status.stopped = EarlyStop(iteration=iteration, reason="EarlyStopped", message=trip.message, at=now)
+            return events
+        reasons.append(f"spec.guard: {trip.message}")
+    if reasons and status.stopped is None:
+        gate = approval.open_gate(status, iteration, phase, reasons, now)
+        if gate is not None:
+            status.approval = gate
+            events.append(("Normal", "ApprovalRequired", approval.waiting_message(gate)))
+    return events
+
+
+def label_events(record) -> list[Event]:
+    """Label accuracy (or, without oracle checks, its proxies) of a finished labelling, as events."""
+    events: list[Event] = []
+    if record.label_accuracy is not None and record.label_accuracy_ci95:
+        low, high = record.label_accuracy_ci95
+        text = (f"iteration {record.iteration}: label accuracy {100 * record.label_accuracy:.1f}% "
+                f"[{100 * low:.1f}%, {100 * high:.1f}%] over {record.oracle_checked} kept questions checked by "
+                f"{record.label_oracle or 'the oracles'}")
+    else:
+        parts = []
+        if record.answer_entropy is not None:
+            parts.append(f"answer entropy {record.answer_entropy:.2f} bits")
+        if record.band_edge_share is not None:
+            parts.append(f"{100 * record.band_edge_share:.0f}% of kept questions at the band's edges")
+        if record.label_matches_challenger is not None:
+            parts.append(f"{100 * record.label_matches_challenger:.0f}% of labels equal the Challenger's answer")
+        text = f"iteration {record.iteration}: no oracle checked the labels; proxies: " + (", ".join(parts) or "none")
+    events.append(("Normal", "LabelAccuracy", text))
+    for name, oracle in record.oracles.items():
+        if oracle.error:
+            events.append(("Warning", "OracleFailed", f"iteration {record.iteration}: oracle {name} stopped: {oracle.error}"))
+    return events
+
+
+def before_next(
+    spec: RZeroRunSpec, status: RZeroRunStatus, annotations: dict[str, str], now: datetime, events: list[Event]
+) -> Hold:
+    """Decide a waiting gate (in place; events appended) and say whether the run may go on."""
+    gate = status.approval
+    if gate is not None and not approval.still_required(spec, gate):
+        status.approval = None
+        events.append(("Normal", "ApprovalWithdrawn", f"gate {gate.gate}: the spec no longer asks for it"))
+    elif gate is not None:
+        decision = approval.decision_for(gate, approval.decision_annotations(annotations), now)
+        if decision is None:
+            return "wait"
+        status.approvals.append(decision)
+        status.approval = None
+        text = f"gate {gate.gate} (iteration {gate.iteration}, after {gate.after}) {decision.decision.lower()} by {decision.by}"
+        events.append(("Normal", decision.decision, text + (f": {decision.reason}" if decision.reason else "")))
+        if decision.decision == "Rejected":
+            message = text + (f": {decision.reason}" if decision.reason else "")
+            status.stopped = EarlyStop(iteration=gate.iteration, reason="Rejected", message=message, at=now)
+    return "finish" if status.stopped is not None else None
+
+
+def final_step(spec: RZeroRunSpec, status: RZeroRunStatus) -> tuple[int, str] | None:
+    return export_step(spec, status)
+
+
+def step_tasks(spec: RZeroRunSpec, status: RZeroRunStatus, run_name: str, iteration: int, phase: str) -> list:
+    """The tasks of a step; raises ValueError when the spec cannot make them."""
+    if phase == EXPORT:
+        return [build_export_task(spec, status, run_name, iteration, prune=retention.prune_keys(spec, status))]
+    tasks = build_tasks(spec, status.run_root or "", run_name, iteration, phase)
+    if phase == "challenger":
+        for task in tasks:
+            task.prune = retention.prune_keys(spec, status)
+    return tasks
+
+
+def finish(spec: RZeroRunSpec, status: RZeroRunStatus) -> tuple[str, str, int]:
+    """(Ready condition reason, message, iteration) of a finished run."""
+    if status.stopped is not None:
+        stop = status.stopped
+        what = "stopped early by the drift guard" if stop.reason == "EarlyStopped" else "stopped: labels rejected"
+        return stop.reason, f"{what} in iteration {stop.iteration}: {stop.message}", stop.iteration
+    return "Succeeded", f"all {spec.iterations} iteration(s) done", spec.iterations
