@@ -23,8 +23,9 @@ setup: $(BIN)/rzero
 demo: setup
 	$(BIN)/rzero run examples/local-demo.yaml
 
+# Two pytest workers, a test file each at a time (files share their module fixtures); about 10 minutes on 2 cores.
 test: setup
-	$(BIN)/pytest -q -m "not demo and not faults_long"
+	$(BIN)/pytest -q -m "not demo and not faults_long" -n 2 --dist loadfile
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow and not demo and not faults_long"
