@@ -7,4 +7,5 @@ pytest_plugins = [
     "support.tools",
     "support.openai_server",
     "support.faults",
+    "support.grading",
 ]

@@ -2,15 +2,8 @@
 
 import pytest
 
-from rzero_worker.grading import GradingPool
 from rzero_worker.oracles import ArithmeticOracle
 from rzero_worker.oracles.checks import check_labels
-
-
-@pytest.fixture(scope="module")
-def pool():
-    with GradingPool(workers=1, timeout_s=5.0) as grading_pool:
-        yield grading_pool
 
 
 def test_labels_are_checked_where_the_oracle_answers(pool):

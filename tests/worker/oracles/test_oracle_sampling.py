@@ -9,18 +9,11 @@ from types import SimpleNamespace
 import pytest
 
 from rzero_worker.benchmarks.scoring import wilson_interval
-from rzero_worker.grading import GradingPool
 from rzero_worker.oracles.endpoint import EndpointOracle
 from rzero_worker.oracles.run import check_kept, sample_indices, sampled_oracles, shard_quota
 from rzero_worker.task import LabelTask, ModelInput, OracleEndpointSettings, OracleSettings, Shard, StorageLocation
 
 WRONG = {2, 5, 11, 17}  # rows whose hand-made label is off by one
-
-
-@pytest.fixture(scope="module")
-def pool():
-    with GradingPool(workers=1, timeout_s=5.0) as grading_pool:
-        yield grading_pool
 
 
 def kept_rows() -> list[dict]:

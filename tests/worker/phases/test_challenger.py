@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from rzero_worker.grading import GradingPool
 from rzero_worker.phases import load_phase
 from rzero_worker.phases.challenger import ChallengerReward
 from rzero_worker.phases.runner import run_phase
@@ -38,12 +37,6 @@ SOLVER_ANSWERS = {
 
 def as_chat(text):
     return [{"role": "assistant", "content": text}]
-
-
-@pytest.fixture(scope="module")
-def pool():
-    with GradingPool(workers=1, timeout_s=5.0) as grading_pool:
-        yield grading_pool
 
 
 def reward_for(batch, pool, formula):

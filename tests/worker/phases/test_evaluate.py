@@ -10,7 +10,6 @@ from rzero_worker.benchmark_presets import PRESETS
 from rzero_worker.benchmarks import Benchmark, BenchmarkItem, load_benchmark, merge_scores, rows_score, score_entry
 from rzero_worker.benchmarks.answers import guess_letter, judge, predict
 from rzero_worker.cli import main as worker_main
-from rzero_worker.grading import GradingPool
 from rzero_worker.phases import load_phase
 from rzero_worker.phases.context import ConfigurationError
 from rzero_worker.phases.evaluate import score_outputs
@@ -32,12 +31,6 @@ def evaluate_task(location, model_dir, benchmarks, shard: Shard | None = None, *
         model=ModelInput(source=str(model_dir)),
         settings=EvaluationSettings(benchmarks=benchmarks, **{"max_tokens": 12, "batch_size": 4, **settings}),
     )
-
-
-@pytest.fixture(scope="module")
-def pool():
-    with GradingPool(workers=1, timeout_s=5.0) as grading_pool:
-        yield grading_pool
 
 
 def test_predictions_are_graded_by_math_equivalence_not_string_equality(pool):
