@@ -27,8 +27,9 @@ def plot_label_accuracy(rows, path: Path) -> None:
     if checked:
         xs = [row.iteration for row in checked]
         ys = [row.label_accuracy for row in checked]
-        lows = [y - (row.label_accuracy_ci95 or [y, y])[0] for row, y in zip(checked, ys)]
-        highs = [(row.label_accuracy_ci95 or [y, y])[1] - y for row, y in zip(checked, ys)]
+        # max(0, ...): a Wilson bound rounds to a hair past its estimate at 0% and 100% (0 of 6: low 5e-18)
+        lows = [max(0.0, y - (row.label_accuracy_ci95 or [y, y])[0]) for row, y in zip(checked, ys)]
+        highs = [max(0.0, (row.label_accuracy_ci95 or [y, y])[1] - y) for row, y in zip(checked, ys)]
         ax.errorbar(xs, ys, yerr=[lows, highs], marker="o", capsize=4, label="label accuracy (95% CI)")
     scored = [row for row in rows if row.mean_score is not None]
     if scored:

@@ -183,6 +183,18 @@ def test_label_accuracy_by_iteration_is_plotted_beside_the_evaluation_score_and_
     assert "| 1 | endpoint | 1.10 | 0.30 | 36.0 |" in text and "| 2 | endpoint | 1.40 | 0.40 | 35.0 |" in text
 
 
+def test_labels_all_wrong_or_all_right_plot_with_their_one_sided_intervals(tmp_path):
+    from rzero_worker.benchmarks.scoring import wilson_interval
+
+    assert wilson_interval(0, 6)[0] == 0.0 and wilson_interval(6, 6)[1] == 1.0
+    status = RZeroRunStatus(iteration_history=[  # the demo's first iteration: 0 of 6 labels right
+        IterationRecord(iteration=1, label_accuracy=0.0, label_accuracy_ci95=[2.8e-17, 0.39], oracle_checked=6),
+        IterationRecord(iteration=2, label_accuracy=1.0, label_accuracy_ci95=[0.61, 1.0 - 1e-16], oracle_checked=6),
+    ]).wire()
+    write_report(tmp_path, "demo", status, {})
+    assert (tmp_path / "label-accuracy.png").read_bytes().startswith(PNG_MAGIC)
+
+
 def test_without_oracle_checks_the_report_tables_the_proxies_and_draws_no_accuracy_plot(tmp_path):
     status = RZeroRunStatus(iteration_history=[IterationRecord(iteration=1, answer_entropy=0.9, band_edge_share=0.5)]).wire()
     text = write_report(tmp_path, "demo", status, {}).read_text()

@@ -298,6 +298,9 @@ def _drive(executor: LocalExecutor, file: Path, write_report: bool, bar: RunProg
         except OSError as error:  # the run itself is done and saved; only the report is missing
             print(f"rzero run: could not write the report: {error.strerror or error}{disk_hint(error)}; "
                   f"`rzero report {file}` writes it later", file=sys.stderr)
+        except Exception as error:  # noqa: BLE001 - a report bug must not turn a finished run into a traceback
+            print(f"rzero run: the run is saved but its report failed ({type(error).__name__}: {error}); please "
+                  f"report this with `rzero report {file}`'s output", file=sys.stderr)
     return code
 
 
