@@ -56,6 +56,23 @@ def _add_watch_commands(sub) -> None:
     export.add_argument("--region", default=None, help="S3 region.")
 
 
+def _add_leader_election(operator: argparse.ArgumentParser) -> None:
+    """`rzero operator --leader-elect ...` (kube/leader.py); the defaults are leader.ElectionConfig's."""
+    election = operator.add_argument_group("leader election (several replicas: one acts, the others wait)")
+    election.add_argument("--leader-elect", action="store_true",
+                          help="Act only while holding a coordination.k8s.io Lease; wait as a standby otherwise.")
+    election.add_argument("--leader-election-namespace", default=None,
+                          help="Namespace of the Lease (default: $RZERO_OPERATOR_NAMESPACE, else the pod's own).")
+    election.add_argument("--leader-election-id", default="rzero-operator", help="Name of the Lease.")
+    for flag, default, what in (("lease-duration", 10.0, "how long a standby waits after the last renewal it saw"),
+                                ("renew-deadline", 7.0, "how long the leader keeps acting without a renewal"),
+                                ("retry-period", 2.0, "how often the Lease is renewed or tried")):
+        election.add_argument(f"--leader-election-{flag}", type=float, default=default, metavar="SECONDS",
+                              help=f"{what.capitalize()} (default {default:g}).")
+    # Removed: kopf peering pauses every replica of equal priority, so two replicas did nothing.
+    operator.add_argument("--peering", default=None, help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rzero", description="R-Zero self-evolving LLM training, locally or on Kubernetes.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -107,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Serve Prometheus metrics on this port, on all interfaces (0.0.0.0: right in a pod; on a "
         "workstation it is reachable from the network).",
     )
-    operator.add_argument("--peering", default=None, help="kopf peering object name (for several replicas).")
+    _add_leader_election(operator)
 
     worker = sub.add_parser("worker", help="Run one phase (what each Job runs).", add_help=False)
     worker.add_argument("worker_args", nargs=argparse.REMAINDER, help="PHASE --task FILE | --task-json JSON")
@@ -198,10 +215,30 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
+    from rzero_operator.kube.leader import ElectionConfig, own_namespace
     from rzero_operator.kube.main import run_operator
 
+    if args.peering is not None:
+        print("rzero operator: --peering was removed (kopf peering paused every replica of equal priority, so "
+              "two replicas did nothing); run each replica with --leader-elect instead", file=sys.stderr)
+        return EXIT_USAGE
+    election = None
+    if args.leader_elect:
+        namespace = args.leader_election_namespace or own_namespace()
+        if not namespace:
+            print("rzero operator: --leader-elect needs --leader-election-namespace outside a pod", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            election = ElectionConfig(
+                namespace=namespace, name=args.leader_election_id,
+                lease_duration_s=args.leader_election_lease_duration,
+                renew_deadline_s=args.leader_election_renew_deadline, retry_period_s=args.leader_election_retry_period,
+            )
+        except ValueError as error:
+            print(f"rzero operator: {error}", file=sys.stderr)
+            return EXIT_USAGE
     namespaces = None if args.all_namespaces else args.namespace
-    return int(run_operator(namespaces=namespaces, metrics_port=args.metrics_port, peering=args.peering) or 0)
+    return int(run_operator(namespaces=namespaces, metrics_port=args.metrics_port, election=election) or 0)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
