@@ -8,4 +8,5 @@ pytest_plugins = [
     "support.openai_server",
     "support.faults",
     "support.grading",
+    "support.control_plane",
 ]

@@ -1,76 +1,82 @@
-"""`rzero operator` as real processes (the real CLI, signals, exit codes), for leader-election tests.
+"""`rzero operator` as a real process (the CLI, as the chart's Deployment runs it), for real-server tests.
 
-    proc = OperatorProcess.start(kubeconfig, "op-a", log_dir, "-A", "--leader-elect", ...)
-    proc.signal(signal.SIGTERM); proc.wait(10) -> exit code; proc.log() -> its JSON log lines
+    operator = OperatorProcess(kubeconfig, ["--namespace", ns], workdir).start()
+    operator.kill()          # SIGKILL, as a node failure or OOM kill would
+    operator.terminate()     # SIGTERM, as a rollout would
 
-Each process gets POD_NAME=<identity> (its Lease identity, as the chart's pods do) and this checkout's source
-roots on PYTHONPATH, so it runs the code under test, not whatever `rzero` is installed.
+Logs (one JSON object a line) go to `workdir/operator-<n>.log`. Short tick and resync intervals keep the
+tests quick; the operator's behaviour does not depend on them.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import rzero_operator
-import rzero_worker
-
-SOURCE_ROOTS = [str(Path(rzero_operator.__file__).resolve().parents[1]), str(Path(rzero_worker.__file__).resolve().parents[1])]
+_counter = itertools.count()
 
 
 @dataclass
 class OperatorProcess:
-    identity: str
-    popen: subprocess.Popen
-    log_path: Path
+    kubeconfig: Path
+    args: list[str]
+    workdir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+    log: Path | None = None
 
-    @classmethod
-    def start(cls, kubeconfig: Path, identity: str, log_dir: Path, *args: str,
-              env: dict[str, str] | None = None) -> "OperatorProcess":
-        path = log_dir / f"operator-{identity}.log"
-        environment = {**os.environ, "KUBECONFIG": str(kubeconfig), "POD_NAME": identity,
-                       "PYTHONPATH": os.pathsep.join(SOURCE_ROOTS + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-                       "RZERO_OPERATOR_TICK_SECONDS": "0.1", **(env or {})}
-        environment.pop("KUBERNETES_SERVICE_HOST", None)  # never the in-cluster config of a CI pod
-        with path.open("wb") as log:
-            popen = subprocess.Popen([sys.executable, "-m", "rzero_operator.cli", "operator", *args],
-                                     stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
-        return cls(identity, popen, path)
-
-    def signal(self, sig: int) -> None:
-        self.popen.send_signal(sig)
-
-    def wait(self, timeout: float) -> int:
-        return self.popen.wait(timeout)
+    def start(self) -> "OperatorProcess":
+        self.log = self.workdir / f"operator-{next(_counter)}.log"
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "RZERO_OPERATOR_TICK_SECONDS": "0.2",
+               "RZERO_OPERATOR_RESYNC_SECONDS": "5", **self.env}
+        env.pop("KUBERNETES_SERVICE_HOST", None)  # never mistake the test machine for a pod
+        command = [sys.executable, "-c", "from rzero_operator.cli import main; raise SystemExit(main())",
+                   "operator", *self.args]
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)
+        return self
 
     @property
     def alive(self) -> bool:
-        return self.popen.poll() is None
+        return self.process is not None and self.process.poll() is None
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def messages(self) -> list[str]:
-        """The `message` of every JSON log line."""
-        found = []
-        for line in self.log().splitlines():
-            try:
-                found.append(json.loads(line)["message"])
-            except (ValueError, KeyError, TypeError):
-                continue
-        return found
+    def signal(self, sig: int) -> None:
+        if self.alive:
+            os.killpg(self.process.pid, sig)
 
     def kill(self) -> None:
-        """Teardown: SIGCONT (it may be stopped) and SIGKILL, then reap."""
-        if self.alive:
-            for sig in (signal.SIGCONT, signal.SIGKILL):
-                try:
-                    self.popen.send_signal(sig)
-                except ProcessLookupError:
-                    break
-        self.popen.wait(10)
+        self.signal(signal.SIGKILL)
+        self.wait(10)
+
+    def terminate(self, timeout: float = 30) -> int | None:
+        self.signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float) -> int | None:
+        if self.process is None:
+            return None
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            return self.process.wait(10)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
+
+    def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if not self.alive:
+                raise AssertionError(f"operator exited {self.process.returncode} before logging {text!r}:\n"
+                                     f"{self.output()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"operator did not log {text!r} in {timeout}s:\n{self.output()[-3000:]}")
+            time.sleep(0.1)

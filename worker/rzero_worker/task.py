@@ -463,7 +463,8 @@ class BenchmarkSpec(Schema):
     configurable fields, or the built-in arithmetic set."""
 
     name: str | None = Field(
-        default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$", description="Name used in scores; default: the preset's."
+        default=None, max_length=63, pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$",
+        description="Name used in scores; default: the preset's."
     )
     preset: Literal[PRESET_NAMES] | None = Field(
         default=None,
@@ -473,9 +474,17 @@ class BenchmarkSpec(Schema):
     kind: Literal["jsonl", "arithmetic"] = Field(
         default="jsonl", description="jsonl: a JSONL (or Parquet) file; arithmetic: generated arithmetic problems."
     )
-    path: str | None = Field(default=None, min_length=1, description="Benchmark file (local or s3://) for kind jsonl.")
-    question_field: str = Field(default="question", description="JSONL field holding the question (not with preset).")
-    answer_field: str = Field(default="answer", description="JSONL field holding the gold answer (not with preset).")
+    # Every string and list under a CEL rule has a bound: the API server estimates a rule's cost from the sizes
+    # the schema allows and refuses the whole CRD when one could exceed its budget.
+    path: str | None = Field(
+        default=None, min_length=1, max_length=1024, description="Benchmark file (local or s3://) for kind jsonl."
+    )
+    question_field: str = Field(
+        default="question", max_length=256, description="JSONL field holding the question (not with preset)."
+    )
+    answer_field: str = Field(
+        default="answer", max_length=256, description="JSONL field holding the gold answer (not with preset)."
+    )
     answer_format: Literal["plain", "gsm8k", "boxed"] = Field(
         default="plain", description="gsm8k: answer after '####'; boxed: last \\boxed{} (not with preset)."
     )
@@ -520,9 +529,13 @@ class BenchmarkSpec(Schema):
         return self
 
 
+# The paper reports ten; the bound keeps the CRD's per-benchmark CEL rules within the API server's cost budget.
+MAX_BENCHMARKS = 64
+
+
 class EvaluationSettings(Schema):
     benchmarks: list[BenchmarkSpec] = Field(
-        default_factory=lambda: [BenchmarkSpec(name="arithmetic", kind="arithmetic")],
+        default_factory=lambda: [BenchmarkSpec(name="arithmetic", kind="arithmetic")], max_length=MAX_BENCHMARKS,
         description="Benchmarks scored with greedy decoding.",
     )
     max_tokens: int | None = Field(

@@ -247,28 +247,30 @@ def lease_holder(api: KubeApi) -> str | None:
 def test_rzero_operator_processes_wait_lead_and_hand_over_on_sigterm(kube_emulator, kube_api, tmp_path):
     flags = ["-A", "--leader-elect", "--leader-election-namespace", "rzero-system", "--leader-election-lease-duration",
              "3", "--leader-election-renew-deadline", "2", "--leader-election-retry-period", "0.3"]
-    first = OperatorProcess.start(kube_emulator.kubeconfig, "op-1", tmp_path, *flags)
+
+    def operator(identity: str) -> OperatorProcess:
+        return OperatorProcess(kube_emulator.kubeconfig, flags, tmp_path, env={"POD_NAME": identity}).start()
+
+    first = operator("op-1")
     processes = [first]
     try:
         wait_for(lambda: lease_holder(kube_api) == "op-1", 30, "op-1 to lead")
-        second = OperatorProcess.start(kube_emulator.kubeconfig, "op-2", tmp_path, *flags)
-        third = OperatorProcess.start(kube_emulator.kubeconfig, "op-3", tmp_path, *flags)
+        second, third = operator("op-2"), operator("op-3")
         processes += [second, third]
-        wait_for(lambda: any("is held by op-1" in m for m in third.messages()), 30, "op-3 to wait as a standby")
-        third.signal(signal.SIGTERM)
-        assert third.wait(10) == 0  # a standby stops at once
+        third.wait_for_log("lease rzero-system/rzero-operator is held by op-1", 30)
+        assert third.terminate(10) == 0  # a standby stops at once
         assert lease_holder(kube_api) == "op-1"
 
+        second.wait_for_log("is held by op-1", 30)
         first.signal(signal.SIGTERM)
         released = time.monotonic()
         wait_for(lambda: lease_holder(kube_api) == "op-2", 10, "op-2 to take over", interval=0.02)
         handover = time.monotonic() - released
         assert first.wait(15) == 0
-        assert "released lease rzero-system/rzero-operator" in first.messages()
+        assert "released lease rzero-system/rzero-operator" in first.output()
         assert handover < 0.3 * 1.2 + 1.0, handover  # about one retry period, not a lease duration
 
-        second.signal(signal.SIGTERM)
-        assert second.wait(15) == 0
+        assert second.terminate(15) == 0
         assert lease_holder(kube_api) == ""  # released: the next replica would not wait
     finally:
         for process in processes:
