@@ -186,7 +186,8 @@ class LeaderElector:
         self._renewed_at: float | None = None
         self._observed: LeaseRecord | None = None
         self._observed_at = 0.0
-        self._lock = threading.Lock()  # one acquire/renew/release at a time
+        self._holding = False  # written into the Lease, not released or lost since
+        self._lock = threading.RLock()  # one acquire/renew/release at a time
 
     @property
     def where(self) -> str:
@@ -212,12 +213,12 @@ class LeaderElector:
                 log.info("%s: API server unreachable: %s", self.where, error)
                 written = None
             if written is None:
-                if self._renewed_at is not None and self.observed_holder not in (None, self.config.identity):
+                if self._holding and self.observed_holder not in (None, self.config.identity):
                     self._step_down(f"{self.observed_holder} holds the lease now")
                 return False
             self._observed, self._observed_at = written, self.clock()
-            first = self._renewed_at is None
-            self._renewed_at = started
+            first = not self._holding
+            self._renewed_at, self._holding = started, True
             if first:
                 log.info("became leader: %s held by %s", self.where, self.config.identity)
                 self.on_change(True)
@@ -246,18 +247,25 @@ class LeaderElector:
         return record
 
     def _step_down(self, why: str) -> None:
-        if self._renewed_at is not None:
-            self._renewed_at = None
+        if self._holding:
+            self._holding = False
             log.error("lost leadership of %s: %s", self.where, why)
-            self.on_change(False)
+        self.fence()
+
+    def fence(self) -> None:
+        """Stop leading at once (is_leader() is False from now on) without handing the Lease back yet."""
+        with self._lock:
+            if self._renewed_at is not None:
+                self._renewed_at = None
+                self.on_change(False)
 
     def release(self) -> bool:
         """Stop leading at once, then hand the Lease back (if it is still ours). True when released."""
+        self.fence()
         with self._lock:
-            if self._renewed_at is None:
+            if not self._holding:
                 return False
-            self._renewed_at = None  # fence first: nothing acts for us any more
-            self.on_change(False)
+            self._holding = False
             try:
                 lease = self.api.get_lease(self.config.namespace, self.config.name)
                 current = LeaseRecord.from_lease(lease, self.config.lease_seconds)
@@ -273,10 +281,13 @@ class LeaderElector:
             log.info("released %s", self.where)
             return True
 
-    def run(self, stop: threading.Event, on_leading: Callable[[], None] = lambda: None) -> str:
+    def run(self, stop: threading.Event, on_leading: Callable[[], None] = lambda: None,
+            idle: threading.Event | None = None) -> str:
         """Wait as a standby until the Lease is ours, call on_leading, then renew every retryPeriod.
-        Returns STOPPED when `stop` was set (the Lease released if held) or LOST when a renewal did not
-        succeed within renewDeadline (or another holder was seen)."""
+        Returns LOST when a renewal did not succeed within renewDeadline (or another holder was seen), and
+        STOPPED when `stop` was set: as a leader it then stops leading at once, waits until `idle` is set
+        (whatever acted for it has stopped, as controller-runtime stops its controllers before releasing;
+        at most a lease duration) and releases the Lease."""
         config = self.config
         while not self.try_acquire_or_renew():
             if stop.wait(config.retry_period_s * (1 + random.random() * JITTER)):
@@ -287,6 +298,9 @@ class LeaderElector:
             if not self.is_leader():
                 self._step_down(f"not renewed within the renew deadline ({config.renew_deadline_s}s)")
                 return LOST
+        self.fence()
+        if idle is not None:
+            idle.wait(config.lease_seconds)
         self.release()
         return STOPPED
 

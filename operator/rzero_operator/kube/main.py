@@ -138,17 +138,20 @@ class OperatorApp:
     async def run_elected(
         self, elector: LeaderElector, *, namespaces: list[str] | None = None, halt: threading.Event | None = None,
         ready_flag: Any = None, tune: Callable[[kopf.OperatorSettings], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
     ) -> int:
         """Wait as a standby until `elector` holds the Lease, then run the operator while it does.
         Returns 0 when stopped (halt, SIGINT/SIGTERM; the Lease released) and 1 when the Lease was lost:
         writes stopped the moment the renew deadline passed (the reconciler's KubeApi is fenced by
-        `elector.is_leader`), kopf is stopped, and the process should exit so its pod restarts as a standby."""
+        `elector.is_leader`), and the process should exit so its pod restarts as a standby. on_lost: called
+        the moment the loss is seen (the CLI exits there and then: kopf's own bookkeeping patches are not
+        fenced, so it gets no chance to send one); None: kopf is stopped gracefully (embedding, tests)."""
         loop = asyncio.get_running_loop()
         halt = halt or threading.Event()
-        leading, stop_kopf = asyncio.Event(), asyncio.Event()
-        _on_signals(halt.set)  # a standby stops at once; a leader releases the Lease (elector.run)
+        leading, stop_kopf, idle = asyncio.Event(), asyncio.Event(), threading.Event()
+        _on_signals(halt.set)  # a standby stops at once; a leader stops acting, then releases (elector.run)
         election = asyncio.ensure_future(
-            asyncio.to_thread(elector.run, halt, lambda: loop.call_soon_threadsafe(leading.set)))
+            asyncio.to_thread(elector.run, halt, lambda: loop.call_soon_threadsafe(leading.set), idle))
         started = asyncio.ensure_future(leading.wait())
         await asyncio.wait({election, started}, return_when=asyncio.FIRST_COMPLETED)
         if not leading.is_set():
@@ -161,11 +164,14 @@ class OperatorApp:
             if not halt.is_set() and not elector.is_leader():
                 lost = True
                 log.error("stopping: this replica no longer holds %s", elector.where)
+                if on_lost is not None:
+                    on_lost()
                 halt.set()
             if halt.is_set():
                 stop_kopf.set()
             await asyncio.wait({operator}, timeout=WATCHDOG_S)
         halt.set()
+        idle.set()  # kopf has stopped: the Lease may go
         outcome = await election
         operator.result()  # kopf's own failure, if any, after the Lease is released
         return 1 if lost or outcome == LOST else 0
@@ -201,4 +207,10 @@ def run_operator(namespaces: list[str] | None, metrics_port: int | None, electio
         asyncio.run(app.run(namespaces=namespaces))
         return 0
     log.info("standby: waiting to hold %s as %s", elector.where, election.identity)
-    return asyncio.run(app.run_elected(elector, namespaces=namespaces))
+    return asyncio.run(app.run_elected(elector, namespaces=namespaces, on_lost=exit_at_once))
+
+
+def exit_at_once() -> None:
+    """Leave now, exit code 1 (its pod restarts as a standby): no shutdown during which kopf might write."""
+    logging.shutdown()
+    os._exit(1)
