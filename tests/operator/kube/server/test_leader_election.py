@@ -19,7 +19,7 @@ import pytest
 
 from support.control_plane import install_chart
 from support.kube import PLAUSIBLE_METRICS, tiny_spec, wait_for
-from support.kubelet import PodExit, Kubelet, summary
+from support.kubelet import Kubelet, succeed_jobs
 from support.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.timeout(300)
@@ -97,17 +97,6 @@ def jobs(control_plane, namespace: str) -> dict[str, dict]:
     return {job["metadata"]["name"]: job for job in made}
 
 
-def gated_kubelet(control_plane, namespace: str) -> tuple[Kubelet, set[str]]:
-    """Pods of the Jobs named in the returned set finish (with a plausible summary); the others stay running."""
-    allowed: set[str] = set()
-
-    def outcome(pod, task):
-        job = (pod["metadata"].get("labels") or {}).get("batch.kubernetes.io/job-name")
-        return PodExit(0, summary(task, PLAUSIBLE_METRICS[task["phase"]])) if task and job in allowed else None
-
-    return Kubelet(control_plane.kube_api(), namespace, outcome).start(), allowed
-
-
 def wait_for_job(control_plane, namespace: str, name: str, timeout: float, replicas: Replicas) -> float:
     """Wait until Job `name` exists; the monotonic time it was first seen (polled every 20 ms)."""
     logs = lambda: "\n".join(f"--- {n}:\n{p.output()[-1500:]}" for n, p in replicas.processes.items())  # noqa: E731
@@ -121,7 +110,8 @@ def test_two_replicas_one_acts_a_standby_takes_over_within_seconds_and_never_two
         pytest.skip("needs kube-controller-manager (the Job controller)")
     chart = install_chart(control_plane, kube_tools.get("helm4"), [real_namespace])
     replicas = Replicas(control_plane, chart, real_namespace, tmp_path)
-    kubelet, allowed = gated_kubelet(control_plane, real_namespace)
+    allowed: set[str] = set()  # the Jobs whose pods may finish
+    kubelet = Kubelet(control_plane.kube_api(), real_namespace, succeed_jobs(allowed, PLAUSIBLE_METRICS)).start()
     try:
         # Both start at once and race for the (absent) Lease: the server lets exactly one win.
         replicas.start("op-a"), replicas.start("op-b")
