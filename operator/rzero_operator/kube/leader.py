@@ -49,7 +49,8 @@ LEADING, STOPPED, LOST = "leading", "stopped", "lost"
 
 
 def default_identity(env: dict[str, str] | None = None) -> str:
-    """The pod's name (POD_NAME, or POD_ID as the chart sets it), else hostname-pid-random."""
+    """The pod's name (POD_NAME, as the chart sets it, or POD_ID), else hostname-pid-random. A restarted
+    container of the same pod takes its own Lease back at once: the process that held it is gone."""
     env = os.environ if env is None else env
     for key in ("POD_NAME", "POD_ID"):
         if env.get(key):

@@ -156,7 +156,7 @@ def test_a_stopping_leader_releases_and_the_standby_takes_over_within_about_one_
     assert a.halt() == STOPPED and not a.elector.is_leader()
     try:
         wait_for(lambda: b.led_at, 5, "b to lead")
-        assert b.led_at - released <= FAST["retry_period_s"] * 1.2 + 0.3
+        assert b.led_at - released <= FAST["retry_period_s"] * 1.2 + 0.45 < FAST["lease_duration_s"]
         lease = b.elector.api.get_lease("rzero-system", "rzero-operator")["spec"]
         assert lease["holderIdentity"] == "b" and lease["leaseTransitions"] == 1
     finally:
@@ -268,7 +268,7 @@ def test_rzero_operator_processes_wait_lead_and_hand_over_on_sigterm(kube_emulat
         handover = time.monotonic() - released
         assert first.wait(15) == 0
         assert "released lease rzero-system/rzero-operator" in first.output()
-        assert handover < 0.3 * 1.2 + 1.0, handover  # about one retry period, not a lease duration
+        assert handover < 1.5, handover  # about one retry period (0.3 s) and kopf's stop, not the lease (3 s)
 
         assert second.terminate(15) == 0
         assert lease_holder(kube_api) == ""  # released: the next replica would not wait
