@@ -30,6 +30,7 @@ ObservedState = Literal["absent", "running", "succeeded", "failed"]
 Event = tuple[str, str, str]  # (type Normal|Warning, reason, message)
 CONFIG_ERROR_EXIT_CODE = 2
 MAX_MESSAGE = 1000
+STARTING_POLL_S = 2.0  # how soon a running attempt with no pods yet is looked at again (Observed.starting)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class Observed:
     run_name: metadata.name (tasks and attempt names need it). run_root: the run's storage prefix, used
     when status.runRoot is still empty (see tasks.run_root_for). generation: metadata.generation.
     annotations: metadata.annotations (locally: the state file's), where approval gates read decisions.
+    starting: running, but no pod of the attempt exists yet (and it is not held on purpose, as a queued Job
+    is): the executor looks again within STARTING_POLL_S, so pods that cannot be created (the Job controller's
+    FailedCreate: a missing ServiceAccount, a quota) fail the attempt in seconds, not at the next resync.
     """
 
     state: ObservedState = "absent"
@@ -54,6 +58,7 @@ class Observed:
     run_root: str = ""
     generation: int | None = None
     annotations: dict[str, str] = field(default_factory=dict)  # the run's rzero.dev/ decisions (approval.py)
+    starting: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,6 +233,8 @@ def _while_running(ctx: _Context, cur: CurrentAttempt) -> Decision:
     if ctx.spec.suspend:
         ctx.condition("Suspended", False, "SuspendPending", "suspend requested: the running phase finishes first")
     requeue = max(1.0, deadline - elapsed) if deadline is not None else None
+    if ctx.observed.starting:
+        requeue = min(requeue or STARTING_POLL_S, STARTING_POLL_S)
     return ctx.decision(requeue_after=requeue)
 
 
@@ -278,7 +285,9 @@ def _start(ctx: _Context, iteration: int, phase: str, attempt: int, restarted: b
     ctx.condition("Suspended", False, "NotSuspended")
     reason = "PhaseRestarted" if restarted else "PhaseStarted"
     ctx.events.append(("Normal", reason, f"{name}: started {phase} of iteration {iteration}, attempt {attempt}"))
-    return ctx.decision(start=StartPhase(iteration=iteration, phase=phase, attempt=attempt, name=name, tasks=tasks))
+    # Look again soon: a Job whose pods cannot be created says so only in an Event (see Observed.starting).
+    start = StartPhase(iteration=iteration, phase=phase, attempt=attempt, name=name, tasks=tasks)
+    return ctx.decision(start=start, requeue_after=STARTING_POLL_S)
 
 
 def _record_success(ctx: _Context, cur: CurrentAttempt) -> None:

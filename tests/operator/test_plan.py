@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from rzero_operator.api import RZeroRunSpec, RZeroRunStatus
-from rzero_operator.plan import Observed, attempt_name, decide, decide_invalid_spec, next_step, steps
+from rzero_operator.plan import STARTING_POLL_S, Observed, attempt_name, decide, decide_invalid_spec, next_step, steps
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
 RUN = dict(run_name="demo", run_root="/runs/local/demo/uid-1", generation=1)
@@ -314,3 +314,15 @@ def test_attempt_names_are_dns_labels_even_for_long_run_names():
     name = attempt_name(long, 12, "challenger", 3)
     assert len(name) <= 58 and name.endswith("-i012-challenger-a3")  # room for an Indexed pod's "-1023"
     assert name != attempt_name("r" * 62, 12, "challenger", 3)
+
+
+def test_a_started_attempt_and_one_still_without_pods_are_looked_at_again_within_seconds():
+    """A Job whose pods cannot be created says so only in an Event: the plan asks to look again soon, so the
+    FailedCreate fails the attempt in seconds instead of at the next resync."""
+    spec = make_spec()
+    started = decide(spec, RZeroRunStatus(), observed(), NOW)
+    assert started.start is not None and started.requeue_after == STARTING_POLL_S
+    waiting = decide(spec, started.status, observed("running", starting=True), NOW)
+    assert waiting.start is None and waiting.requeue_after == STARTING_POLL_S
+    with_pods = decide(spec, started.status, observed("running"), NOW)
+    assert with_pods.requeue_after is None

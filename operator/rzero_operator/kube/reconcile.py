@@ -51,6 +51,7 @@ LOCAL_STORAGE = (
     "root filesystem is read-only); use s3://bucket/prefix — local paths are for `rzero run`"
 )
 WAIT = "wait"  # a create found an object that is not ours yet: try again shortly
+START_REASONS = ("PhaseStarted", "PhaseRestarted")
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,9 @@ class Reconciler:
             return
         observed = self._observe(run, spec, status, meta.get("generation"), meta.get("annotations"))
         decision = decide(spec, status, observed, now)
-        self._write_and_post(body, raw_status, status, decision, outcome)
+        # "PhaseStarted" is said once the Job exists (or is adopted): never for a Job the server refused.
+        held = [e for e in decision.events if decision.start is not None and e[1] in START_REASONS]
+        self._write_and_post(body, raw_status, status, decision, outcome, skip=held)
         outcome.requeue_after = decision.requeue_after
         if decision.stop is not None:
             self._stop(run, decision.stop, outcome)
@@ -150,6 +153,8 @@ class Reconciler:
             refusal = self._start(run, spec, decision.start, outcome)
             if refusal is not None:
                 self._after_refusal(body, spec, decision, observed, refusal, outcome)
+            elif decision.start.name in outcome.created + outcome.adopted:
+                self._post(body, held)
 
     def _observe(
         self, run: RunRef, spec: RZeroRunSpec, status: RZeroRunStatus, generation: int | None,
@@ -186,14 +191,22 @@ class Reconciler:
         self._write_and_post(body, decision.status.wire(), decision.status, again, outcome)
         outcome.requeue_after = again.requeue_after
 
-    def _write_and_post(self, body: dict, raw_status: dict, old: RZeroRunStatus, decision: Decision, outcome: Outcome) -> None:
+    def _write_and_post(
+        self, body: dict, raw_status: dict, old: RZeroRunStatus, decision: Decision, outcome: Outcome,
+        skip: list[tuple[str, str, str]] = (),
+    ) -> None:
+        """Events first (idempotent names survive a crash here), then the status. `skip`: events said later."""
         meta = body["metadata"]
-        post_events(self.post_event, body, decision.events)  # first: idempotent names survive a crash here
+        self._post(body, [event for event in decision.events if event not in skip])
         if write_status(self.api, meta["namespace"], meta["name"], raw_status, decision.status):
             outcome.status_writes += 1
         self.metrics.record_events(decision.events, old, self.clock())
         self.metrics.track_run((meta["namespace"], meta["name"]), decision.status)
-        for type_, reason, message in decision.events:
+
+    def _post(self, body: dict, events: list[tuple[str, str, str]]) -> None:
+        meta = body["metadata"]
+        post_events(self.post_event, body, events)
+        for type_, reason, message in events:
             log.info("%s %s/%s: %s", reason, meta["namespace"], meta["name"], message,
                      extra={"run": meta["name"], "namespace": meta["namespace"], "reason": reason, "type": type_})
 
@@ -202,20 +215,24 @@ class Reconciler:
             run, spec, start, operator_image=self.operator_image, storage_defaults=self.storage_defaults
         )
         owned = [("configmaps", objects.config_map)] + ([("services", objects.service)] if objects.service else [])
+        made: list[tuple[str, dict]] = []
         try:
             for plural, obj in owned:
                 state = self._create_owned(run, plural, obj)
                 if isinstance(state, Refusal):
+                    self._remove(run, made)
                     return state
                 if state == WAIT:
                     outcome.requeue_after = CONFLICT_RETRY_S
                     return None
+                made.append((plural, state))
             self.api.create_job(run.namespace, objects.job)
         except KubeError as error:
             if error.conflict:
                 self._adopt(run, start, outcome)
                 return None
             if is_refusal(error.status):
+                self._remove(run, made)  # a Job that never existed leaves nothing behind
                 return _refusal(error)
             raise
         outcome.created.append(start.name)
@@ -236,14 +253,21 @@ class Reconciler:
                         run.namespace, start.name)
             outcome.requeue_after = CONFLICT_RETRY_S
 
-    def _create_owned(self, run: RunRef, plural: str, obj: dict) -> "str | Refusal":
-        """Create a ConfigMap/Service of the attempt. "ready" when created or already ours (this run's uid);
-        WAIT when a stale one of a deleted run is still there: it is removed (or its deletion awaited),
+    def _remove(self, run: RunRef, made: list[tuple[str, dict]]) -> None:
+        """Delete objects of an attempt whose Job the server refused (exactly these: uid preconditions)."""
+        for plural, meta in made:
+            try:
+                self.api.delete_core(run.namespace, plural, meta["name"], meta.get("uid") or "")
+            except KubeError as error:  # gone already, or the garbage collector will take it with the run
+                log.warning("could not remove %s %s/%s: %s", plural, run.namespace, meta["name"], error)
+
+    def _create_owned(self, run: RunRef, plural: str, obj: dict) -> "dict | str | Refusal":
+        """Create a ConfigMap/Service of the attempt: its metadata when created or already ours (this run's
+        uid); WAIT when a stale one of a deleted run is still there: it is removed (or its deletion awaited),
         never reused — it would hand the new run the old run's task and storage root."""
         name = obj["metadata"]["name"]
         try:
-            self.api.create_core(run.namespace, plural, obj)
-            return "ready"
+            return self.api.create_core(run.namespace, plural, obj).get("metadata") or {"name": name}
         except KubeError as error:
             if not error.conflict:
                 raise
@@ -255,7 +279,7 @@ class Reconciler:
             raise
         owners = {ref.get("uid") for ref in meta.get("ownerReferences") or [] if ref.get("controller")}
         if run.uid in owners and not meta.get("deletionTimestamp"):
-            return "ready"
+            return meta
         if meta.get("deletionTimestamp"):
             log.info("%s %s/%s is being deleted; waiting", plural, run.namespace, name)
             return WAIT
