@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 MAX_ROUNDS = 64  # adopting finished Jobs after a status loss replays at most this many steps per call
 CONFLICT_RETRY_S = 2.0
+STATUS_REFUSED_RETRY_S = 30.0  # a status the server refuses is usually refused again: do not hammer it
 LOCAL_STORAGE = (
     "spec.storage.uri: a local path cannot be used on a cluster (phase pods mount no volume for it and their "
     "root filesystem is read-only); use s3://bucket/prefix — local paths are for `rzero run`"
@@ -145,7 +146,13 @@ class Reconciler:
         decision = decide(spec, status, observed, now)
         # "PhaseStarted" is said once the Job exists (or is adopted): never for a Job the server refused.
         held = [e for e in decision.events if decision.start is not None and e[1] in START_REASONS]
-        self._write_and_post(body, raw_status, status, decision, outcome, skip=held)
+        try:
+            self._write_and_post(body, raw_status, status, decision, outcome, skip=held)
+        except KubeError as error:
+            if not is_refusal(error.status):
+                raise
+            self._status_refused(body, error, outcome)
+            return  # nothing acts on a step the status cannot record
         outcome.requeue_after = decision.requeue_after
         if decision.stop is not None:
             self._stop(run, decision.stop, outcome)
@@ -175,6 +182,14 @@ class Reconciler:
             run_uid=run.uid, read_summary=reader,
             list_events=lambda job: self.api.list_job_events(run.namespace, job), **identity,
         )
+
+    def _status_refused(self, body: dict, error: KubeError, outcome: Outcome) -> None:
+        """The status subresource refused the new status (its schema, an admission policy): say so where users
+        look (a Warning event: the status itself cannot carry it) and try again at a slow pace."""
+        message = (f"the API server refused the run's status (HTTP {error.status} {error.reason}: {error.message}); "
+                   "no phase starts until a status is accepted")
+        self._post(body, [("Warning", "StatusRejected", message)])
+        outcome.requeue_after = STATUS_REFUSED_RETRY_S
 
     def _after_refusal(
         self, body: dict, spec: RZeroRunSpec, decision: Decision, observed: Observed, refusal: Refusal,

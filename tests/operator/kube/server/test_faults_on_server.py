@@ -4,6 +4,7 @@ status subresource's schema refuses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -116,39 +117,63 @@ def test_suspend_lets_the_running_phase_finish_then_resume_continues(control_pla
     assert len(job_names(control_plane, real_namespace)) == 6
 
 
+@contextlib.contextmanager
+def admission_policy(control_plane, namespace: str, group: str, version: str, resource: str, operation: str,
+                     expression: str, message: str):
+    """A ValidatingAdmissionPolicy (the API server's own CEL admission) denying what `expression` rejects, in
+    `namespace` only; the server answers 422 Invalid with `message`."""
+    name = f"deny-{resource.replace('/', '-')}-{namespace}"
+    control_plane.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy", "metadata": {"name": name},
+         "spec": {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": [
+             {"apiGroups": [group], "apiVersions": [version], "operations": [operation], "resources": [resource]}]},
+             "validations": [{"expression": expression, "message": message, "reason": "Invalid"}]}},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+         "metadata": {"name": name},
+         "spec": {"policyName": name, "validationActions": ["Deny"], "matchResources": {
+             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}}}]}))
+    time.sleep(2)  # the admission plugin loads policies asynchronously
+    try:
+        yield
+    finally:
+        control_plane.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name, check=False)
+
+
 def test_a_job_refused_by_admission_fails_the_run_and_leaves_nothing_behind(control_plane, real_namespace,
                                                                            operator_as_admin, tmp_path):
-    """A ValidatingAdmissionPolicy (the server's own CEL admission) refuses the Job with 422."""
-    policy = f"deny-jobs-{real_namespace}"
-    control_plane.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-         "metadata": {"name": policy},
-         "spec": {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": [
-             {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["jobs"]}]},
-             "validations": [{"expression": "!has(object.spec.template.spec.nodeSelector) || "
-                              "!('pool' in object.spec.template.spec.nodeSelector)",
-                              "message": "nodeSelector pool is reserved", "reason": "Invalid"}]}},
-        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-         "metadata": {"name": policy},
-         "spec": {"policyName": policy, "validationActions": ["Deny"], "matchResources": {
-             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": real_namespace}}}}}]}))
-    try:
+    with admission_policy(control_plane, real_namespace, "batch", "v1", "jobs", "CREATE",
+                          "!has(object.spec.template.spec.nodeSelector) || "
+                          "!('pool' in object.spec.template.spec.nodeSelector)", "nodeSelector pool is reserved"):
         operator = operator_as_admin()
-        deadline = time.monotonic() + 30  # the policy takes a moment to be loaded by the admission plugin
         apply_run(control_plane, real_namespace, "refused", tmp_path,
                   resources={"gpus": 0, "cpu": "1", "memory": "1Gi", "nodeSelector": {"pool": "gpu"}})
-        status = finished(control_plane, real_namespace, "refused", deadline - time.monotonic() + 30, operator)
-        assert status["phase"] == "Failed"
-        assert "HTTP 422" in status["message"] and "nodeSelector pool is reserved" in status["message"]
-        reasons = [e["reason"] for e in run_events(control_plane, real_namespace)]
-        assert "RunFailed" in reasons and "PhaseStarted" not in reasons, reasons
-        assert job_names(control_plane, real_namespace) == []
-        maps = control_plane.kube_api().request("GET", f"/api/v1/namespaces/{real_namespace}/configmaps", query={
-            "labelSelector": "app.kubernetes.io/managed-by=rzero-operator"})["items"]
-        assert maps == []
-    finally:
-        control_plane.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", policy,
-                              check=False)
+        status = finished(control_plane, real_namespace, "refused", 60, operator)
+    assert status["phase"] == "Failed"
+    assert "HTTP 422" in status["message"] and "nodeSelector pool is reserved" in status["message"]
+    reasons = [e["reason"] for e in run_events(control_plane, real_namespace)]
+    assert "RunFailed" in reasons and "PhaseStarted" not in reasons, reasons
+    assert job_names(control_plane, real_namespace) == []
+    maps = control_plane.kube_api().request("GET", f"/api/v1/namespaces/{real_namespace}/configmaps", query={
+        "labelSelector": "app.kubernetes.io/managed-by=rzero-operator"})["items"]
+    assert maps == []
+
+
+def test_a_status_the_server_refuses_is_reported_and_nothing_starts_until_it_is_accepted(
+        control_plane, real_namespace, operator_as_admin, kubelet, tmp_path):
+    kubelet(lambda pod, task: PodExit(0, summary(task, PLAUSIBLE_METRICS[task["phase"]])) if task else None)
+    with admission_policy(control_plane, real_namespace, "rzero.dev", "v1alpha1", "rzeroruns/status", "UPDATE",
+                          "!has(object.status.stage) || object.status.stage != 'ChallengerTraining'",
+                          "challenger training is paused by policy"):
+        operator = operator_as_admin()
+        apply_run(control_plane, real_namespace, "held", tmp_path, iterations=1)
+        refused = wait_for(lambda: [e for e in run_events(control_plane, real_namespace)
+                                    if e["reason"] == "StatusRejected"], 60, "a StatusRejected event")
+        assert "challenger training is paused by policy" in refused[0]["message"]
+        time.sleep(3)
+        assert job_names(control_plane, real_namespace) == ["held-i000-evaluate-a1"]  # no unrecorded Challenger
+        assert operator.alive
+    # The policy is gone: the next try (30 s later at most) records the step and the run goes on.
+    assert finished(control_plane, real_namespace, "held", 90, operator)["phase"] == "Succeeded"
 
 
 def test_pods_that_cannot_be_created_fail_the_run_within_seconds(control_plane, real_namespace, operator_as_admin,
