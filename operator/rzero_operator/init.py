@@ -88,13 +88,14 @@ def _layout(model: str, cluster: Cluster, tp: int, name: str, storage: str) -> t
             f"{solver_gpus} of each Challenger pod's {n} GPUs serve the frozen Solver that scores its questions, "
             f"{n - solver_gpus} train (the reference: 4 of 8)" if solver_gpus
             else "one GPU: each training rank scores with a Solver engine on its own GPU, asleep while it trains"),
-        "spec.sharding": f"one shard per {tp}-GPU engine pod: {n * k // tp} pods run at once on the {n * k} GPUs",
-        "spec.resources.gpus": f"pods of generation, labelling and evaluation: one engine of {tp} GPU(s) each",
+        "spec.sharding": f"one shard per {tp}-GPU engine pod: {_n(n * k // tp, 'pod')} at once on "
+                         f"{_n(n * k, 'GPU')}",
+        "spec.resources.gpus": f"pods of generation, labelling and evaluation: one engine of {_n(tp, 'GPU')} each",
         "spec.resources.memory": "pods that do not train; the training pods' memory is sized below",
         "spec.resources.tolerations": "the usual taint of GPU nodes",
-        "spec.resources.phases.challenger": f"training pods: all {n} GPUs of a node"
-                                            + (f", on {k} nodes" if k > 1 else ""),
-        "spec.resources.phases.solver": f"{n * k} training ranks (FSDP full shard)",
+        "spec.resources.phases.challenger": (f"training pods: all {n} GPUs of a node" if n > 1 else
+                                             "training pods: the node's GPU") + (f", on {k} nodes" if k > 1 else ""),
+        "spec.resources.phases.solver": f"{_n(n * k, 'training rank')} (FSDP full shard)",
     }
     training = {"gpus": n, **({"nodes": k} if k > 1 else {}), "cpu": str(max(8, CPU_PER_GPU * n))}
     resources: dict[str, Any] = {"gpus": tp, "cpu": "8", "memory": None}  # null is unset: auto sizes it
@@ -127,7 +128,7 @@ def _grpo(ranks_per_pod: int, nodes: int, notes: dict[str, str], phase: str) -> 
     rollout_tp = 2 if world % 2 == 0 else 1
     notes[f"spec.{phase}.grpo.rolloutTensorParallelSize"] = (
         "2 training ranks share each colocated rollout engine (the reference)" if rollout_tp == 2
-        else f"{world} training rank: one rollout engine on its GPU")
+        else f"{_n(world, 'training rank')}: one rollout engine per GPU")
     notes[f"spec.{phase}.grpo.gradientCheckpointing"] = "the reference's: activations recomputed, not kept"
     return {"gradientCheckpointing": True, "rolloutTensorParallelSize": rollout_tp}
 
@@ -135,6 +136,10 @@ def _grpo(ranks_per_pod: int, nodes: int, notes: dict[str, str], phase: str) -> 
 def _name(model: str) -> str:
     base = model.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].lower().removesuffix(".gguf")
     return re.sub(r"[^a-z0-9]+", "-", base).strip("-")[:40].strip("-") or "rzero"
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _set(doc: dict, field: str, value: Any) -> None:
@@ -150,9 +155,9 @@ def _set(doc: dict, field: str, value: Any) -> None:
 
 
 def _header(model: str, cluster: Cluster) -> str:
-    shape = f"{cluster.nodes} x {cluster.gpus}" if cluster.nodes > 1 else str(cluster.gpus)
+    shape = f"{cluster.nodes} x {_n(cluster.gpus, 'GPU')}" if cluster.nodes > 1 else _n(cluster.gpus, "GPU")
     memory = f"{cluster.gpu_mib} MiB" if cluster.gpu_mib else "80 GB (assumed; --gpu-memory to change)"
-    return (f"# A starting RZeroRun for {model} on {shape} GPU(s) of {memory},\n"
+    return (f"# A starting RZeroRun for {model} on {shape} of {memory},\n"
             "# written by `rzero init` and sized by the arithmetic of `rzero validate` (docs/gpu-sizing.md); every\n"
             "# other setting is the paper's default (docs/configuration.md). Check it and apply it:\n"
             "#   rzero validate run.yaml && kubectl apply -f run.yaml\n"

@@ -8,7 +8,8 @@ are `sizing.check`'s). docs/gpu-sizing.md ("What auto chooses") works the choice
 
 - `spec.{challenger,solver}.grpo.cpuOffload`: false when the training state fits beside the rollout engine at
   its share (the set one, else the reference's 0.7) and the training peak fits the GPU; else true, the reference's
-  own remedy (FSDP parameter and optimizer offload), which keeps the rollout engine's share and KV cache whole.
+  remedy (its actor offloads parameters and optimizer state beside vLLM at 0.7), which keeps the rollout engine's
+  share and KV cache whole.
 - `spec.{challenger,solver}.grpo.rolloutGpuMemoryUtilization`: the reference's 0.7 where it fits; else the largest
   share in steps of 0.05 (at most 0.9) that leaves the training state its room and the engine at least one
   full-length sequence; when none does, 0.7, and the check says why it cannot work.
