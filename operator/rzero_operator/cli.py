@@ -6,6 +6,7 @@
     rzero approve FILE ...    approve (or reject) the gate a local run waits at
     rzero export ...          copy an exported Solver (Hugging Face directory) to a path or s3:// URI
     rzero validate FILE...    check RZeroRun manifests offline (exit 2 naming the bad fields)
+    rzero init --model M ...  write a commented starting manifest sized for a model and the cluster's GPUs
     rzero crd                 print the generated CustomResourceDefinition
     rzero benchmarks ...      list the paper's benchmark presets; prepare (download) their files
     rzero operator            start the Kubernetes operator (kopf)
@@ -73,6 +74,20 @@ def _add_leader_election(operator: argparse.ArgumentParser) -> None:
     operator.add_argument("--peering", default=None, help=argparse.SUPPRESS)
 
 
+def _add_init_command(sub) -> None:
+    """`rzero init` (rzero_operator.init, docs/gpu-sizing.md "What auto chooses")."""
+    init = sub.add_parser("init", help="Write a starting RZeroRun sized for a model and the cluster's GPUs.")
+    init.add_argument("--model", required=True, help="Base model (a Hugging Face id such as Qwen/Qwen3-4B-Base).")
+    init.add_argument("--gpus", type=int, default=1, help="GPUs per node (default 1).")
+    init.add_argument("--nodes", type=int, default=1, help="Nodes for multi-node training (default 1).")
+    init.add_argument("--gpu-memory", default=None,
+                      help="Memory of one GPU: a quantity (80Gi) or MiB as nodes are labelled (81559); "
+                      "default: an 80 GB GPU.")
+    init.add_argument("--name", default=None, help="metadata.name (default: from the model).")
+    init.add_argument("--storage", default=None, help="spec.storage.uri (default: s3://rzero/runs).")
+    init.add_argument("-o", "--output", type=Path, default=None, help="Write to this file (default: stdout).")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rzero", description="R-Zero self-evolving LLM training, locally or on Kubernetes.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -100,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="Validate RZeroRun manifests offline.")
     validate.add_argument("files", metavar="FILE", type=Path, nargs="+", help="YAML files (multi-document ok).")
 
+    _add_init_command(sub)
     sub.add_parser("crd", help="Print the RZeroRun CustomResourceDefinition (YAML).")
 
     benchmarks = sub.add_parser("benchmarks", help="The paper's benchmark presets: list them, prepare their files.")
@@ -146,30 +162,54 @@ def cmd_validate(args: argparse.Namespace) -> int:
             errors = validate_file(path)
         except OSError as err:
             errors = [f"cannot read: {err.strerror or err}"]
-        if not errors:
-            errors = _sizing_errors(path)
+        sized = None if errors else _sizing(path)
+        errors = errors or sized.errors
         if errors:
             failed = True
             for message in errors:
                 print(f"{path}: {message}", file=sys.stderr)
         else:
             print(f"{path}: valid")
+            for choice in sized.choices:
+                print(f"{path}: {choice}")
     return EXIT_USAGE if failed else EXIT_OK
 
 
-def _sizing_errors(path: Path) -> list[str]:
-    """GPU layout and memory of the file's (valid) run (rzero_operator.sizing): warnings are printed, errors
-    (what cannot work) returned."""
-    from rzero_operator import sizing
+def _sizing(path: Path):
+    """GPU layout and memory of the file's (valid) run, its auto fields sized (rzero_operator.sizing_auto, as the
+    operator sizes them): warnings are printed, errors (what cannot work) are the caller's."""
+    from rzero_operator.sizing_auto import size
     from rzero_operator.validate import load_manifest
 
-    errors = []
-    for finding in sizing.check(load_manifest(path).spec):
-        if finding.level == "error":
-            errors.append(str(finding))
-        else:
-            print(f"{path}: {finding}", file=sys.stderr)
-    return errors
+    sized = size(load_manifest(path).spec)
+    for warning in sized.warnings:
+        print(f"{path}: {warning}", file=sys.stderr)
+    return sized
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Exit 2 when the input is impossible or no layout of the GPUs fits the model (the errors are printed)."""
+    from rzero_operator.init import DEFAULT_STORAGE, Cluster, starter
+
+    try:
+        made = starter(args.model, Cluster(args.gpus, args.nodes, args.gpu_memory), name=args.name,
+                       storage=args.storage or DEFAULT_STORAGE)
+    except (ValueError, KeyError) as error:  # KeyError: a quantity with an unknown unit
+        print(f"rzero init: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if made.errors:
+        for message in made.errors:
+            print(f"rzero init: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.output is None:
+        sys.stdout.write(made.text)
+        return EXIT_OK
+    if args.output.exists():
+        print(f"rzero init: {args.output} exists; remove it or choose another -o", file=sys.stderr)
+        return EXIT_USAGE
+    args.output.write_text(made.text, encoding="utf-8")
+    print(f"wrote {args.output}; check it with `rzero validate {args.output}`")
+    return EXIT_OK
 
 
 def cmd_crd(args: argparse.Namespace) -> int:
@@ -303,6 +343,7 @@ COMMANDS = {
     "approve": cmd_approve,
     "export": cmd_export,
     "validate": cmd_validate,
+    "init": cmd_init,
     "crd": cmd_crd,
     "benchmarks": cmd_benchmarks,
     "operator": cmd_operator,

@@ -47,6 +47,8 @@ class Observed:
     starting: running, but no pod of the attempt exists yet (and it is not held on purpose, as a queued Job
     is): the executor looks again within STARTING_POLL_S, so pods that cannot be created (the Job controller's
     FailedCreate: a missing ServiceAccount, a quota) fail the attempt in seconds, not at the next resync.
+    spec_warnings: the spec's sizing warnings (sizing_auto.size: idle GPUs, a tight fit), reported in the
+    SpecValid condition and as one Warning event each, once per generation.
     """
 
     state: ObservedState = "absent"
@@ -59,6 +61,7 @@ class Observed:
     generation: int | None = None
     annotations: dict[str, str] = field(default_factory=dict)  # the run's rzero.dev/ decisions (approval.py)
     starting: bool = False
+    spec_warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,7 @@ def decide(spec: RZeroRunSpec, status: RZeroRunStatus, observed: Observed, now: 
         st.run_root = observed.run_root
     if observed.generation is not None:
         st.observed_generation = observed.generation
-    ctx.condition("SpecValid", True, "Valid")
+    _spec_valid(ctx)
     if st.phase == "Failed":
         return ctx.decision()  # terminal: the failure stays visible until the run is recreated
     if st.current is not None:
@@ -176,6 +179,17 @@ def decide(spec: RZeroRunSpec, status: RZeroRunStatus, observed: Observed, now: 
         if decision is not None:
             return decision
     return _advance(ctx)
+
+
+def _spec_valid(ctx: _Context) -> None:
+    """SpecValid True, its message the sizing warnings; each warning also becomes a Warning event when this
+    generation is judged valid for the first time (not on every resync: the condition records the generation)."""
+    before, warnings = ctx.status.condition("SpecValid"), ctx.observed.spec_warnings
+    judged = before is not None and before.status == "True" and before.observed_generation == ctx.observed.generation
+    if not judged:
+        ctx.events += [("Warning", "SizingWarning", warning) for warning in warnings]
+    message = ("sizing warnings: " + "; ".join(warnings))[:MAX_MESSAGE] if warnings else ""
+    ctx.condition("SpecValid", True, "Valid", message)
 
 
 def decide_invalid_spec(status: RZeroRunStatus, errors: list[str], generation: int | None, now: datetime) -> Decision:

@@ -18,7 +18,7 @@ from rzero_operator.local.layout import LocalLayout
 from rzero_operator.local.state import LocalState, save_state
 
 REPO = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ("run", "status", "report", "validate", "crd", "benchmarks", "operator", "worker")
+SUBCOMMANDS = ("run", "status", "report", "validate", "init", "crd", "benchmarks", "operator", "worker")
 
 GOOD = textwrap.dedent(
     """

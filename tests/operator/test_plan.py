@@ -302,6 +302,20 @@ def test_invalid_spec_is_reported_and_nothing_starts():
     assert condition.status == "False" and "spec.iterations" in condition.message
 
 
+def test_sizing_warnings_are_reported_once_per_generation_in_events_and_the_condition():
+    warning = "spec.resources.gpus: warning: 1 of the evaluate pod's 2 GPUs stay idle"
+    first = decide(make_spec(), RZeroRunStatus(), observed(spec_warnings=(warning,)), NOW)
+    assert ("Warning", "SizingWarning", warning) in first.events and first.start is not None
+    assert first.status.condition("SpecValid").message == f"sizing warnings: {warning}"
+    resync = decide(make_spec(), first.status, observed("running", spec_warnings=(warning,)), NOW)
+    assert [e for e in resync.events if e[1] == "SizingWarning"] == []
+    assert resync.status.condition("SpecValid").message == f"sizing warnings: {warning}"
+    edited = decide(make_spec(), resync.status, observed("running", spec_warnings=(warning,), generation=2), NOW)
+    assert [e for e in edited.events if e[1] == "SizingWarning"] == [("Warning", "SizingWarning", warning)]
+    fixed = decide(make_spec(), edited.status, observed("running", generation=3), NOW)
+    assert fixed.events == [] and fixed.status.condition("SpecValid").message == ""
+
+
 def test_a_spec_that_cannot_build_a_task_fails_the_run_with_the_reason():
     status = run_through(make_spec(), 1)
     broken = make_spec().model_copy(update={"sharding": make_spec().sharding.model_copy(update={"generate": 0})})

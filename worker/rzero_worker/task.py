@@ -190,20 +190,23 @@ class GRPOSettings(Schema):
         "gradients and AdamW state over all ranks (the reference); ddp = a full copy on every rank. CPU ranks (gloo) "
         "always run ddp: accelerate shards only on accelerators.",
     )
-    cpu_offload: bool = Field(
-        default=False,
+    cpu_offload: bool | None = Field(
+        default=None,
         description="With fsdp: keep the weights, gradients and AdamW state (and the KL reference) in host memory "
-        "between uses, as the reference does (param and optimizer offload); slower, for models that do not fit.",
+        "between uses, as the reference does (param and optimizer offload); slower, for models that do not fit. "
+        "Unset (auto): true only when the training state does not fit beside the rollout engine, sized from the "
+        "model and the pod's GPUs (docs/gpu-sizing.md); a task always carries the sized value.",
     )
     rollout_tensor_parallel_size: int = Field(
         default=1, ge=1, le=64,
         description="GPUs (training ranks) per colocated vLLM rollout engine (reference 2); must divide the ranks.",
     )
-    rollout_gpu_memory_utilization: float = Field(
-        default=0.7, gt=0, lt=1,
+    rollout_gpu_memory_utilization: float | None = Field(
+        default=None, gt=0, lt=1,
         description="Share of each GPU the colocated vLLM rollout engine fills while it generates (reference 0.7); "
         "it sleeps, freeing it, during the optimizer updates. The training state left on the GPU meanwhile must fit "
-        "in the rest (`rzero validate` checks).",
+        "in the rest (`rzero validate` checks). Unset (auto): 0.7 where it fits, else the largest share that does "
+        "(docs/gpu-sizing.md); a task always carries the sized value.",
     )
 
     @model_validator(mode="after")

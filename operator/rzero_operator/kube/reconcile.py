@@ -12,7 +12,10 @@ When the API server refuses an object of the attempt (a 4xx other than conflict/
 a quota), the refusal is fed back to the plan as a failed attempt in the same reconcile: a configuration
 error fails the run, anything else is retried with backoff; either way the server's message is in the
 status, a condition and a Warning event. A run whose storage is a local path is refused (InvalidSpec): on a
-cluster no volume holds it and the worker's root filesystem is read-only.
+cluster no volume holds it and the worker's root filesystem is read-only. So is one that cannot fit its GPUs
+(sizing_auto.size: the errors `rzero validate` prints, in the same words); its auto fields (cpuOffload,
+rolloutGpuMemoryUtilization, memory) are sized before the plan sees the spec, and its sizing warnings reach the
+plan, which reports them once per generation (SpecValid's message and a Warning event each).
 
 Algorithm decisions live in `plan.decide`; this module only moves data between it and the API server.
 """
@@ -22,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -30,6 +33,7 @@ from ..api.spec import RZeroRunSpec
 from ..api.status import CurrentAttempt, RZeroRunStatus
 from ..approval import decision_annotations
 from ..plan import CONFIG_ERROR_EXIT_CODE, Decision, Observed, StartPhase, decide, decide_invalid_spec
+from ..sizing_auto import size
 from ..tasks import run_root_for
 from ..validate import InvalidManifest, validate_manifest
 from . import naming
@@ -138,11 +142,16 @@ class Reconciler:
             spec = validate_manifest({key: body.get(key) for key in ("apiVersion", "kind", "metadata", "spec")}).spec
             if not spec.storage.is_s3:
                 raise InvalidManifest([LOCAL_STORAGE])
+            sized = size(spec)  # what `rzero validate` checks: the same findings, in the same words
+            if sized.errors:
+                raise InvalidManifest(sized.errors)
         except InvalidManifest as invalid:
             decision = decide_invalid_spec(status, invalid.errors, meta.get("generation"), now)
             self._write_and_post(body, raw_status, status, decision, outcome)
             return
-        observed = self._observe(run, spec, status, meta.get("generation"), meta.get("annotations"))
+        spec = sized.spec  # auto fields sized: the Jobs and their tasks carry the values
+        observed = replace(self._observe(run, spec, status, meta.get("generation"), meta.get("annotations")),
+                           spec_warnings=tuple(sized.warnings))
         decision = decide(spec, status, observed, now)
         # "PhaseStarted" is said once the Job exists (or is adopted): never for a Job the server refused.
         held = [e for e in decision.events if decision.start is not None and e[1] in START_REASONS]
@@ -201,6 +210,7 @@ class Reconciler:
             state="failed", message=refusal.message,
             exit_code=CONFIG_ERROR_EXIT_CODE if refusal.configuration else None,
             run_name=observed.run_name, run_root=observed.run_root, generation=observed.generation,
+            spec_warnings=observed.spec_warnings,
         )
         again = decide(spec, decision.status, failed, self.clock())
         self._write_and_post(body, decision.status.wire(), decision.status, again, outcome)

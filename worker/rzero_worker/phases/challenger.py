@@ -95,7 +95,8 @@ def solver_scorer(task: ChallengerTask, solver, device: str, cache_dir):
         start = lambda e: ProcessGenerator(solver, hints, devices=blocks[e], cache_dir=cache_dir)  # noqa: E731
         return start_engines(engines, start), True
     if choose_backend(hints) == "vllm":
-        share = hints.model_copy(update={"gpu_memory_utilization": task.settings.grpo.rollout_gpu_memory_utilization})
+        rollout_share = distributed.sized(task.settings.grpo, "rollout_gpu_memory_utilization")
+        share = hints.model_copy(update={"gpu_memory_utilization": rollout_share})
         own_gpu = [distributed.visible_devices()[ranks.local_rank]]
         return ProcessGenerator(solver, share, devices=own_gpu, cache_dir=cache_dir, sleep_between_calls=True), False
     return make_generator(solver, hints, cache_dir=cache_dir), False
