@@ -90,8 +90,9 @@ THREE_WAY = "Three answers and no answer."
     [
         # 4 x "5" + 6 unboxed: the reference's "None" class wins with 6/10; boxed-only: "5" with 4/10.
         # 3 x "5", 2 x "7", 5 unboxed: "None" holds half (p 0.5); boxed-only: "5" with 3/10.
-        ("reference", [0.6, 0.5, None]),
-        ("boxed-only", [0.4, 0.3, 1.0]),  # boxed-only needs only the question: the Solver agrees 10/10
+        # A Challenger output without a box: the reference scores it (the Solver agrees 10/10); boxed-only does not.
+        ("reference", [0.6, 0.5, 1.0]),
+        ("boxed-only", [0.4, 0.3, None]),
     ],
 )
 def test_p_hat_uses_the_runs_vote(pool, mode, p_hats):
@@ -106,7 +107,6 @@ def test_p_hat_uses_the_runs_vote(pool, mode, p_hats):
 
     got = reward.solver_p_hats(texts, seed=0)
 
-    # reference: a Challenger output needs a boxed answer too (the reference scores only question + answer)
     assert got[:2] == pytest.approx(p_hats[:2]) and got[2] == p_hats[2]
 
 
