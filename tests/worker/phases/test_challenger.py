@@ -137,3 +137,20 @@ def test_challenger_trains_and_commits_its_model(storage_location, tiny_model_di
     assert metrics["step_seconds"] > 0
     assert storage.exists(join_key(task.output, "model/model.safetensors"))
     assert storage.exists(join_key(task.output, "model/tokenizer.json"))
+
+
+ADD = "What is 2+3?"
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("reference", 0.5 - 1 / 3), ("boxed-only", -1 - 1 / 3)])
+def test_a_challenger_output_without_a_box_is_scored_only_in_reference_mode(pool, mode, expected):
+    """The issue's case: the Solver answers 5 x 5 and 5 x 6 (p-hat 0.5); three questions, three clusters."""
+    solver = ScriptedSolver({ADD: ["\\boxed{5}"] * 5 + ["\\boxed{6}"] * 5, ODD: ["\\boxed{100}"] * 10,
+                             PRIMES: ["\\boxed{10}"] * 10})
+    reward = ChallengerReward(solver, pool, ChallengerSettings(solver_samples=10, reward="code"), seed=0, vote=mode)
+    batch = [as_chat(f"<question>\n{ADD}\n</question>\n\nThe answer is 5."),
+             as_chat(f"<question>{ODD}</question> \\boxed{{100}}"), as_chat(f"<question>{PRIMES}</question> \\boxed{{10}}")]
+
+    rewards = reward(prompts=[None] * 3, completions=batch)
+
+    assert rewards[0] == pytest.approx(expected)
