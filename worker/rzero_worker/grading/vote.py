@@ -93,12 +93,6 @@ def _groups(answers: list[str | None], mode: str, checker: str) -> list[_Group]:
     return list(groups.values())  # first-occurrence order
 
 
-def _pairs_needed(groups: list[_Group]) -> list[tuple[str, str]]:
-    """Every earlier-later pair the greedy assignment may consult (the "None" class needs no grader)."""
-    real = [group for group in groups if group.key != NONE_KEY]
-    return [(real[i].key, real[j].key) for j in range(len(real)) for i in range(j)]
-
-
 def _blame(a: _Group, b: _Group, pool) -> list[_Group]:
     """The group(s) whose answer made the comparison run out of time, as the pool saw it."""
     blamed = [group for group in (a, b) if pool.is_blamed(group.key)]
@@ -110,8 +104,12 @@ def _both_say_no(a: _Group, b: _Group) -> bool:
     return "no " in a.first_answer.lower() and "no " in b.first_answer.lower()
 
 
-def _assemble(answers: list[str | None], groups: list[_Group], equal: dict[tuple[str, str], bool | None], pool,
-              mode: str) -> Vote:
+Verdicts = dict[tuple[str, str], bool | None]
+
+
+def _classes(groups: list[_Group], equal: Verdicts, pool, mode: str):
+    """The greedy assignment as far as the known verdicts go: (classes, keys of undecided answers, the first
+    comparison still needed or None when the assignment is complete)."""
     classes: list[list[_Group]] = []  # each class: its groups, the first one is the key
     undecided: set[str] = set()
     for group in groups:
@@ -119,14 +117,23 @@ def _assemble(answers: list[str | None], groups: list[_Group], equal: dict[tuple
             if mode == "reference" and _both_say_no(members[0], group):
                 members.append(group)
                 break
-            verdict = equal.get((members[0].key, group.key), False)  # "None" meets nothing
-            if verdict is None:
+            if NONE_KEY in (members[0].key, group.key):
+                continue  # the class "None" meets nothing
+            pair = (members[0].key, group.key)
+            if pair not in equal:
+                return classes, undecided, pair
+            if equal[pair] is None:  # skipped, as the reference skips a pair that timed out
                 undecided.update(blamed.key for blamed in _blame(members[0], group, pool))
-            elif verdict:
+            elif equal[pair]:
                 members.append(group)
                 break
         else:
             classes.append([group])
+    return classes, undecided, None
+
+
+def _assemble(answers: list[str | None], groups: list[_Group], equal: Verdicts, pool, mode: str) -> Vote:
+    classes, undecided, _ = _classes(groups, equal, pool, mode)
     sized = [(members[0], sum(group.size for group in members)) for members in classes]
     # Largest first; ties by first occurrence: classes are already in first-occurrence order and sort is stable.
     sized.sort(key=lambda entry: -entry[1])
@@ -147,19 +154,21 @@ def _assemble(answers: list[str | None], groups: list[_Group], equal: dict[tuple
 
 
 def vote_many(answer_lists: list[list[str | None]], pool, mode: str = "reference") -> list[Vote]:
-    """Majority votes of many questions, with all their comparisons decided in one pool call.
+    """Majority votes of many questions. Each question's comparisons are exactly those its greedy assignment
+    consults, in its order (as the reference's loop, so no answer is blamed for a comparison the reference
+    never makes); the next comparison of every question goes to the pool in one call per round.
     `mode`: "reference" or "boxed-only" (module notes; the phases pass the run's labeling.vote)."""
     checker = getattr(pool, "checker", "math-verify")
     grouped = [_groups(answers, mode, checker) for answers in answer_lists]
-    needed = [_pairs_needed(groups) for groups in grouped]
-    flat = [pair for pairs in needed for pair in pairs]
-    verdicts = pool.equivalent(flat) if flat else []
-    votes, offset = [], 0
-    for answers, groups, pairs in zip(answer_lists, grouped, needed):
-        equal = dict(zip(pairs, verdicts[offset : offset + len(pairs)]))
-        offset += len(pairs)
-        votes.append(_assemble(answers, groups, equal, pool, mode))
-    return votes
+    known: list[Verdicts] = [{} for _ in grouped]
+    while True:
+        wanted = [(index, _classes(groups, known[index], pool, mode)[2]) for index, groups in enumerate(grouped)]
+        wanted = [(index, pair) for index, pair in wanted if pair is not None]
+        if not wanted:
+            break
+        for (index, pair), verdict in zip(wanted, pool.equivalent([pair for _, pair in wanted])):
+            known[index][pair] = verdict
+    return [_assemble(answers, groups, equal, pool, mode) for answers, groups, equal in zip(answer_lists, grouped, known)]
 
 
 def majority_vote(answers: list[str | None], pool, mode: str = "reference") -> Vote:
