@@ -73,13 +73,13 @@ def load_golds(path: Path, count: int) -> list[int]:
 INTEGER = [("integer", "{v}"), ("decimal .0", "{v}.0"), ("dollar sign", "\\${v}"), ("text unit", "{v} \\text{{ dollars}}"),
            ("unreduced fraction", "\\frac{{{d}}}{{2}}"), ("thousands comma", "{v:,}"), ("assignment", "x = {v}")]
 HALF = [("decimal", "{h}"), ("fraction", "\\frac{{{v}}}{{2}}"), ("slash fraction", "{v}/2"),
-        ("dfrac", "\\dfrac{{{v}}}{{2}}"), ("trailing zero", "{h}0")]
+        ("dfrac", "\\dfrac{{{v}}}{{2}}"), ("trailing zeros", "{z}")]
 SYMBOLIC = [("surd", "{v}\\sqrt{{2}}"), ("surd as one root", "\\sqrt{{{s}}}"), ("surd product", "\\sqrt{{2}} \\cdot {v}"),
             ("braceless surd", "{v} \\sqrt 2")]
 
 
 def forms(family: list, value: int) -> list[tuple[str, str]]:
-    return [(category, template.format(v=value, d=2 * value, h=f"{value / 2:g}", s=2 * value * value))
+    return [(category, template.format(v=value, d=2 * value, h=f"{value / 2:g}", z=f"{value / 2:.2f}", s=2 * value * value))
             for category, template in family]
 
 
