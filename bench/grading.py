@@ -1,14 +1,12 @@
 r"""Labelling: rzero's votes against the R-Zero reference's own labelling loop, on the same Solver outputs.
 
-    .venv/bin/python bench/grading.py [--questions 300] [--samples 10] [--timeout 10] [--seed 0]
+    .venv/bin/python bench/grading.py [--questions 1319] [--samples 10] [--timeout 10] [--repeat 3] [--seed 0]
 
-The answer set is built from GSM8K gold answers (../shared/data/gsm8k-test.jsonl, or --data): for each
-question m Solver OUTPUTS (texts), a majority of correct answers written in equivalent notations (`18`, `18.0`,
-`\$18`, `18 \text{ dollars}`, `\frac{36}{2}`...; for some questions the value is halved to get `0.5`/`1/2`/
-`\dfrac{1}{2}`-style fractions, and some use symbolic forms such as `2\sqrt{2}` vs `\sqrt{8}`), plus wrong
-answers, and outputs as models write them: mostly `\boxed{...}` (sometimes after an intermediate box),
-some `\fbox{}`, `\boxed {x}`, unboxed or truncated answers, and, in three questions, an answer that makes
-mathruler's sympy compute a power tower (it hangs until a timeout).
+Answer sets (tests/support/gsm8k_answers.py, built from the GSM8K gold answers in
+../shared/data/gsm8k-test.jsonl or --data): the headline is `realistic_set`, Solver outputs for GSM8K questions
+in the proportions stated there (mostly boxed integers; some units, decimals, fractions, unboxed and cut-off
+outputs); `notation_set` is a stress set of notations; `hang_set` is three realistic questions each with one
+answer that makes mathruler's sympy hang, measured on its own (its time is the timeouts').
 
 baseline: the reference's labelling loop, re-implemented here as a clearly labelled baseline
 (R-Zero 5699329 `question_evaluate/evaluate.py:115-166`), in one process: answers = mathruler 0.1.0's
@@ -20,16 +18,17 @@ largest count, score = count / non-empty answers (`evaluate.py:164-166`); p-hat 
 server, `start_vllm_server.py:217`). It runs in a child process with a wall-clock guard (--baseline-limit);
 if the guard fires, the figures cover the questions it finished and "baseline_complete" is false.
 ours, in each mode (`labeling.vote` with its default checker): reference = the reference reading and
-mathruler; boxed-only = rzero's reading and math-verify. `vote_many` on a `GradingPool` (default workers, the
-run's limits for --timeout). Pool start-up is timed separately (a labelling phase starts it once).
+mathruler; boxed-only = rzero's reading and math-verify. `vote_many` on a fresh `GradingPool` (default
+workers, the run's limits for --timeout). Pool start-up is timed separately (a labelling phase starts it once).
+Times on the realistic set are the best of --repeat runs, for both sides (a fresh pool each run).
 
 agreement (per mode, against the baseline): `label_agreement` = share of questions with the same label
 (the majority class's first answer, "None" included; a question one side cannot label counts as None),
 `score_agreement` = same labelling score, `p_hat_agreement` = same Challenger p-hat.
-checkers: every (gold, answer) pair of the set, graded by both checkers (gold first, as the Solver's reward
-grades), by category of the answer's notation: how often they agree and how often each is right (the
-answer's notation says whether it is the gold value). The last line is one JSON object; its "mode" names
-the mode of the headline figures.
+checkers: every (gold, answer) pair of the realistic and notation sets, graded by both checkers (gold first,
+as the Solver's reward grades), by category of the answer's notation: how often they agree and how often
+each is right (the answer's notation says whether it is the gold value). The last line is one JSON object;
+its "mode" names the mode of the headline figures, "answer_set" the set.
 """
 
 from __future__ import annotations
@@ -37,95 +36,20 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import random
 import signal
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "worker"))
+sys.path.insert(0, str(REPO / "tests"))
 
 from rzero_worker.grading import GradingPool, Reading, vote_many  # noqa: E402
 from rzero_worker.task import Grading  # noqa: E402
+from support.gsm8k_answers import DEFAULT_DATA, hang_set, load_golds, notation_set, realistic_set  # noqa: E402
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k-test.jsonl"
-HANG_INPUTS = ["10**10**10 + x", "9**9**9**9 - y", "7**7**7**7*x"]  # sympy evaluates the tower in C
 MODES = {"reference": "mathruler", "boxed-only": "math-verify"}
-
-
-# --------------------------------------------------------------------------------------------------
-# the answer set
-
-
-def load_golds(path: Path, count: int) -> list[int]:
-    golds = []
-    with path.open() as lines:
-        for line in lines:
-            answer = json.loads(line)["answer"].split("####")[-1].strip().replace(",", "")
-            if answer.lstrip("-").isdigit():
-                golds.append(int(answer))
-            if len(golds) == count:
-                break
-    return golds
-
-
-# Each notation: (category, template). Categories name how the answer is written, for the checker comparison.
-INTEGER = [("integer", "{v}"), ("decimal .0", "{v}.0"), ("dollar sign", "\\${v}"), ("text unit", "{v} \\text{{ dollars}}"),
-           ("unreduced fraction", "\\frac{{{d}}}{{2}}"), ("thousands comma", "{v:,}"), ("assignment", "x = {v}")]
-HALF = [("decimal", "{h}"), ("fraction", "\\frac{{{v}}}{{2}}"), ("slash fraction", "{v}/2"),
-        ("dfrac", "\\dfrac{{{v}}}{{2}}"), ("trailing zeros", "{z}")]
-SYMBOLIC = [("surd", "{v}\\sqrt{{2}}"), ("surd as one root", "\\sqrt{{{s}}}"), ("surd product", "\\sqrt{{2}} \\cdot {v}"),
-            ("braceless surd", "{v} \\sqrt 2")]
-
-
-def forms(family: list, value: int) -> list[tuple[str, str]]:
-    return [(category, template.format(v=value, d=2 * value, h=f"{value / 2:g}", z=f"{value / 2:.2f}", s=2 * value * value))
-            for category, template in family]
-
-
-def wrong_answers(value: int, rng: random.Random) -> list[tuple[str, str]]:
-    return [("wrong integer", str(value + rng.choice([-3, -2, -1, 1, 2, 5, 10]))), ("wrong integer", str(value * 2)),
-            ("wrong fraction", f"\\frac{{{value}}}{{3}}"), ("wrong surd", f"\\sqrt{{{value + 1}}}"),
-            ("wrong decimal", f"{value + 0.5}"), ("wrong expression", f"x+{value}")]
-
-
-def write_output(answer: str | None, rng: random.Random) -> str:
-    """A Solver output giving `answer` (None: it gives none), in the notations models use."""
-    reasoning = "Let me work through this step by step. "
-    if answer is None:
-        return reasoning + "I could not finish the computation."
-    roll = rng.random()
-    if roll < 0.70:
-        return reasoning + f"So the answer is $\\boxed{{{answer}}}$."
-    if roll < 0.80:
-        return reasoning + f"First \\boxed{{{rng.randint(1, 9)}}} for the first part; in all, $\\boxed{{{answer}}}$."
-    if roll < 0.85:
-        return reasoning + f"The answer is $\\fbox{{{answer}}}$."
-    if roll < 0.90:
-        return reasoning + f"The answer is $\\boxed {{{answer}}}$."
-    if roll < 0.95:
-        return reasoning + f"The answer is {answer}."
-    return reasoning + f"So the answer is \\boxed{{{answer}"  # truncated
-
-
-def answer_set(golds: list[int], samples: int, seed: int) -> tuple[list[list[str]], list[list[tuple]]]:
-    """(Solver outputs per question, the (gold, category, answer, is the gold value) pairs behind them)."""
-    rng = random.Random(seed)
-    hang_at = set(rng.sample(range(len(golds)), k=min(len(HANG_INPUTS), len(golds))))
-    outputs, pairs = [], []
-    for index, gold in enumerate(golds):
-        kind = rng.random()
-        family = forms(HALF, gold) if kind < 0.25 else forms(SYMBOLIC, gold) if kind < 0.4 else forms(INTEGER, gold)
-        correct = rng.randint(max(1, samples // 4), samples)
-        wrong_pool = wrong_answers(gold, rng)
-        chosen = [(*rng.choice(family), True) for _ in range(correct)]
-        chosen += [(*rng.choice(wrong_pool), False) if rng.random() < 0.8 else None for _ in range(samples - correct)]
-        rng.shuffle(chosen)
-        if index in hang_at:
-            chosen[rng.randrange(samples)] = ("hang", HANG_INPUTS[len([i for i in hang_at if i < index])], False)
-        outputs.append([write_output(item[1] if item else None, rng) for item in chosen])
-        pairs.append([(family[0][1], item[0], item[1], item[2]) for item in chosen if item and item[0] != "hang"])
-    return outputs, pairs
 
 
 # --------------------------------------------------------------------------------------------------
@@ -194,7 +118,7 @@ def baseline_child(conn, questions, timeout_s: float) -> None:
     grade_answer("1/2", "0.5")  # imports and first-call set-up are not timed, as for our pool
     conn.send(("ready", time.perf_counter()))
     for outputs in questions:
-        conn.send(reference_vote(outputs, extract_boxed_content, grade_answer, timeout_s))
+        conn.send(("vote", reference_vote(outputs, extract_boxed_content, grade_answer, timeout_s)))
     conn.send(("done", time.perf_counter()))
 
 
@@ -211,7 +135,7 @@ def run_baseline(questions, timeout_s: float, limit_s: float) -> dict:
         if message[0] == "done":
             finished = message[1]
         else:
-            votes.append(message)
+            votes.append(message[1])
     ended = finished if finished is not None else time.perf_counter()
     if process.is_alive() and finished is None:
         process.kill()
@@ -256,8 +180,8 @@ def agreement(ours: dict, baseline: dict) -> dict:
     }
 
 
-def mode_report(questions, mode: str, ours: dict, baseline: dict, samples: int) -> dict:
-    answers = len(questions) * samples
+def mode_report(mode: str, ours: dict, baseline: dict, samples: int) -> dict:
+    answers = len(ours["votes"]) * samples
     ours_rate = answers / ours["seconds"]
     base_rate = len(baseline["votes"]) * samples / baseline["seconds"] if baseline["seconds"] > 0 else float("nan")
     return {
@@ -268,16 +192,40 @@ def mode_report(questions, mode: str, ours: dict, baseline: dict, samples: int) 
         "speedup_incl_start": round(answers / (ours["seconds"] + ours["start_s"]) / base_rate, 2),
         "answers_per_s": round(ours_rate, 1),
         "ours_s": round(ours["seconds"], 3),
+        "baseline_s": round(baseline["seconds"], 3),
+        "baseline_complete": baseline["complete"],
+        "baseline_timeouts": sum(vote[3] for vote in baseline["votes"]),
         "pool_start_s": round(ours["start_s"], 3),
         "ours_timeouts": ours["stats"].timeouts,
         "ours_restarts": ours["stats"].restarts,
-        "ours_checker_calls": ours["stats"].checker_calls,
+        "ours_worker_items": ours["stats"].checker_calls,
+        "ours_forms": ours["stats"].forms,
         "ours_pairs": ours["stats"].pairs,
     }
 
 
+def best_of(repeat: int, run) -> dict:
+    """The fastest of `repeat` runs (each from scratch), with every run's seconds."""
+    runs = [run() for _ in range(max(1, repeat))]
+    best = min(runs, key=lambda result: result["seconds"])
+    return {**best, "runs_s": [round(result["seconds"], 3) for result in runs]}
+
+
+def measured(questions, modes: tuple[str, ...], args, repeat: int = 1) -> dict[str, dict]:
+    """Each mode's report on one set (the reference's loop is mode-blind: it runs once per repeat)."""
+    baseline = best_of(repeat, lambda: run_baseline(questions, args.timeout, args.baseline_limit))
+    reports = {}
+    for mode in modes:
+        ours = best_of(repeat, lambda: run_ours(questions, mode, args.workers, args.timeout))
+        print(f"{len(questions)} questions, {mode}: ours {ours['runs_s']} s (+{ours['start_s']:.2f} s pool start), "
+              f"the reference's loop {baseline['runs_s']} s")
+        reports[mode] = {**mode_report(mode, ours, baseline, args.samples), "questions": len(questions),
+                         "ours_runs_s": ours["runs_s"], "baseline_runs_s": baseline["runs_s"]}
+    return reports
+
+
 # --------------------------------------------------------------------------------------------------
-# the two checkers on the set's (gold, answer) pairs
+# the two checkers on the sets' (gold, answer) pairs
 
 
 def checker_comparison(pairs: list[list[tuple]], workers: int | None, timeout_s: float) -> dict:
@@ -300,34 +248,37 @@ def checker_comparison(pairs: list[list[tuple]], workers: int | None, timeout_s:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--questions", type=int, default=300)
+    parser.add_argument("--questions", type=int, default=1319, help="GSM8K test questions (all 1,319)")
+    parser.add_argument("--stress-questions", type=int, default=300, help="questions of the notation set")
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per comparison (the reference's 10)")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each side on the realistic set; the best counts")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--baseline-limit", type=float, default=600.0)
     args = parser.parse_args(argv)
 
-    questions, pairs = answer_set(load_golds(args.data, args.questions), args.samples, args.seed)
-    runs = {mode: run_ours(questions, mode, args.workers, args.timeout) for mode in MODES}
-    for mode, ours in runs.items():
-        print(f"ours ({mode}): {len(questions)} questions in {ours['seconds']:.2f}s (+{ours['start_s']:.2f}s pool start)")
-    baseline = run_baseline(questions, args.timeout, args.baseline_limit)
-    print(f"baseline (the reference's loop): {len(baseline['votes'])} questions in {baseline['seconds']:.2f}s")
-    reports = {mode: mode_report(questions, mode, ours, baseline, args.samples) for mode, ours in runs.items()}
-    checkers = checker_comparison(pairs, args.workers, args.timeout)
-    for category, row in sorted(checkers["by_category"].items()):
-        print(f"  {category:20s} {row}")
-    other = reports["boxed-only"]
+    golds = load_golds(args.data, args.questions)
+    realistic, realistic_pairs = realistic_set(golds, args.samples, args.seed)
+    notation, notation_pairs = notation_set(golds[: args.stress_questions], args.samples, args.seed)
+    hangs, _ = hang_set(golds, args.samples, args.seed)
+    on_realistic = measured(realistic, tuple(MODES), args, args.repeat)
+    stress = measured(notation, ("reference",), args)["reference"]
+    hang = measured(hangs, ("reference",), args)["reference"]
+    checkers = {name: checker_comparison(pairs, args.workers, args.timeout)
+                for name, pairs in (("realistic", realistic_pairs), ("notation", notation_pairs))}
+    for name, table in checkers.items():
+        for category, row in sorted(table["by_category"].items()):
+            print(f"  {name:9s} {category:20s} {row}")
     report = {
-        **reports["reference"],
-        "questions": len(questions),
+        **on_realistic["reference"],
+        "answer_set": "gsm8k realistic (tests/support/gsm8k_answers.py)",
         "samples_per_question": args.samples,
-        "baseline_s": round(baseline["seconds"], 3),
-        "baseline_complete": baseline["complete"],
-        "baseline_timeouts": sum(vote[3] for vote in baseline["votes"]),
-        "other_mode": other,
+        "repeat": args.repeat,
+        "hang_cases": hang,
+        "notation_set": stress,
+        "other_mode": on_realistic["boxed-only"],
         "checkers": checkers,
     }
     print(json.dumps(report))

@@ -1,10 +1,11 @@
 """The grading worker process (started by `GradingPool` with the spawn context).
 
-Protocol on its pipe: it sends "ready" once math-verify is imported and warm; then for each request
-`(batch_id, [(a, b, directed), ...])` it answers `(batch_id, position, True | False | None, blamed answers)` per item, in
-order, as soon as each is decided (or "skipped": one of its answers ran out of time before, in this
-process; the longer answer of a timed-out pair is blamed, both when equally long). `None` asks it to exit. Streaming per item lets the parent know which
-item is running, so a hang is blamed on exactly one item.
+Protocol on its pipe: it sends "ready" once its checker is imported and warm; then for each request
+`(batch_id, [(a, b, directed), ...])` it answers `(batch_id, position, True | False | None, blamed answers)` per
+item, in order, as soon as each is decided (or "skipped": one of its answers ran out of time before, in this
+process; the longer answer of a timed-out pair is blamed, both when equally long). An item `(answer, None,
+None)` asks mathruler's normal forms of one answer (grading/ruler.py): its value is the form. `None` asks it to
+exit. Streaming per item lets the parent know which item is running, so a hang is blamed on exactly one item.
 
 math-verify runs with its own timeouts disabled: this is the main thread, and one `setitimer` soft limit
 per item covers parsing and both comparison orders together. `_SoftTimeout` derives from BaseException
@@ -23,6 +24,7 @@ import signal
 import zlib
 
 from .extract import numeric_value
+from .ruler import Form, form_of
 
 _PARSED_CACHE_LIMIT = 20_000
 # Values further apart than this (relative) are different for math-verify too, which rounds to 6 decimals;
@@ -32,9 +34,11 @@ _SAME = 1e-12
 SKIPPED = "skipped"  # answered for an item not tried because one of its answers hung before
 
 
-def blame_longer(a: str, b: str) -> list[str]:
+def blame_longer(a: str, b: str | None) -> list[str]:
     """Who made a comparison run out of time when nobody knows: the longer answer (hang inputs are big),
-    both when equally long."""
+    both when equally long; the answer itself for a form request (b None)."""
+    if b is None:
+        return [a]
     return [a, b] if len(a) == len(b) else [max(a, b, key=len)]
 
 
@@ -168,7 +172,8 @@ class _RulerGrader:
         self.soft_timeout_s = soft_timeout_s
         self.poisoned: set[str] = set()
         self.preparing: str | None = None
-        self._grade("1/2", "0.5")  # warm up pylatexenc and sympy
+        self._grade("1/2", "0.5")  # warm up sympy
+        form_of("\\frac{1}{2} \\text{ cm}")  # and pylatexenc (its first use builds its tables)
 
     def _one(self, given: str, truth: str) -> bool:
         _arm(self.soft_timeout_s, 0.05)  # keeps firing: mathruler's bare `except:` swallows the first
@@ -177,6 +182,20 @@ class _RulerGrader:
             raise _SoftTimeout()
         signal.setitimer(signal.ITIMER_REAL, 0)
         return verdict
+
+    def form(self, answer: str) -> Form | bool:
+        """The answer's normal forms (grading/ruler.py), False where mathruler raises on it (its pairs then go
+        whole to grade_answer), under the soft limit: a timeout is this answer's fault."""
+        self.preparing = answer
+        _arm(self.soft_timeout_s, 0.05)
+        try:
+            form = form_of(answer)
+        except Exception:
+            form = False
+        if _fired:
+            raise _SoftTimeout()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        return form
 
     def decide(self, a: str, b: str, directed: bool) -> bool:
         if directed:  # a is the gold answer: the reference's reward calls grade_answer(answer, ground_truth)
@@ -193,6 +212,8 @@ def _decide_with_limit(grader, item, soft_timeout_s: float) -> tuple[bool | str 
     if not getattr(grader, "per_direction", False):
         _arm(soft_timeout_s)
     try:
+        if b is None:  # a form request (mathruler)
+            return grader.form(a), []
         return grader.decide(*item), []
     except (_SoftTimeout, MemoryError, RecursionError):
         if len(grader.poisoned) >= _PARSED_CACHE_LIMIT:

@@ -6,8 +6,11 @@ Two checkers (`labeling.checker`; the pool is made for one):
   does; directed (gold a, prediction b) is `grade_answer(b, a)`, as its Solver reward. The worker gives each
   direction its own soft limit (`soft_timeout_s`, the reference's 10 s per comparison); a pair whose
   direction runs out of time is undecided (None), which a reference vote treats as the reference does: that
-  pair is skipped. Parent-side shortcuts, all exact for mathruler: equal strings are equivalent, an empty
-  answer is equivalent to nothing, two integers of at most 15 digits are equivalent iff equal in value.
+  pair is skipped. Decided in the parent, all exactly as mathruler decides: equal strings are equivalent, an
+  empty answer is equivalent to nothing, two integers of at most 15 digits are equivalent iff equal in value;
+  and every pair whose verdict follows from the two answers' normal forms (grading/ruler.py), which a worker
+  computes once per answer (`prepare`, or on the way in `equivalent`): only the pairs that mathruler hands
+  to sympy go to a worker whole.
 - `math-verify`: the notes below.
 
 Why processes: math-verify's own timeouts use `signal.alarm`, which only works on a process's main thread
@@ -34,16 +37,12 @@ Speed comes from doing as little math-verify as possible, in the parent:
 
 from __future__ import annotations
 
-import math
-import multiprocessing
 import os
 import re
-import time
-from collections import deque
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
 
-from . import _worker
+from . import ruler
+from ._processes import Processes
 from .extract import is_plain_integer, normalize_answer, numeric_value
 
 CHECKERS = ("mathruler", "math-verify")
@@ -68,22 +67,13 @@ def default_workers() -> int:
 
 
 @dataclass
-class _Worker:
-    process: multiprocessing.process.BaseProcess
-    conn: Connection
-    started_at: float
-    ready: bool = False
-    chunk: list[int] | None = None  # indices (into the dispatched item list) sent to it
-    done: int = 0  # how many of the chunk have answered
-    last_progress: float = 0.0
-
-
-@dataclass
 class PoolStats:
     """Counters since the pool started (how the work was decided)."""
 
     pairs: int = 0
     fast_path: int = 0
+    by_forms: int = 0  # mathruler pairs decided from the two answers' normal forms
+    forms: int = 0  # answers whose normal forms were asked of the workers
     cache_hits: int = 0
     poisoned: int = 0
     checker_calls: int = 0  # items sent to the worker processes
@@ -122,13 +112,15 @@ class GradingPool:
         self.memory_limit_mb = memory_limit_mb
         self.start_timeout_s = start_timeout_s
         self.stats = PoolStats()
-        self._context = multiprocessing.get_context("spawn")
         self._cache: dict[Item, bool | None] = {}
         self._poisoned: set[str] = set()  # answers blamed for a timeout: one is enough, they hang again
         self._long_normalized: dict[str, str] = {}
-        self._batch_id = 0
+        self._forms: dict[str, ruler.Form | bool] = {}  # mathruler's normal forms by answer (False: it raises)
         self._closed = False
-        self._pool: list[_Worker] = [self._start_worker() for _ in range(self.workers)]
+        self._processes = Processes(
+            self.workers, (self.soft_timeout_s, memory_limit_mb, checker), self.timeout_s, start_timeout_s,
+            self.stats, self._poison, self._poisoned_item,
+        )
 
     # ---------------------------------------------------------------------------------------------
     # public API
@@ -145,41 +137,52 @@ class GradingPool:
         todo: dict[Item, list[int]] = {}
         for index, (a, b) in enumerate(pairs):
             self.stats.pairs += 1
-            item = self._item(a, b, directed)
-            decided, value = self._decide_locally(item)
-            if decided:
-                results[index] = value
-            else:
-                todo.setdefault(item, []).append(index)
+            todo.setdefault(self._item(a, b, directed), []).append(index)
+        todo = self._settle(todo, results)
+        if todo and self.checker == "mathruler":
+            self.prepare([answer for item in todo for answer in item[:2]])
+            todo = self._settle(todo, results)
         if todo:
             items = list(todo)
-            for item, value in zip(items, self._run(items)):
+            for item, value in zip(items, self._processes.run(items)):
                 self._remember(item, value)
                 for index in todo[item]:
                     results[index] = value
         self.stats.ungradable += sum(1 for value in results if value is None)
         return results
 
+    def prepare(self, answers: list[str | None]) -> None:
+        """mathruler: learn the normal forms of these answers, one worker call for all, so that their
+        comparisons are decided here except where mathruler would call sympy (grading/ruler.py); an answer
+        whose normalisation runs out of time is blamed. math-verify: nothing to do."""
+        if self.checker != "mathruler":
+            return
+        wanted = list(dict.fromkeys(answer for answer in map(self._normalize, answers) if self._lacks_form(answer)))
+        if wanted:
+            self.stats.forms += len(wanted)
+            if len(self._forms) + len(wanted) > _CACHE_LIMIT:
+                self._forms.clear()
+            for answer, form in zip(wanted, self._processes.run([(answer, None, None) for answer in wanted])):
+                if form is not None:  # None: timed out, the answer is blamed
+                    self._forms[answer] = form
+
+    def decided_here(self, a: str | None, b: str | None) -> tuple[bool, bool | None]:
+        """(True, a ~ b) when no worker is needed for it (the shortcuts, the forms, the cache, the blame);
+        (False, None) otherwise. Counted as a pair only when decided."""
+        decided, value = self._decide_locally(self._item(a, b, False))
+        if decided:
+            self.stats.pairs += 1
+            self.stats.ungradable += value is None
+        return decided, value
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        for worker in self._pool:
-            try:
-                worker.conn.send(None)
-            except (OSError, ValueError):
-                pass
-        deadline = time.monotonic() + 2.0
-        for worker in self._pool:
-            worker.process.join(max(0.0, deadline - time.monotonic()))
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join(1.0)
-            worker.conn.close()
-        self._pool = []
+        self._processes.close()
 
     def worker_pids(self) -> list[int]:
-        return [worker.process.pid for worker in self._pool]
+        return self._processes.pids()
 
     def __enter__(self) -> "GradingPool":
         return self
@@ -214,6 +217,22 @@ class GradingPool:
             na, nb = nb, na  # one cache entry for both orders of a symmetric question
         return (na, nb, directed)
 
+    def _settle(self, todo: dict[Item, list[int]], results: list) -> dict[Item, list[int]]:
+        """Fill in the items decided here; the rest."""
+        rest = {}
+        for item, indices in todo.items():
+            decided, value = self._decide_locally(item)
+            if not decided:
+                rest[item] = indices
+                continue
+            for index in indices:
+                results[index] = value
+        return rest
+
+    def _lacks_form(self, answer: str) -> bool:
+        return bool(answer) and answer not in self._forms and not self._is_poisoned(answer) and \
+            ruler.integer_form(answer) is None
+
     def _decide_locally(self, item: Item) -> tuple[bool, bool | None]:
         a, b, _ = item
         if not a or not b:
@@ -226,6 +245,12 @@ class GradingPool:
             if _SHORT_INTEGER.fullmatch(a) and _SHORT_INTEGER.fullmatch(b):  # mathruler compares their int()
                 self.stats.fast_path += 1
                 return True, int(a) == int(b)
+            form_a, form_b = self._form(a), self._form(b)
+            if form_a and form_b:
+                verdict = ruler.directed(form_b, form_a) if item[2] else ruler.undirected(form_a, form_b)
+                if verdict is not None:
+                    self.stats.by_forms += 1
+                    return True, verdict
             return self._decide_from_memory(item)
         value_a, value_b = numeric_value(a), numeric_value(b)
         if value_a is not None and value_b is not None:
@@ -236,6 +261,9 @@ class GradingPool:
                 self.stats.fast_path += 1
                 return True, False
         return self._decide_from_memory(item)
+
+    def _form(self, answer: str) -> ruler.Form | bool | None:
+        return self._forms.get(answer) or ruler.integer_form(answer)
 
     def _decide_from_memory(self, item: Item) -> tuple[bool, bool | None]:
         a, b, _ = item
@@ -252,7 +280,9 @@ class GradingPool:
             self._cache.clear()
         self._cache[item] = value
 
-    def _is_poisoned(self, answer: str) -> bool:
+    def _is_poisoned(self, answer: str | None) -> bool:
+        if answer is None:  # the b of a form request
+            return False
         return len(answer) > MAX_GRADED_CHARS or answer in self._poisoned
 
     def is_blamed(self, answer: str | None) -> bool:
@@ -264,121 +294,5 @@ class GradingPool:
             self._poisoned.clear()
         self._poisoned.update(answers)
 
-    # ---------------------------------------------------------------------------------------------
-    # the worker processes
-
-    def _start_worker(self) -> _Worker:
-        parent_conn, child_conn = self._context.Pipe(duplex=True)
-        process = self._context.Process(
-            target=_worker.serve,
-            args=(child_conn, self.soft_timeout_s, self.memory_limit_mb, self.checker),
-            daemon=True,
-            name="rzero-grader",
-        )
-        process.start()
-        child_conn.close()
-        return _Worker(process=process, conn=parent_conn, started_at=time.monotonic())
-
-    def _replace(self, worker: _Worker) -> None:
-        if worker.process.is_alive():
-            worker.process.kill()
-        worker.process.join(5.0)
-        worker.conn.close()
-        self._pool[self._pool.index(worker)] = self._start_worker()
-        self.stats.restarts += 1
-
-    def _run(self, items: list[Item]) -> list[bool | None]:
-        """Decide items on the workers; returns one result per item, in order."""
-        self._batch_id += 1
-        results: list[bool | None] = [None] * len(items)
-        size = max(1, min(64, math.ceil(len(items) / (2 * self.workers))))
-        pending: deque[list[int]] = deque(
-            list(range(start, min(start + size, len(items)))) for start in range(0, len(items), size)
-        )
-        for worker in list(self._pool):
-            if not worker.process.is_alive():
-                self._replace(worker)
-        while True:
-            self._assign(pending, items)
-            busy = [worker for worker in self._pool if worker.chunk is not None or not worker.ready]
-            if not pending and not any(worker.chunk is not None for worker in self._pool):
-                return results
-            ready = wait([worker.conn for worker in busy], timeout=self._wait_time(busy))
-            for worker in [worker for worker in busy if worker.conn in ready]:
-                self._receive(worker, items, results, pending)
-            self._enforce_deadlines(items, pending)
-
-    def _assign(self, pending: deque[list[int]], items: list[Item]) -> None:
-        for worker in list(self._pool):
-            if not pending or not worker.ready or worker.chunk is not None:
-                continue
-            queued = pending.popleft()
-            chunk = [index for index in queued if not self._poisoned_item(items[index])]
-            self.stats.poisoned += len(queued) - len(chunk)  # left None: blamed for earlier hangs
-            if not chunk:
-                continue
-            try:
-                worker.conn.send((self._batch_id, [items[index] for index in chunk]))
-            except (OSError, ValueError):  # died while idle: nothing of ours was running on it
-                pending.appendleft(chunk)
-                self._replace(worker)
-                continue
-            self.stats.checker_calls += len(chunk)
-            worker.chunk, worker.done, worker.last_progress = chunk, 0, time.monotonic()
-
     def _poisoned_item(self, item: Item) -> bool:
         return self._is_poisoned(item[0]) or self._is_poisoned(item[1])
-
-    def _wait_time(self, busy: list[_Worker]) -> float:
-        now = time.monotonic()
-        deadlines = [
-            worker.last_progress + self.timeout_s if worker.ready else worker.started_at + self.start_timeout_s
-            for worker in busy
-        ]
-        return max(0.0, min(deadlines) - now) + 0.01 if deadlines else 0.0
-
-    def _receive(self, worker: _Worker, items, results, pending) -> None:
-        try:
-            message = worker.conn.recv()
-        except (EOFError, OSError):
-            self._fail(worker, items, pending, timed_out=False)
-            return
-        if message == "ready":
-            worker.ready = True
-            return
-        batch_id, position, value, blamed = message
-        if batch_id != self._batch_id or worker.chunk is None:
-            return  # a late answer from an earlier call
-        if value == _worker.SKIPPED:
-            self.stats.poisoned += 1
-            value = None
-        elif value is None:
-            self.stats.timeouts += 1  # the worker's soft timer fired
-        results[worker.chunk[position]] = value
-        self._poison(blamed)
-        worker.done, worker.last_progress = position + 1, time.monotonic()
-        if worker.done == len(worker.chunk):
-            worker.chunk = None
-
-    def _enforce_deadlines(self, items, pending) -> None:
-        now = time.monotonic()
-        for worker in list(self._pool):
-            if not worker.ready and now - worker.started_at > self.start_timeout_s:
-                raise RuntimeError(f"a grading worker did not start within {self.start_timeout_s:.0f}s")
-            if worker.chunk is not None and now - worker.last_progress > self.timeout_s:
-                self._fail(worker, items, pending, timed_out=True)
-
-    def _fail(self, worker: _Worker, items, pending, timed_out: bool) -> None:
-        """The worker hung or died: its current item is ungradable (None), the rest of its chunk goes back."""
-        if not worker.ready:
-            code = worker.process.exitcode
-            raise RuntimeError(f"a grading worker exited during start-up (exit code {code}); see its stderr")
-        if worker.chunk is not None:
-            stuck = worker.chunk[worker.done]
-            self._poison(_worker.blame_longer(items[stuck][0], items[stuck][1]))
-            rest = worker.chunk[worker.done + 1 :]
-            if rest:
-                pending.appendleft(rest)
-            if timed_out:
-                self.stats.timeouts += 1
-        self._replace(worker)

@@ -107,9 +107,10 @@ def _both_say_no(a: _Group, b: _Group) -> bool:
 Verdicts = dict[tuple[str, str], bool | None]
 
 
-def _classes(groups: list[_Group], equal: Verdicts, pool, mode: str):
-    """The greedy assignment as far as the known verdicts go: (classes, keys of undecided answers, the first
-    comparison still needed or None when the assignment is complete)."""
+def _classes(groups: list[_Group], equal: Verdicts, pool, mode: str, here=None):
+    """The greedy assignment as far as the known verdicts go (and those `here(a, b)` decides without a worker,
+    which it adds to `equal`): (classes, keys of undecided answers, the first comparison still needed or None
+    when the assignment is complete)."""
     classes: list[list[_Group]] = []  # each class: its groups, the first one is the key
     undecided: set[str] = set()
     for group in groups:
@@ -121,7 +122,10 @@ def _classes(groups: list[_Group], equal: Verdicts, pool, mode: str):
                 continue  # the class "None" meets nothing
             pair = (members[0].key, group.key)
             if pair not in equal:
-                return classes, undecided, pair
+                decided, verdict = here(*pair) if here else (False, None)
+                if not decided:
+                    return classes, undecided, pair
+                equal[pair] = verdict
             if equal[pair] is None:  # skipped, as the reference skips a pair that timed out
                 undecided.update(blamed.key for blamed in _blame(members[0], group, pool))
             elif equal[pair]:
@@ -156,18 +160,24 @@ def _assemble(answers: list[str | None], groups: list[_Group], equal: Verdicts, 
 def vote_many(answer_lists: list[list[str | None]], pool, mode: str = "reference") -> list[Vote]:
     """Majority votes of many questions. Each question's comparisons are exactly those its greedy assignment
     consults, in its order (as the reference's loop, so no answer is blamed for a comparison the reference
-    never makes); the next comparison of every question goes to the pool in one call per round.
+    never makes). The pool first learns what it needs of every answer of a question with two classes or more
+    (mathruler's normal forms, in one call), then decides in this process every comparison it can; only the
+    rest go to the workers, the next one of every question in one call per round.
     `mode`: "reference" or "boxed-only" (module notes; the phases pass the run's labeling.vote)."""
     checker = getattr(pool, "checker", "math-verify")
     grouped = [_groups(answers, mode, checker) for answers in answer_lists]
     known: list[Verdicts] = [{} for _ in grouped]
-    while True:
-        wanted = [(index, _classes(groups, known[index], pool, mode)[2]) for index, groups in enumerate(grouped)]
+    if hasattr(pool, "prepare"):
+        pool.prepare([group.key for groups in grouped if len(groups) > 1 for group in groups])
+    here = getattr(pool, "decided_here", None)
+    open_questions = list(range(len(grouped)))
+    while open_questions:
+        wanted = [(index, _classes(grouped[index], known[index], pool, mode, here)[2]) for index in open_questions]
         wanted = [(index, pair) for index, pair in wanted if pair is not None]
-        if not wanted:
-            break
-        for (index, pair), verdict in zip(wanted, pool.equivalent([pair for _, pair in wanted])):
-            known[index][pair] = verdict
+        if wanted:
+            for (index, pair), verdict in zip(wanted, pool.equivalent([pair for _, pair in wanted])):
+                known[index][pair] = verdict
+        open_questions = [index for index, _ in wanted]
     return [_assemble(answers, groups, equal, pool, mode) for answers, groups, equal in zip(answer_lists, grouped, known)]
 
 
