@@ -5,7 +5,8 @@
     load_manifest("run.yaml") -> RZeroRun       # raises InvalidManifest (what `rzero run` reads)
 
 Validation agrees with the API server (the CRD generated from the same types): types are strict (`"3"`
-is not an integer, `"true"` not a boolean, `1` not a boolean), integers stay within int64, a `status:`
+is not an integer, `"true"` not a boolean, `1` not a boolean), integers stay within int64, an integral
+number such as `3.0` is an integer (the server takes one within +-(2**53 - 1) for one), a `status:`
 block is ignored (the server drops it on create: status is a subresource), a null field is unset (the
 server prunes it), and `metadata.generateName`
 may stand in for a name. Files are read by `rzero_worker.documents` (size limit, UTF-8, duplicate keys,
@@ -130,12 +131,18 @@ def _header_errors(doc: Any) -> list[str]:
     return errors
 
 
-def _without_nulls(value: Any) -> Any:
-    """A field set to null is unset: the API server prunes nulls (no field of the CRD is nullable)."""
+JSON_INTEGER = 2**53 - 1  # the largest float the API server's schema validation takes for an integer
+
+
+def _as_the_server_reads(value: Any) -> Any:
+    """A field set to null is unset: the API server prunes nulls (no field of the CRD is nullable); and an
+    integral float within +-JSON_INTEGER is an integer to its type check (`iterations: 3.0` is stored as 3)."""
     if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+        return {k: _as_the_server_reads(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
+        return [_as_the_server_reads(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) <= JSON_INTEGER:
+        return int(value)
     return value
 
 
@@ -146,7 +153,7 @@ def validate_manifest(doc: Any) -> RZeroRun:
     if errors:
         raise InvalidManifest(errors)
     try:
-        return RZeroRun.model_validate(_without_nulls({k: v for k, v in doc.items() if k != "status"}), strict=True)
+        return RZeroRun.model_validate(_as_the_server_reads({k: v for k, v in doc.items() if k != "status"}), strict=True)
     except ValidationError as error:
         raise InvalidManifest(sorted({format_error(e) for e in error.errors()})) from None
 
