@@ -6,7 +6,7 @@
 
 Validation agrees with the API server (the CRD generated from the same types): types are strict (`"3"`
 is not an integer, `"true"` not a boolean, `1` not a boolean), integers stay within int64, an integral
-number such as `3.0` is an integer (the server takes one within +-(2**53 - 1) for one), a `status:`
+number such as `3.0` is an integer (kubectl sends it as 3: rzero_worker.yaml_scalars), a `status:`
 block is ignored (the server drops it on create: status is a subresource), a null field is unset (the
 server prunes it), and `metadata.generateName`
 may stand in for a name. Files are read by `rzero_worker.documents` (size limit, UTF-8, duplicate keys,
@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rzero_worker.documents import DocumentError, check_values, read_one_document
+from rzero_worker.yaml_scalars import as_kubectl_sends
 
 from .api import API_VERSION, GENERATE_NAME, KIND, RUN_NAME, RZeroRun
 from .api import spec as spec_formats
@@ -131,19 +132,14 @@ def _header_errors(doc: Any) -> list[str]:
     return errors
 
 
-JSON_INTEGER = 2**53 - 1  # the largest float the API server's schema validation takes for an integer
-
-
-def _as_the_server_reads(value: Any) -> Any:
-    """A field set to null is unset: the API server prunes nulls (no field of the CRD is nullable); and an
-    integral float within +-JSON_INTEGER is an integer to its type check (`iterations: 3.0` is stored as 3)."""
+def _as_the_server_gets(value: Any) -> Any:
+    """A field set to null is unset: the API server prunes nulls (no field of the CRD is nullable); and a
+    number is what kubectl sends for it (`iterations: 3.0` arrives as 3)."""
     if isinstance(value, dict):
-        return {k: _as_the_server_reads(v) for k, v in value.items() if v is not None}
+        return {k: _as_the_server_gets(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_as_the_server_reads(v) for v in value]
-    if isinstance(value, float) and value.is_integer() and abs(value) <= JSON_INTEGER:
-        return int(value)
-    return value
+        return [_as_the_server_gets(v) for v in value]
+    return as_kubectl_sends(value) if isinstance(value, float) else value
 
 
 def validate_manifest(doc: Any) -> RZeroRun:
@@ -153,7 +149,7 @@ def validate_manifest(doc: Any) -> RZeroRun:
     if errors:
         raise InvalidManifest(errors)
     try:
-        return RZeroRun.model_validate(_as_the_server_reads({k: v for k, v in doc.items() if k != "status"}), strict=True)
+        return RZeroRun.model_validate(_as_the_server_gets({k: v for k, v in doc.items() if k != "status"}), strict=True)
     except ValidationError as error:
         raise InvalidManifest(sorted({format_error(e) for e in error.errors()})) from None
 

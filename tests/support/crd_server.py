@@ -2,8 +2,8 @@
 
     verdict = ApiServerModel(crd).create(manifest)   # [] when accepted, else the reasons
 
-It does, in the API server's order, what matters for an RZeroRun: JSON decoding (integers beyond int64
-refused; an integral float within +-(2**53 - 1) is an integer to the type check, a larger one is not), `status` dropped (a status subresource: the create ignores it), `generateName` turned into a
+It does, in kubectl's and the API server's order, what matters for an RZeroRun: kubectl's re-encoding (an
+integral float such as 3.0 is sent as the integer 3), JSON decoding (integers beyond int64 refused), `status` dropped (a status subresource: the create ignores it), `generateName` turned into a
 name, the built-in metadata checks (name or generateName, DNS subdomain name, label keys and values,
 annotation keys and total size), strict field validation (unknown fields are errors, kubectl's default
 since 1.27), nulls pruned from fields that are not `nullable`, structural defaulting, the OpenAPI schema (jsonschema, via `schemas.openapi_to_json_schema`)
@@ -26,6 +26,8 @@ from decimal import Decimal
 from typing import Any, Iterator
 
 import jsonschema
+
+from rzero_worker.yaml_scalars import as_kubectl_sends as kubectl_number
 
 from .schemas import openapi_to_json_schema
 
@@ -133,22 +135,18 @@ def bound_errors(value: Any, schema: dict, path: str = "") -> Iterator[str]:
             yield from bound_errors(item, schema.get("items", {}), f"{path}[{index}]")
 
 
-JSON_INTEGER = 2**53 - 1  # go-openapi's IsFloat64AJSONInteger: the largest float taken for an integer
-
-
-def integral_floats_as_integers(value: Any) -> Any:
+def as_kubectl_sends(value: Any) -> Any:
+    """kubectl decodes a file and encodes it again (Go's JSON): an integral float arrives as an integer."""
     if isinstance(value, dict):
-        return {key: integral_floats_as_integers(item) for key, item in value.items()}
+        return {key: as_kubectl_sends(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [integral_floats_as_integers(item) for item in value]
-    if isinstance(value, float) and value.is_integer() and abs(value) <= JSON_INTEGER:
-        return int(value)
-    return value
+        return [as_kubectl_sends(item) for item in value]
+    return kubectl_number(value) if isinstance(value, float) else value
 
 
 def _strict_integers(validator_class: type) -> type:
-    """jsonschema takes any integral float for `integer`; the server only those within JSON_INTEGER (made
-    ints above), so here an integer is an int."""
+    """jsonschema takes any integral float for `integer`; kubectl has made those ints (as_kubectl_sends),
+    and the server's CEL rules refuse a float where they expect an int, so here an integer is an int."""
     checker = validator_class.TYPE_CHECKER.redefine(
         "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
     return jsonschema.validators.extend(validator_class, type_checker=checker)
@@ -255,7 +253,7 @@ class ApiServerModel:
         errors = list(_int64_errors(manifest, ""))
         if errors:
             return errors
-        body = integral_floats_as_integers(manifest)
+        body = as_kubectl_sends(manifest)
         body.pop("status", None)  # a status subresource: the create ignores the status
         meta = body.get("metadata")
         if isinstance(meta, dict) and not meta.get("name") and isinstance(meta.get("generateName"), str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rzero_worker.yaml_scalars import NON_FINITE, kubectl_reading
+from rzero_worker.yaml_scalars import NON_FINITE, as_kubectl_sends, kubectl_reading
 
 
 @pytest.mark.parametrize(("text", "kubectl"), [
@@ -23,3 +23,12 @@ from rzero_worker.yaml_scalars import NON_FINITE, kubectl_reading
 def test_plain_scalars_read_as_go_yaml_v2_reads_them(text, kubectl):
     value = kubectl_reading(text)
     assert value == kubectl and type(value) is type(kubectl)
+
+
+@pytest.mark.parametrize(("number", "sent"), [
+    (3.0, 3), (-0.0, 0), (30e-1, 3), (1.5, 1.5), (2.0**53, 2**53), (float(2**63 - 1024), 9223372036854775000),
+    (2.0**63, 2.0**63), (1e20, 1e20), (1e21, 1e21), (1e-7, 1e-7),
+])
+def test_kubectl_sends_an_integral_number_as_an_integer_in_its_shortest_digits(number, sent):
+    value = as_kubectl_sends(number)
+    assert value == sent and type(value) is type(sent)

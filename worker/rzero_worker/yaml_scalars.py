@@ -1,8 +1,10 @@
 """How kubectl reads a plain (unquoted) YAML scalar: YAML 1.1, as go-yaml v2 resolves it (sigs.k8s.io/yaml,
-which `kubectl create -f` and `kubectl apply -f` use before sending JSON to the API server). Pure.
+which `kubectl create -f` and `kubectl apply -f` use before sending JSON to the API server), and how it
+sends a number. Pure.
 
     kubectl_reading("yes") -> True      kubectl_reading("010") -> 8      kubectl_reading("1_000") -> 1000
     kubectl_reading(".nan") -> NON_FINITE (kubectl refuses the file: JSON has no NaN)
+    as_kubectl_sends(3.0) -> 3          (Go's JSON writes an integral float as an integer)
 
 Observed with kubectl 1.33 against kube-apiserver 1.36 (tests/operator/kube/server/test_validate_vs_server.py):
 `y`, `yes`, `on`, `No`, `OFF` are booleans; `010` is octal, `0x10`, `0o17`, `0b11` and `1_000` are integers;
@@ -13,6 +15,7 @@ so rzero_worker.documents refuses a plain scalar the two read differently, rathe
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -75,3 +78,15 @@ def kubectl_reading(text: str) -> Any:
         value = float(plain)
         return value if value not in (float("inf"), float("-inf")) else text  # Go: out of range, a string
     return text
+
+
+def as_kubectl_sends(number: float) -> int | float:
+    """A number from a file as the API server receives it from kubectl: kubectl decodes the file and encodes it
+    again with Go's encoding/json, which writes a float below 1e21 in its shortest digits without an exponent,
+    so `3.0` arrives as the integer 3 (and the server takes it for an integer, CEL rules included). Measured:
+    the same 3.0 sent as JSON by any other client is a float, which CEL rules over integers refuse."""
+    if number.is_integer() and abs(number) < 1e21:
+        digits = int(Decimal(repr(number)))  # repr: the shortest digits that read back as the same float
+        if INT64_MIN <= digits <= INT64_MAX:
+            return digits
+    return number

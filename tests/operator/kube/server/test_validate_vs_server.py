@@ -34,6 +34,7 @@ import yaml
 from rzero_operator.api.crd import render_crd_yaml
 from rzero_operator.cli import main as rzero
 from rzero_operator.kube.client import KubeError
+from support.crd_server import as_kubectl_sends
 from support.manifest_corpus import corpus, field_of, sample
 
 pytestmark = pytest.mark.timeout(300)
@@ -51,6 +52,7 @@ DELIBERATE = {
     "challenger.grpo.rolloutTensorParallelSize=64": SIZING,
     "challenger.solverGpus=64": SIZING,
     "solver.grpo.updateBatchSize=1": SIZING,
+    "solver.grpo.updateBatchSize=1.0": SIZING,  # kubectl sends 1
     "solver.grpo.rolloutTensorParallelSize=64": SIZING,
     "resources.gpus=64": SIZING,
     "resources.nodes=64": SIZING,
@@ -88,10 +90,12 @@ def rzero_validate(paths: list[Path]) -> list[list[str]]:
 
 
 def server_verdicts(api, namespace: str, docs: list[dict]) -> list[str]:
-    """The API server's verdict on creating each doc ('' when it would store it, else its message)."""
+    """The API server's verdict on creating each doc as kubectl sends it ('' when it would store it, else its
+    message). kubectl sends an integral float as an integer; sent as a float, a field under a CEL rule is
+    refused ("expected int, got float64"), which no kubectl user sees."""
     def create(doc: dict) -> str:
         try:
-            api.request("POST", RUNS.format(namespace=namespace), body=doc, query=DRY_RUN)
+            api.request("POST", RUNS.format(namespace=namespace), body=as_kubectl_sends(doc), query=DRY_RUN)
         except KubeError as error:
             return f"{error.status} {error.reason}: {error.message}"
         return ""
