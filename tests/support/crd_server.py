@@ -3,8 +3,8 @@
     verdict = ApiServerModel(crd).create(manifest)   # [] when accepted, else the reasons
 
 It does, in kubectl's and the API server's order, what matters for an RZeroRun: kubectl's re-encoding (an
-integral float such as 3.0 is sent as the integer 3), JSON decoding (integers beyond int64 refused), `status` dropped (a status subresource: the create ignores it), `generateName` turned into a
-name, the built-in metadata checks (name or generateName, DNS subdomain name, label keys and values,
+integral float such as 3.0 is sent as the integer 3), JSON decoding (integers beyond int64 refused),
+`status` dropped (a status subresource: the create ignores it), `generateName` turned into a name, the built-in metadata checks (name or generateName, DNS subdomain name, label keys and values,
 annotation keys and total size), strict field validation (unknown fields are errors, kubectl's default
 since 1.27), nulls pruned from fields that are not `nullable`, structural defaulting, the OpenAPI schema (jsonschema, via `schemas.openapi_to_json_schema`)
 and the CEL rules (`x-kubernetes-validations`, evaluated with cel-python on values typed by the schema,
@@ -13,7 +13,8 @@ rule, as on the server). Transition rules (`oldSelf`) do not run on create.
 
 Also as the server does: an integer bound (`minimum`/`maximum`) is read as a float64, and one that is then no
 int64 (2**63 - 1 becomes 2**63; -2**63 is written -9223372036854776000) makes every value of the field
-invalid ("Maximum boundary value must be of type integer"); the CRD itself is accepted. The real server showed this (kube/server/test_validate_vs_server.py).
+invalid ("Maximum boundary value must be of type integer"); the CRD itself is accepted. The real server
+showed this, and kube/server/test_validate_vs_server.py checks the model against it.
 
 Not modelled: CEL cost limits, `x-kubernetes-list-type`, formats; no rzero CRD uses them.
 """

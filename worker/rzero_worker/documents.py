@@ -356,8 +356,9 @@ def _scalar_problem(value: Any, nul: bool) -> str | None:
 
 def check_values(doc: Any, *, nul: bool = True) -> list[str]:
     """What the API server's JSON decoding would refuse, with the path: integers beyond int64, non-finite
-    numbers, non-string keys, plain YAML scalars kubectl reads otherwise (AmbiguousScalar), nesting beyond MAX_DEPTH, more than MAX_NODES values; and (nul=True, for
-    files people write) NUL bytes in strings, which no field of ours may hold. The first problem only."""
+    numbers, non-string keys, plain YAML scalars kubectl reads otherwise (AmbiguousScalar), nesting beyond
+    MAX_DEPTH, more than MAX_NODES values; and (nul=True, for files people write) NUL bytes in strings, which
+    no field of ours may hold. The first problem only."""
     walk = _Walk(nul)
     walk.visit(doc, "", 0)
     return walk.problems
