@@ -6,6 +6,7 @@
     rzero approve FILE ...    approve (or reject) the gate a local run waits at
     rzero export ...          copy an exported Solver (Hugging Face directory) to a path or s3:// URI
     rzero validate FILE...    check RZeroRun manifests offline (exit 2 naming the bad fields)
+    rzero init --model M ...  write a commented starting manifest sized for a model and the cluster's GPUs
     rzero crd                 print the generated CustomResourceDefinition
     rzero benchmarks ...      list the paper's benchmark presets; prepare (download) their files
     rzero operator            start the Kubernetes operator (kopf)
@@ -56,6 +57,37 @@ def _add_watch_commands(sub) -> None:
     export.add_argument("--region", default=None, help="S3 region.")
 
 
+def _add_leader_election(operator: argparse.ArgumentParser) -> None:
+    """`rzero operator --leader-elect ...` (kube/leader.py); the defaults are leader.ElectionConfig's."""
+    election = operator.add_argument_group("leader election (several replicas: one acts, the others wait)")
+    election.add_argument("--leader-elect", action="store_true",
+                          help="Act only while holding a coordination.k8s.io Lease; wait as a standby otherwise.")
+    election.add_argument("--leader-election-namespace", default=None,
+                          help="Namespace of the Lease (default: $RZERO_OPERATOR_NAMESPACE, else the pod's own).")
+    election.add_argument("--leader-election-id", default="rzero-operator", help="Name of the Lease.")
+    for flag, default, what in (("lease-duration", 10.0, "how long a standby waits after the last renewal it saw"),
+                                ("renew-deadline", 7.0, "how long the leader keeps acting without a renewal"),
+                                ("retry-period", 2.0, "how often the Lease is renewed or tried")):
+        election.add_argument(f"--leader-election-{flag}", type=float, default=default, metavar="SECONDS",
+                              help=f"{what.capitalize()} (default {default:g}).")
+    # Removed: kopf peering pauses every replica of equal priority, so two replicas did nothing.
+    operator.add_argument("--peering", default=None, help=argparse.SUPPRESS)
+
+
+def _add_init_command(sub) -> None:
+    """`rzero init` (rzero_operator.init, docs/gpu-sizing.md "What auto chooses")."""
+    init = sub.add_parser("init", help="Write a starting RZeroRun sized for a model and the cluster's GPUs.")
+    init.add_argument("--model", required=True, help="Base model (a Hugging Face id such as Qwen/Qwen3-4B-Base).")
+    init.add_argument("--gpus", type=int, default=1, help="GPUs per node (default 1).")
+    init.add_argument("--nodes", type=int, default=1, help="Nodes for multi-node training (default 1).")
+    init.add_argument("--gpu-memory", default=None,
+                      help="Memory of one GPU: a quantity (80Gi) or MiB as nodes are labelled (81559); "
+                      "default: an 80 GB GPU.")
+    init.add_argument("--name", default=None, help="metadata.name (default: from the model).")
+    init.add_argument("--storage", default=None, help="spec.storage.uri (default: s3://rzero/runs).")
+    init.add_argument("-o", "--output", type=Path, default=None, help="Write to this file (default: stdout).")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rzero", description="R-Zero self-evolving LLM training, locally or on Kubernetes.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -83,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="Validate RZeroRun manifests offline.")
     validate.add_argument("files", metavar="FILE", type=Path, nargs="+", help="YAML files (multi-document ok).")
 
+    _add_init_command(sub)
     sub.add_parser("crd", help="Print the RZeroRun CustomResourceDefinition (YAML).")
 
     benchmarks = sub.add_parser("benchmarks", help="The paper's benchmark presets: list them, prepare their files.")
@@ -107,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Serve Prometheus metrics on this port, on all interfaces (0.0.0.0: right in a pod; on a "
         "workstation it is reachable from the network).",
     )
-    operator.add_argument("--peering", default=None, help="kopf peering object name (for several replicas).")
+    _add_leader_election(operator)
 
     worker = sub.add_parser("worker", help="Run one phase (what each Job runs).", add_help=False)
     worker.add_argument("worker_args", nargs=argparse.REMAINDER, help="PHASE --task FILE | --task-json JSON")
@@ -129,30 +162,54 @@ def cmd_validate(args: argparse.Namespace) -> int:
             errors = validate_file(path)
         except OSError as err:
             errors = [f"cannot read: {err.strerror or err}"]
-        if not errors:
-            errors = _sizing_errors(path)
+        sized = None if errors else _sizing(path)
+        errors = errors or sized.errors
         if errors:
             failed = True
             for message in errors:
                 print(f"{path}: {message}", file=sys.stderr)
         else:
             print(f"{path}: valid")
+            for choice in sized.choices:
+                print(f"{path}: {choice}")
     return EXIT_USAGE if failed else EXIT_OK
 
 
-def _sizing_errors(path: Path) -> list[str]:
-    """GPU layout and memory of the file's (valid) run (rzero_operator.sizing): warnings are printed, errors
-    (what cannot work) returned."""
-    from rzero_operator import sizing
+def _sizing(path: Path):
+    """GPU layout and memory of the file's (valid) run, its auto fields sized (rzero_operator.sizing_auto, as the
+    operator sizes them): warnings are printed, errors (what cannot work) are the caller's."""
+    from rzero_operator.sizing_auto import size
     from rzero_operator.validate import load_manifest
 
-    errors = []
-    for finding in sizing.check(load_manifest(path).spec):
-        if finding.level == "error":
-            errors.append(str(finding))
-        else:
-            print(f"{path}: {finding}", file=sys.stderr)
-    return errors
+    sized = size(load_manifest(path).spec)
+    for warning in sized.warnings:
+        print(f"{path}: {warning}", file=sys.stderr)
+    return sized
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Exit 2 when the input is impossible or no layout of the GPUs fits the model (the errors are printed)."""
+    from rzero_operator.init import DEFAULT_STORAGE, Cluster, starter
+
+    try:
+        made = starter(args.model, Cluster(args.gpus, args.nodes, args.gpu_memory), name=args.name,
+                       storage=args.storage or DEFAULT_STORAGE)
+    except (ValueError, KeyError) as error:  # KeyError: a quantity with an unknown unit
+        print(f"rzero init: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if made.errors:
+        for message in made.errors:
+            print(f"rzero init: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.output is None:
+        sys.stdout.write(made.text)
+        return EXIT_OK
+    if args.output.exists():
+        print(f"rzero init: {args.output} exists; remove it or choose another -o", file=sys.stderr)
+        return EXIT_USAGE
+    args.output.write_text(made.text, encoding="utf-8")
+    print(f"wrote {args.output}; check it with `rzero validate {args.output}`")
+    return EXIT_OK
 
 
 def cmd_crd(args: argparse.Namespace) -> int:
@@ -198,10 +255,30 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
+    from rzero_operator.kube.leader import ElectionConfig, own_namespace
     from rzero_operator.kube.main import run_operator
 
+    if args.peering is not None:
+        print("rzero operator: --peering was removed (kopf peering paused every replica of equal priority, so "
+              "two replicas did nothing); run each replica with --leader-elect instead", file=sys.stderr)
+        return EXIT_USAGE
+    election = None
+    if args.leader_elect:
+        namespace = args.leader_election_namespace or own_namespace()
+        if not namespace:
+            print("rzero operator: --leader-elect needs --leader-election-namespace outside a pod", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            election = ElectionConfig(
+                namespace=namespace, name=args.leader_election_id,
+                lease_duration_s=args.leader_election_lease_duration,
+                renew_deadline_s=args.leader_election_renew_deadline, retry_period_s=args.leader_election_retry_period,
+            )
+        except ValueError as error:
+            print(f"rzero operator: {error}", file=sys.stderr)
+            return EXIT_USAGE
     namespaces = None if args.all_namespaces else args.namespace
-    return int(run_operator(namespaces=namespaces, metrics_port=args.metrics_port, peering=args.peering) or 0)
+    return int(run_operator(namespaces=namespaces, metrics_port=args.metrics_port, election=election) or 0)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -266,6 +343,7 @@ COMMANDS = {
     "approve": cmd_approve,
     "export": cmd_export,
     "validate": cmd_validate,
+    "init": cmd_init,
     "crd": cmd_crd,
     "benchmarks": cmd_benchmarks,
     "operator": cmd_operator,

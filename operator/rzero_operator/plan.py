@@ -30,6 +30,7 @@ ObservedState = Literal["absent", "running", "succeeded", "failed"]
 Event = tuple[str, str, str]  # (type Normal|Warning, reason, message)
 CONFIG_ERROR_EXIT_CODE = 2
 MAX_MESSAGE = 1000
+STARTING_POLL_S = 2.0  # how soon a running attempt with no pods yet is looked at again (Observed.starting)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ class Observed:
     run_name: metadata.name (tasks and attempt names need it). run_root: the run's storage prefix, used
     when status.runRoot is still empty (see tasks.run_root_for). generation: metadata.generation.
     annotations: metadata.annotations (locally: the state file's), where approval gates read decisions.
+    starting: running, but no pod of the attempt exists yet (and it is not held on purpose, as a queued Job
+    is): the executor looks again within STARTING_POLL_S, so pods that cannot be created (the Job controller's
+    FailedCreate: a missing ServiceAccount, a quota) fail the attempt in seconds, not at the next resync.
+    spec_warnings: the spec's sizing warnings (sizing_auto.size: idle GPUs, a tight fit), reported in the
+    SpecValid condition and as one Warning event each, once per generation.
     """
 
     state: ObservedState = "absent"
@@ -54,6 +60,8 @@ class Observed:
     run_root: str = ""
     generation: int | None = None
     annotations: dict[str, str] = field(default_factory=dict)  # the run's rzero.dev/ decisions (approval.py)
+    starting: bool = False
+    spec_warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,7 +171,7 @@ def decide(spec: RZeroRunSpec, status: RZeroRunStatus, observed: Observed, now: 
         st.run_root = observed.run_root
     if observed.generation is not None:
         st.observed_generation = observed.generation
-    ctx.condition("SpecValid", True, "Valid")
+    _spec_valid(ctx)
     if st.phase == "Failed":
         return ctx.decision()  # terminal: the failure stays visible until the run is recreated
     if st.current is not None:
@@ -171,6 +179,17 @@ def decide(spec: RZeroRunSpec, status: RZeroRunStatus, observed: Observed, now: 
         if decision is not None:
             return decision
     return _advance(ctx)
+
+
+def _spec_valid(ctx: _Context) -> None:
+    """SpecValid True, its message the sizing warnings; each warning also becomes a Warning event when this
+    generation is judged valid for the first time (not on every resync: the condition records the generation)."""
+    before, warnings = ctx.status.condition("SpecValid"), ctx.observed.spec_warnings
+    judged = before is not None and before.status == "True" and before.observed_generation == ctx.observed.generation
+    if not judged:
+        ctx.events += [("Warning", "SizingWarning", warning) for warning in warnings]
+    message = ("sizing warnings: " + "; ".join(warnings))[:MAX_MESSAGE] if warnings else ""
+    ctx.condition("SpecValid", True, "Valid", message)
 
 
 def decide_invalid_spec(status: RZeroRunStatus, errors: list[str], generation: int | None, now: datetime) -> Decision:
@@ -228,6 +247,8 @@ def _while_running(ctx: _Context, cur: CurrentAttempt) -> Decision:
     if ctx.spec.suspend:
         ctx.condition("Suspended", False, "SuspendPending", "suspend requested: the running phase finishes first")
     requeue = max(1.0, deadline - elapsed) if deadline is not None else None
+    if ctx.observed.starting:
+        requeue = min(requeue or STARTING_POLL_S, STARTING_POLL_S)
     return ctx.decision(requeue_after=requeue)
 
 
@@ -278,7 +299,9 @@ def _start(ctx: _Context, iteration: int, phase: str, attempt: int, restarted: b
     ctx.condition("Suspended", False, "NotSuspended")
     reason = "PhaseRestarted" if restarted else "PhaseStarted"
     ctx.events.append(("Normal", reason, f"{name}: started {phase} of iteration {iteration}, attempt {attempt}"))
-    return ctx.decision(start=StartPhase(iteration=iteration, phase=phase, attempt=attempt, name=name, tasks=tasks))
+    # Look again soon: a Job whose pods cannot be created says so only in an Event (see Observed.starting).
+    start = StartPhase(iteration=iteration, phase=phase, attempt=attempt, name=name, tasks=tasks)
+    return ctx.decision(start=start, requeue_after=STARTING_POLL_S)
 
 
 def _record_success(ctx: _Context, cur: CurrentAttempt) -> None:

@@ -13,6 +13,8 @@ Training ranks run under the launcher even on one GPU (FSDP, CPU offload); CPU p
 `check(spec)` returns findings: errors for what cannot work (a layout that does not divide, weights or training
 state larger than the GPU), warnings for idle GPUs and for estimates (activations, KV cache) near the limit.
 Memory is only checked for models whose shape is known (`KNOWN_MODELS`) and GPU specs (`device.device` not cpu).
+Fields left unset (auto: cpuOffload, rolloutGpuMemoryUtilization, resources.memory) are sized first by
+`sizing_auto.size`, which `rzero validate`, the operator and `rzero run` call alike.
 """
 
 from __future__ import annotations
@@ -141,15 +143,24 @@ def gpu_bytes(spec: RZeroRunSpec, phase: str) -> tuple[float, bool]:
     return (float(label) * 1024**2, False) if label.isdigit() else (DEFAULT_GPU_GIB * GiB, True)
 
 
-def check(spec: RZeroRunSpec) -> list[Finding]:
-    """Every finding for the spec's pods (none for CPU specs)."""
+def check(spec: RZeroRunSpec, gpus: int | None = None) -> list[Finding]:
+    """Every finding for the spec's pods (none for CPU specs), its unset (auto) fields sized first
+    (sizing_auto.size: what `rzero validate`, the operator and `rzero run` all call). `gpus`: every phase's pod
+    shape replaced by this many GPUs (`rzero run --gpus`)."""
+    from .sizing_auto import size
+
+    return list(size(spec, gpus).findings)
+
+
+def sized_findings(spec: RZeroRunSpec, gpus: int | None = None) -> list[Finding]:
+    """The findings of a spec whose auto fields are already sized."""
     if spec.device.device == "cpu":
         return []
     findings: list[Finding] = []
     for phase in ("challenger", "generate", "label", "solver", "evaluate"):
-        layout = phase_layout(spec, phase)
+        layout = phase_layout(spec, phase, gpus)
         findings += _layout_findings(spec, layout)
-    findings += memory_findings(spec)
+    findings += memory_findings(spec, gpus)
     return findings
 
 
@@ -193,18 +204,18 @@ def _geometry_findings(spec: RZeroRunSpec, layout: PhaseLayout) -> list[Finding]
     return out
 
 
-def memory_findings(spec: RZeroRunSpec) -> list[Finding]:
+def memory_findings(spec: RZeroRunSpec, gpus: int | None = None) -> list[Finding]:
     from .sizing_memory import engine_findings, training_findings
 
     out: list[Finding] = []
     for phase, source in (("challenger", spec.model), ("solver", spec.solver_model)):
         shape = model_shape(source)
         if shape is not None:
-            out += training_findings(spec, phase_layout(spec, phase), shape)
+            out += training_findings(spec, phase_layout(spec, phase, gpus), shape)
     for phase, source in (("generate", spec.model), ("label", spec.solver_model), ("evaluate", spec.solver_model),
                           ("challenger", spec.solver_model)):
         shape = model_shape(source)
-        layout = phase_layout(spec, phase)
+        layout = phase_layout(spec, phase, gpus)
         if shape is not None and layout.gpus and (phase != "challenger" or spec.challenger.solver_gpus):
             out += engine_findings(spec, layout, shape)
     return out

@@ -11,6 +11,9 @@ Training rank (W ranks in all, P parameters, FSDP full shard; DDP keeps everythi
   usual estimate with flash attention); without it every layer keeps 34bTh. TRL's fused LM head never
   materialises the (b, T, vocab) logits.
 - overhead: CUDA context, NCCL buffers and fragmentation (3 GiB).
+- host (per pod): every rank loads the float32 model and the bf16 reference before sharding; under cpuOffload the
+  pod then holds its share of the offloaded state; with solverGpus 0 each rank's sleeping Solver engine keeps its
+  bf16 weights in host memory.
 While the colocated vLLM rollout engine generates, state + reference + overhead stay on the GPU (activations and
 gathered units are freed), so they must fit in (1 - rolloutGpuMemoryUtilization) of it.
 
@@ -23,7 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .api.spec import RZeroRunSpec
-from .sizing import CUDA_OVERHEAD, ENGINE_WORKSPACE, Finding, GiB, ModelShape, PhaseLayout, gpu_bytes, gpus_field
+from .sizing import (
+    CUDA_OVERHEAD, ENGINE_WORKSPACE, Finding, GiB, ModelShape, PhaseLayout, gpu_bytes, gpus_field, model_shape,
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,16 @@ def training_memory(spec: RZeroRunSpec, layout: PhaseLayout, shape: ModelShape) 
     load = layout.ranks * (4 * params + (2 * params if grpo.kl_coef else 0))  # each rank loads before sharding
     offloaded = layout.ranks * (16 * params + (2 * params if grpo.kl_coef else 0)) / world if offload else 0.0
     # loading comes first; the offloaded shards (and AdamW state, created at the first update) replace the copies
-    return TrainingMemory(state, reference, gathered, activations, CUDA_OVERHEAD, max(load, offloaded))
+    return TrainingMemory(state, reference, gathered, activations, CUDA_OVERHEAD,
+                          max(load, offloaded) + sleeping_solver_bytes(spec, layout, shape))
+
+
+def sleeping_solver_bytes(spec: RZeroRunSpec, layout: PhaseLayout, shape: ModelShape) -> float:
+    """Host bytes of the Challenger's colocated Solver engines (solverGpus 0, vLLM): each rank's engine sleeps
+    while the rank trains, its bf16 weights moved to host memory (vLLM sleep level 1)."""
+    if layout.phase != "challenger" or spec.challenger.solver_gpus or spec.device.backend == "transformers":
+        return 0.0
+    return layout.ranks * 2 * (model_shape(spec.solver_model) or shape).params
 
 
 def engine_kv_tokens(spec: RZeroRunSpec, shape: ModelShape, gpu: float, *, share: float, tp: int) -> float:
@@ -107,7 +121,7 @@ def training_findings(spec: RZeroRunSpec, layout: PhaseLayout, shape: ModelShape
                 grpo.max_prompt_tokens + grpo.max_completion_tokens):
             out.append(Finding("error", f"{where}.rolloutGpuMemoryUtilization", f"{layout.phase}: {share:g} {of} "
                                "leaves the rollout engine no room for one full-length sequence's KV cache"))
-    if memory.host > _bytes(spec.resources.for_phase(layout.phase).memory):
+    if memory.host > quantity_bytes(spec.resources.for_phase(layout.phase).memory):
         out.append(Finding("warning", _memory_field(spec, layout.phase), f"{layout.phase}: loading and offloading "
                            f"need about {_gib(memory.host)} of host memory per pod"))
     return out
@@ -145,7 +159,7 @@ _UNITS = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18, 
           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 
 
-def _bytes(quantity: str) -> float:
+def quantity_bytes(quantity: str) -> float:
     """A Kubernetes quantity ('256Gi', '64G', '1.5T') in bytes."""
     number = quantity.rstrip("kMGTPEimn")
     return float(number) * _UNITS[quantity[len(number):]]

@@ -123,12 +123,12 @@ def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: 
     if phase == "challenger":
         return ChallengerTask(
             **common, output=out, challenger=_challenger_model(spec, i - 1), solver=_solver_model(spec, i - 1),
-            settings=spec.challenger.model_copy(deep=True), vote=spec.labeling.vote,
+            settings=spec.challenger.model_copy(deep=True), grading=spec.labeling.grading(),
         )
     if phase == "generate":
         return GenerateTask(
             **common, output=f"{out}/{shard.key}", challenger=_challenger_model(spec, i), shard=shard,
-            settings=spec.generation.model_copy(deep=True),
+            settings=spec.generation.model_copy(deep=True), grading=spec.labeling.grading(),
         )
     if phase == "label":
         return LabelTask(
@@ -139,7 +139,7 @@ def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: 
     if phase == "solver":
         return SolverTask(
             **common, output=out, solver=_solver_model(spec, i - 1), dataset=phase_key(i, "label"),
-            settings=spec.solver.model_copy(deep=True),
+            settings=spec.solver.model_copy(deep=True), grading=spec.labeling.grading(),
         )
     return EvaluateTask(
         **common, output=f"{out}/{shard.key}", model=_solver_model(spec, i), shard=shard,

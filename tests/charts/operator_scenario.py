@@ -2,7 +2,8 @@
 
 The operator authenticates with its own token (as its ServiceAccount would), the test's Job driver with
 another, so `operator_requests()` is exactly what the operator asked of the API server: the input of the
-RBAC coverage check (test_chart_rbac.py) and of the secret-leak check (tests/test_security.py).
+RBAC coverage check (test_chart_rbac.py) and of the secret-leak check (tests/test_security.py). The operator
+runs with leader election, as the chart starts it (the Lease the chart names, in the release namespace).
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from typing import Any
 
 from support.kube import Emulator, JobDriver, OperatorThread, PLAUSIBLE_METRICS, tiny_spec
 from rzero_operator.kube.client import KubeApi, load_api_client
+from rzero_operator.kube.leader import ElectionConfig
+
+# What the chart's Deployment passes for release "rzero" in "rzero-system" (helm_render.RELEASE).
+CHART_ELECTION = dict(namespace="rzero-system", name="rzero-rzero-operator", identity="rzero-operator-pod-1")
 
 OPERATOR_TOKEN = "rzero-operator-serviceaccount-token"
 
@@ -45,7 +50,8 @@ def operator_api(emulator: Emulator, workdir: Path) -> KubeApi:
 
 def run_scenario(emulator: Emulator, driver: JobDriver, workdir: Path, spec_overrides: dict | None = None) -> None:
     """Create a run, let one phase succeed and the next fail once (retried), then delete the run."""
-    operator = OperatorThread(operator_api(emulator, workdir), driver.namespace).start()
+    election = ElectionConfig(**CHART_ELECTION, lease_duration_s=2.0, renew_deadline_s=1.5, retry_period_s=0.2)
+    operator = OperatorThread(operator_api(emulator, workdir), driver.namespace, election=election).start()
     try:
         driver.summary_metrics = lambda task: PLAUSIBLE_METRICS[task["phase"]]
         driver.create_run("demo", tiny_spec(workdir, **(spec_overrides or {})))

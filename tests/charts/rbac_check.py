@@ -1,5 +1,6 @@
 """Map API requests to RBAC terms and decide whether rendered RBAC objects allow them (as kube-apiserver's
-RBAC authorizer would, for the rule forms our chart uses: no resourceNames, no nonResourceURLs)."""
+RBAC authorizer would, for the rule forms our chart uses: no nonResourceURLs). A rule with resourceNames
+allows only requests naming one of them in the URL, so never a create or a list (their URL has no name)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ class Access:
     group: str
     resource: str  # with "/subresource" when there is one
     namespace: str | None  # None: cluster-scoped, or across all namespaces
+    name: str | None = None  # the object named in the URL (get, update, patch, delete)
 
     def __str__(self) -> str:
         where = f" in {self.namespace}" if self.namespace else " cluster-wide"
-        return f"{self.verb} {self.group or 'core'}/{self.resource}{where}"
+        named = f" {self.name!r}" if self.name else ""
+        return f"{self.verb} {self.group or 'core'}/{self.resource}{named}{where}"
 
 
 def to_access(method: str, path: str, query: dict[str, str]) -> Access | None:
@@ -42,15 +45,16 @@ def to_access(method: str, path: str, query: dict[str, str]) -> Access | None:
     else:
         verb = {"POST": "create", "PATCH": "patch", "PUT": "update",
                 "DELETE": "delete" if name else "deletecollection"}[method]
-    return Access(verb, group, f"{resource}/{sub}" if sub else resource, namespace)
+    return Access(verb, group, f"{resource}/{sub}" if sub else resource, namespace, name)
 
 
 def _rule_allows(rule: dict, access: Access) -> bool:
     def has(values: list[str], value: str) -> bool:
         return "*" in values or value in values
 
+    names = rule.get("resourceNames")
     return (has(rule.get("verbs", []), access.verb) and has(rule.get("apiGroups", []), access.group)
-            and has(rule.get("resources", []), access.resource) and not rule.get("resourceNames"))
+            and has(rule.get("resources", []), access.resource) and (not names or access.name in names))
 
 
 def allowed(access: Access, manifests: list[dict], service_account: tuple[str, str]) -> bool:

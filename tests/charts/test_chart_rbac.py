@@ -22,10 +22,13 @@ def test_request_paths_map_to_rbac_verbs_and_resources():
     assert to_access("GET", "/apis/batch/v1/namespaces/ns/jobs", {"watch": "true"}) == Access("watch", "batch", "jobs", "ns")
     assert to_access("GET", "/apis/batch/v1/namespaces/ns/jobs", {}) == Access("list", "batch", "jobs", "ns")
     assert to_access("PATCH", "/apis/rzero.dev/v1alpha1/namespaces/ns/rzeroruns/r/status", {}) == Access(
-        "patch", "rzero.dev", "rzeroruns/status", "ns")
+        "patch", "rzero.dev", "rzeroruns/status", "ns", "r")
     assert to_access("GET", "/api/v1/namespaces", {}) == Access("list", "", "namespaces", None)
-    assert to_access("GET", "/api/v1/namespaces/ns", {}) == Access("get", "", "namespaces", None)
-    assert to_access("DELETE", "/api/v1/namespaces/ns/configmaps/c", {}) == Access("delete", "", "configmaps", "ns")
+    assert to_access("GET", "/api/v1/namespaces/ns", {}) == Access("get", "", "namespaces", None, "ns")
+    assert to_access("DELETE", "/api/v1/namespaces/ns/configmaps/c", {}) == Access("delete", "", "configmaps", "ns", "c")
+    assert to_access("PUT", "/apis/coordination.k8s.io/v1/namespaces/ns/leases/l", {}) == Access(
+        "update", "coordination.k8s.io", "leases", "ns", "l")
+    assert to_access("POST", "/apis/coordination.k8s.io/v1/namespaces/ns/leases", {}).name is None
     assert to_access("GET", "/apis/rzero.dev/v1alpha1", {}) is None
 
 
@@ -64,7 +67,7 @@ def test_status_is_written_only_through_the_status_subresource(operator_accesses
 
 @pytest.mark.parametrize("watch", [{}, {"allNamespaces": True}, {"namespaces": ["a", "b"]}])
 def test_the_operator_gets_no_secrets_no_pod_writes_and_no_wildcards(watch):
-    manifests = render_chart({"watch": watch, "peering": {"enabled": True}})
+    manifests = render_chart({"watch": watch})
     rules = [rule for doc in by_kind(manifests, "ClusterRole") + by_kind(manifests, "Role") for rule in doc["rules"]]
     assert rules
     for rule in rules:
@@ -77,13 +80,33 @@ def test_the_operator_gets_no_secrets_no_pod_writes_and_no_wildcards(watch):
             assert not allowed(Access(verb, "rzero.dev", "rzeroruns", namespace), manifests, SERVICE_ACCOUNT) or verb == "patch"
 
 
-def test_peering_rights_follow_the_peering_mode():
-    namespaced = render_chart({"peering": {"enabled": True}})
-    clusterwide = render_chart({"peering": {"enabled": True}, "watch": {"allNamespaces": True}})
-    off = render_chart({})
-    ns = RELEASE["Namespace"]
-    assert allowed(Access("patch", "kopf.dev", "kopfpeerings", ns), namespaced, SERVICE_ACCOUNT)
-    assert allowed(Access("patch", "kopf.dev", "clusterkopfpeerings", None), clusterwide, SERVICE_ACCOUNT)
-    assert not allowed(Access("patch", "kopf.dev", "kopfpeerings", ns), off, SERVICE_ACCOUNT)
-    assert [doc["kind"] for doc in namespaced if doc["kind"].endswith("KopfPeering")] == ["KopfPeering"]
-    assert [doc["kind"] for doc in clusterwide if doc["kind"].endswith("KopfPeering")] == ["ClusterKopfPeering"]
+def test_leader_election_may_create_leases_but_read_and_renew_only_its_own():
+    manifests = render_chart({})
+    ns, lease = RELEASE["Namespace"], "rzero-rzero-operator"
+    assert allowed(Access("create", "coordination.k8s.io", "leases", ns), manifests, SERVICE_ACCOUNT)
+    for verb in ("get", "update"):
+        assert allowed(Access(verb, "coordination.k8s.io", "leases", ns, lease), manifests, SERVICE_ACCOUNT)
+        assert not allowed(Access(verb, "coordination.k8s.io", "leases", ns, "kube-scheduler"), manifests,
+                           SERVICE_ACCOUNT)
+    for verb in ("list", "watch", "patch", "delete"):
+        assert not allowed(Access(verb, "coordination.k8s.io", "leases", ns, lease), manifests, SERVICE_ACCOUNT)
+    assert not allowed(Access("get", "coordination.k8s.io", "leases", "team-a", lease),
+                       render_chart({"watch": {"namespaces": ["team-a"]}}), SERVICE_ACCOUNT)
+    assert [a for a in render_chart({"leaderElection": {"enabled": False}}) if "leader" in a["metadata"]["name"]] == []
+
+
+def test_the_chart_no_longer_ships_kopf_peering():
+    for values in ({}, {"watch": {"allNamespaces": True}}, {"replicaCount": 3}):
+        manifests = render_chart(values)
+        assert not [doc for doc in manifests if doc["apiVersion"].startswith("kopf.dev/")]
+        rules = [rule for doc in manifests if doc["kind"] in ("ClusterRole", "Role") for rule in doc["rules"]]
+        assert not [rule for rule in rules if "kopf.dev" in rule["apiGroups"]]
+
+
+def test_the_operator_takes_and_renews_only_the_lease_the_chart_names(operator_accesses):
+    leases = {a for a in operator_accesses if a.resource == "leases"}
+    ns, name = RELEASE["Namespace"], "rzero-rzero-operator"
+    assert Access("update", "coordination.k8s.io", "leases", ns, name) in leases  # renewals (and the release)
+    assert leases <= {Access("create", "coordination.k8s.io", "leases", ns),
+                      Access("get", "coordination.k8s.io", "leases", ns, name),
+                      Access("update", "coordination.k8s.io", "leases", ns, name)}

@@ -12,18 +12,20 @@ from .helm_render import CHART, HELMS, REPO, by_kind, lint, render_chart, render
 KUBERNETES_VERSION = "1.31.0"
 VARIANTS = {
     "defaults": {},
-    "cluster-wide-peering-minio-monitor": {
-        "watch": {"allNamespaces": True}, "peering": {"enabled": True}, "replicaCount": 2,
+    "cluster-wide-two-replicas-minio-monitor": {
+        "watch": {"allNamespaces": True}, "replicaCount": 2,
         "minio": {"enabled": True}, "metrics": {"serviceMonitor": {"enabled": True}},
     },
     "two-namespaces-placement": {
-        "watch": {"namespaces": ["team-a", "team-b"]}, "peering": {"enabled": True},
+        "watch": {"namespaces": ["team-a", "team-b"]},
+        "leaderElection": {"leaseDurationSeconds": 15, "renewDeadlineSeconds": 10, "retryPeriodSeconds": 0.5},
         "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}], "nodeSelector": {"pool": "system"},
         "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
         "storage": {"endpoint": "https://s3.example.com", "secretName": "rzero-s3"},
         "imagePullSecrets": [{"name": "registry"}], "podAnnotations": {"a": "b"},
     },
-    "no-metrics-no-rbac": {"metrics": {"enabled": False}, "rbac": {"create": False}, "serviceAccount": {"create": False}},
+    "no-metrics-no-rbac-no-election": {"metrics": {"enabled": False}, "rbac": {"create": False},
+                                       "serviceAccount": {"create": False}, "leaderElection": {"enabled": False}},
 }
 
 
@@ -57,7 +59,7 @@ def test_rendered_manifests_validate_against_kubernetes_schemas(variant, helm):
             kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
             checked += 1
         except kubernetes_validate.SchemaNotFoundError:
-            assert manifest["apiVersion"].startswith(("kopf.dev/", "monitoring.coreos.com/")), manifest["kind"]
+            assert manifest["apiVersion"].startswith("monitoring.coreos.com/"), manifest["kind"]
     assert checked >= 1 and any(m["kind"] == "Deployment" for m in manifests)
 
 
@@ -79,7 +81,23 @@ def test_the_operator_command_is_an_argument_list_the_cli_accepts(variant):
         assert parsed.all_namespaces and not parsed.namespace
     else:
         assert parsed.namespace == (watch.get("namespaces") or ["rzero-system"])
-    assert parsed.peering == ("rzero" if VARIANTS[variant].get("peering") else None)
+    election = {"enabled": True, "leaseDurationSeconds": 10, "renewDeadlineSeconds": 7, "retryPeriodSeconds": 2,
+                **VARIANTS[variant].get("leaderElection", {})}
+    assert parsed.leader_elect == election["enabled"] and parsed.peering is None
+    if election["enabled"]:
+        assert (parsed.leader_election_namespace, parsed.leader_election_id) == ("rzero-system", "rzero-rzero-operator")
+        assert (parsed.leader_election_lease_duration, parsed.leader_election_renew_deadline,
+                parsed.leader_election_retry_period) == (election["leaseDurationSeconds"],
+                                                         election["renewDeadlineSeconds"], election["retryPeriodSeconds"])
+
+
+def test_with_leader_election_a_rollout_overlaps_replicas_and_without_it_never():
+    assert deployment()["spec"]["strategy"] == {"type": "RollingUpdate",
+                                                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert deployment({"leaderElection": {"enabled": False}})["spec"]["strategy"] == {"type": "Recreate"}
+    (container,) = deployment()["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item.get("valueFrom") for item in container["env"]}
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}  # the Lease holder's identity
 
 
 def test_the_operator_gets_the_worker_image_and_storage_defaults_by_name_only():
@@ -125,13 +143,8 @@ def test_chart_crd_is_byte_identical_to_the_generated_crd():
     assert chart_copy == render_crd_yaml().encode()
 
 
-def test_kopf_peering_crds_validate_and_use_the_kopf_dev_group():
-    import yaml
-
-    docs = list(yaml.safe_load_all((CHART / "crds" / "kopf-peering.yaml").read_text()))
-    assert {d["metadata"]["name"] for d in docs} == {"kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"}
-    for doc in docs:
-        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+def test_the_chart_installs_only_the_rzerorun_crd():
+    assert sorted(path.name for path in (CHART / "crds").iterdir()) == ["rzeroruns.rzero.dev.yaml"]
 
 
 @pytest.mark.parametrize(("tool", "version"), [("helm3", "v3."), ("helm4", "v4."), ("kubectl128", "v1.28."),

@@ -41,7 +41,10 @@ def test_every_top_level_value_is_described_by_the_schema():
     [
         {"watch": {"allNamespaces": True}},
         {"watch": {"namespaces": ["team-a", "team-b"]}},
-        {"replicaCount": 2, "peering": {"enabled": True}},
+        {"replicaCount": 2},
+        {"replicaCount": 3, "leaderElection": {"leaseDurationSeconds": 15, "renewDeadlineSeconds": 10,
+                                               "retryPeriodSeconds": 0.5}},
+        {"leaderElection": {"enabled": False}},
         {"storage": {"endpoint": "https://minio.storage.svc:9000", "secretName": "rzero-s3"}},
         {"minio": {"enabled": True}, "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}},
         {"extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}]},
@@ -63,7 +66,9 @@ def test_documented_configurations_validate(overrides):
         ({"securityContext": {"privileged": True}}, "False was expected"),
         ({"metrics": {"port": 80}}, "minimum of 1024"),  # a non-root process cannot bind below 1024
         ({"storage": {"endpoint": "minio:9000"}}, "minio:9000"),
-        ({"replicaCount": 2}, "True was expected"),  # several replicas need peering
+        ({"replicaCount": 2, "leaderElection": {"enabled": False}}, "True was expected"),  # 2 need an election
+        ({"peering": {"enabled": True}}, "peering"),  # replaced by leaderElection: refused, not ignored
+        ({"leaderElection": {"retryPeriodSeconds": 0}}, "less than or equal to the minimum of 0"),
         ({"extraEnv": [{"name": "1BAD", "value": "x"}]}, "1BAD"),
     ],
 )

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rzero_operator.api import RZeroRun, RZeroRunSpec, RZeroRunStatus
 from rzero_operator.api.history import apply_summaries
 from rzero_operator.api.status import IterationRecord, PhaseRecord
+from rzero_operator.sizing_auto import resolve
 from rzero_worker.benchmark_presets import PRESETS
 from rzero_worker.task import ChallengerSettings, LabelingSettings
 
@@ -51,7 +52,8 @@ def test_secret_ref_is_a_reference_with_aws_default_keys():
 def test_per_phase_resources_override_only_what_they_set():
     resources = RZeroRun.from_manifest(MANIFEST).spec.resources
     generate, solver = resources.for_phase("generate"), resources.for_phase("solver")
-    assert (generate.gpus, generate.cpu, generate.memory) == (1, "8", "32Gi")
+    assert (generate.gpus, generate.cpu, generate.memory) == (1, "8", None)  # unset: auto (sizing_auto)
+    assert resolve(RZeroRun.from_manifest(MANIFEST).spec).resources.for_phase("generate").memory == "32Gi"
     assert (solver.gpus, solver.cpu, solver.nodes) == (8, "4", 1)
 
 

@@ -18,7 +18,7 @@ from rzero_operator.local.layout import LocalLayout
 from rzero_operator.local.state import LocalState, save_state
 
 REPO = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ("run", "status", "report", "validate", "crd", "benchmarks", "operator", "worker")
+SUBCOMMANDS = ("run", "status", "report", "validate", "init", "crd", "benchmarks", "operator", "worker")
 
 GOOD = textwrap.dedent(
     """
@@ -156,6 +156,40 @@ def test_export_errors_name_the_problem_with_an_exit_code(source, code, message,
     assert main(argv) == code
     err = capsys.readouterr().err
     assert err.startswith("rzero export: ") and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--peering", "rzero"], "--peering was removed"),
+        (["--leader-elect"], "needs --leader-election-namespace outside a pod"),
+        (["--leader-elect", "--leader-election-namespace", "ops", "--leader-election-lease-duration", "5"],
+         "--leader-election-lease-duration (5.0s) must be longer than --leader-election-renew-deadline (7.0s)"),
+        (["--leader-elect", "--leader-election-namespace", "ops", "--leader-election-retry-period", "6"],
+         "--leader-election-renew-deadline (7.0s) must be longer than 1.2 x --leader-election-retry-period (6.0s)"),
+    ],
+)
+def test_operator_refuses_peering_and_leader_election_settings_that_cannot_work(argv, message, monkeypatch, capsys):
+    monkeypatch.delenv("RZERO_OPERATOR_NAMESPACE", raising=False)
+    monkeypatch.setattr("rzero_operator.kube.leader.SERVICE_ACCOUNT_NAMESPACE", "/nonexistent/namespace")
+    assert main(["operator", *argv]) == 2  # before connecting anywhere
+    err = capsys.readouterr().err
+    assert err.startswith("rzero operator: ") and message in err
+
+
+def test_operator_passes_the_leader_election_flags_through(monkeypatch):
+    seen = {}
+    monkeypatch.setattr("rzero_operator.kube.main.run_operator", lambda **kwargs: seen.update(kwargs) or 0)
+    monkeypatch.setenv("POD_NAME", "rzero-operator-7d9f-abcde")
+    argv = ["operator", "-n", "ml", "--leader-elect", "--leader-election-namespace", "ops", "--leader-election-id",
+            "rzero", "--leader-election-lease-duration", "3", "--leader-election-renew-deadline", "2",
+            "--leader-election-retry-period", "0.5"]
+    assert main(argv) == 0
+    election = seen["election"]
+    assert (election.namespace, election.name, election.identity) == ("ops", "rzero", "rzero-operator-7d9f-abcde")
+    assert (election.lease_duration_s, election.renew_deadline_s, election.retry_period_s) == (3, 2, 0.5)
+    assert seen["namespaces"] == ["ml"]
+    assert main(["operator", "-n", "ml"]) == 0 and seen["election"] is None  # one replica: no election
 
 
 def test_worker_subcommand_delegates_to_the_worker_cli(capsys):

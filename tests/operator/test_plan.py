@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from rzero_operator.api import RZeroRunSpec, RZeroRunStatus
-from rzero_operator.plan import Observed, attempt_name, decide, decide_invalid_spec, next_step, steps
+from rzero_operator.plan import STARTING_POLL_S, Observed, attempt_name, decide, decide_invalid_spec, next_step, steps
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
 RUN = dict(run_name="demo", run_root="/runs/local/demo/uid-1", generation=1)
@@ -302,6 +302,20 @@ def test_invalid_spec_is_reported_and_nothing_starts():
     assert condition.status == "False" and "spec.iterations" in condition.message
 
 
+def test_sizing_warnings_are_reported_once_per_generation_in_events_and_the_condition():
+    warning = "spec.resources.gpus: warning: 1 of the evaluate pod's 2 GPUs stay idle"
+    first = decide(make_spec(), RZeroRunStatus(), observed(spec_warnings=(warning,)), NOW)
+    assert ("Warning", "SizingWarning", warning) in first.events and first.start is not None
+    assert first.status.condition("SpecValid").message == f"sizing warnings: {warning}"
+    resync = decide(make_spec(), first.status, observed("running", spec_warnings=(warning,)), NOW)
+    assert [e for e in resync.events if e[1] == "SizingWarning"] == []
+    assert resync.status.condition("SpecValid").message == f"sizing warnings: {warning}"
+    edited = decide(make_spec(), resync.status, observed("running", spec_warnings=(warning,), generation=2), NOW)
+    assert [e for e in edited.events if e[1] == "SizingWarning"] == [("Warning", "SizingWarning", warning)]
+    fixed = decide(make_spec(), edited.status, observed("running", generation=3), NOW)
+    assert fixed.events == [] and fixed.status.condition("SpecValid").message == ""
+
+
 def test_a_spec_that_cannot_build_a_task_fails_the_run_with_the_reason():
     status = run_through(make_spec(), 1)
     broken = make_spec().model_copy(update={"sharding": make_spec().sharding.model_copy(update={"generate": 0})})
@@ -314,3 +328,15 @@ def test_attempt_names_are_dns_labels_even_for_long_run_names():
     name = attempt_name(long, 12, "challenger", 3)
     assert len(name) <= 58 and name.endswith("-i012-challenger-a3")  # room for an Indexed pod's "-1023"
     assert name != attempt_name("r" * 62, 12, "challenger", 3)
+
+
+def test_a_started_attempt_and_one_still_without_pods_are_looked_at_again_within_seconds():
+    """A Job whose pods cannot be created says so only in an Event: the plan asks to look again soon, so the
+    FailedCreate fails the attempt in seconds instead of at the next resync."""
+    spec = make_spec()
+    started = decide(spec, RZeroRunStatus(), observed(), NOW)
+    assert started.start is not None and started.requeue_after == STARTING_POLL_S
+    waiting = decide(spec, started.status, observed("running", starting=True), NOW)
+    assert waiting.start is None and waiting.requeue_after == STARTING_POLL_S
+    with_pods = decide(spec, started.status, observed("running"), NOW)
+    assert with_pods.requeue_after is None

@@ -10,6 +10,7 @@ import yaml
 
 from rzero_operator import sizing
 from rzero_operator.cli import main
+from rzero_operator.sizing_auto import size
 from rzero_operator.sizing_memory import training_memory
 from rzero_operator.validate import validate_manifest
 
@@ -147,3 +148,96 @@ def test_the_tables_of_docs_gpu_sizing_are_this_arithmetic():
                          number(m.reference), number(m.gathered), number(m.activations), number(m.overhead),
                          number(m.resident), number(m.peak), f"{m.host / GiB:.0f}"]
                 assert "| " + " | ".join(cells) + " |" in doc
+
+
+# --------------------------------------------------------------------------------------------------
+# auto: unset cpuOffload, rolloutGpuMemoryUtilization and memory (sizing_auto)
+
+MINIMAL = {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {"name": "minimal"},
+           "spec": {"model": "Qwen/Qwen3-4B-Base", "storage": {"uri": "s3://bucket/runs"}}}
+
+
+def minimal(**changes) -> dict:
+    doc = copy.deepcopy(MINIMAL)
+    for path, value in changes.items():
+        node = doc["spec"]
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return doc
+
+
+def test_the_minimal_manifest_fits_one_gpu_by_offloading_as_the_reference_does(tmp_path, capsys):
+    sized = size(validate_manifest(MINIMAL).spec)
+    assert sized.findings == ()
+    for role in (sized.spec.challenger.grpo, sized.spec.solver.grpo):
+        assert (role.cpu_offload, role.rollout_gpu_memory_utilization) == (True, 0.7)
+    assert [sized.spec.resources.for_phase(p).memory for p in ("challenger", "solver", "generate")] == \
+        ["96Gi", "88Gi", "32Gi"]
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(MINIMAL))
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr()
+    assert out.err == "" and "spec.challenger.grpo.cpuOffload: auto: true (1 training rank would keep 70.4 GiB" in out.out
+
+
+def test_auto_keeps_what_fits_and_never_changes_a_set_value():
+    sized = size(validate_manifest(minimal(**{"resources.gpus": 8, "challenger.solverGpus": 4})).spec).spec
+    assert (sized.challenger.grpo.cpu_offload, sized.solver.grpo.cpu_offload) == (False, False)  # 19.9 / 11.4 GiB fit
+    kept = size(validate_manifest(minimal(**{"solver.grpo.cpuOffload": False, "resources.memory": "16Gi",
+                                             "solver.grpo.rolloutGpuMemoryUtilization": 0.2})).spec)
+    assert (kept.spec.solver.grpo.cpu_offload, kept.spec.solver.grpo.rollout_gpu_memory_utilization) == (False, 0.2)
+    assert kept.spec.resources.for_phase("solver").memory == "16Gi"
+    assert any(e.startswith("spec.solver.grpo.rolloutGpuMemoryUtilization: error: solver: the vLLM rollout engine "
+                            "takes 0.2") and "auto" not in e for e in kept.errors)
+
+
+def test_with_offload_refused_auto_sizes_the_rollout_share_down_to_what_fits():
+    doc = minimal(model="Qwen/Qwen3-8B-Base", **{"resources.gpus": 8, "challenger.solverGpus": 4,
+                                                 "challenger.grpo.cpuOffload": False})
+    sized = size(validate_manifest(doc).spec)
+    assert sized.spec.challenger.grpo.rollout_gpu_memory_utilization == 0.5  # 37.3 GiB stay on each GPU
+    assert sized.errors == []
+
+
+def test_when_no_share_fits_the_error_says_auto_chose_it():
+    doc = minimal(model="Qwen/Qwen3-8B-Base", **{"challenger.grpo.cpuOffload": False,
+                                                 "resources.nodeSelector": {"nvidia.com/gpu.memory": "163840"}})
+    errors = size(validate_manifest(doc).spec).errors
+    assert any(e.startswith("spec.challenger.grpo.rolloutGpuMemoryUtilization: error:")
+               and e.endswith("(unset: auto sized it to 0.7)") for e in errors), errors
+
+
+def test_what_cannot_be_sized_keeps_the_values_of_before():
+    for doc in (minimal(model="s3://models/custom"), minimal(**{"device.device": "cpu"}),
+                minimal(**{"device.backend": "transformers"}), minimal(**{"resources.gpus": 0})):
+        sized = size(validate_manifest(doc).spec)
+        grpo = sized.spec.challenger.grpo
+        assert (grpo.cpu_offload, grpo.rollout_gpu_memory_utilization) == (False, 0.7), doc["spec"]
+        memory = sized.spec.resources.for_phase("challenger").memory
+        assert memory == ("40Gi" if doc["spec"].get("device") == {"backend": "transformers"} else "32Gi")  # loading 6P
+
+
+def test_the_table_of_what_auto_chooses_in_docs_gpu_sizing_is_this_arithmetic():
+    from rzero_operator.init import Cluster, starter
+
+    doc = (REPO / "docs" / "gpu-sizing.md").read_text()
+    for label, source in (("4B", "Qwen/Qwen3-4B-Base"), ("8B", "Qwen/Qwen3-8B-Base")):
+        for gpus, nodes in ((1, 1), (4, 1), (8, 1), (8, 2)):
+            spec = validate_manifest(yaml.safe_load(starter(source, Cluster(gpus, nodes)).text)).spec
+            for phase in ("challenger", "solver"):
+                layout, grpo = sizing.phase_layout(spec, phase), getattr(spec, phase).grpo
+                whole = spec.model_copy(deep=True)
+                getattr(whole, phase).grpo.cpu_offload = False
+                resident = training_memory(whole, layout, sizing.model_shape(source)).resident
+                host = training_memory(spec, layout, sizing.model_shape(source)).host
+                cells = [label, f"{nodes}x{gpus}" if nodes > 1 else str(gpus),
+                         f"{phase.title()} ({layout.ranks * layout.nodes})", f"{resident / GiB:.1f} GiB",
+                         str(grpo.cpu_offload).lower(), f"{grpo.rollout_gpu_memory_utilization:g}",
+                         f"{host / GiB:.1f} GiB", spec.resources.for_phase(phase).memory]
+                assert "| " + " | ".join(cells) + " |" in doc, cells
+    minimal_spec = size(validate_manifest(MINIMAL).spec).spec
+    one = validate_manifest(yaml.safe_load(starter("Qwen/Qwen3-4B-Base", Cluster(1)).text)).spec
+    for phase in ("challenger", "solver"):  # the 1-GPU rows are the minimal manifest's too
+        assert minimal_spec.resources.for_phase(phase).memory == one.resources.for_phase(phase).memory

@@ -63,8 +63,16 @@ def test_a_warm_up_cannot_serve_two_base_models():
 
 
 def test_the_challengers_p_hat_uses_the_runs_labelling_vote():
-    assert one("challenger", 1).vote == "reference"
-    assert one("challenger", 1, make_spec(labeling={"vote": "boxed-only"})).vote == "boxed-only"
+    assert one("challenger", 1).grading.vote == "reference"
+    assert one("challenger", 1, make_spec(labeling={"vote": "boxed-only"})).grading.vote == "boxed-only"
+
+
+def test_every_grading_phase_reads_and_compares_answers_as_the_runs_labeling_block_says():
+    spec = make_spec(labeling={"vote": "boxed-only", "checker": "math-verify", "gradingTimeoutS": 3})
+    for phase in ("challenger", "generate", "solver"):
+        assert one(phase, 1).grading.model_dump() == {"vote": "reference", "checker": "mathruler", "timeout_s": 10.0}
+        assert one(phase, 1, spec).grading.model_dump() == {"vote": "boxed-only", "checker": "math-verify", "timeout_s": 3}
+    assert one("label", 1, spec).settings.grading() == one("solver", 1, spec).grading
 
 
 def test_later_challenger_continues_from_the_previous_checkpoints():

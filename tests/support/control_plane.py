@@ -354,3 +354,11 @@ def install_chart(plane: ControlPlane, helm: Path, watched: list[str], values: d
     name = f"{release}-rzero-operator"
     kubeconfig = plane.service_account_kubeconfig(namespace, name, create=False)
     return ChartInstall(release, namespace, tuple(watched), kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def rzero_crd(control_plane: ControlPlane) -> Path:
+    """The committed CRD, applied once per control plane and Established."""
+    path = CHART.parents[1] / "crds" / "rzeroruns.rzero.dev.yaml"
+    control_plane.apply_crd(path)
+    return path

@@ -5,7 +5,8 @@
   kubeconfig pointing at it.
 - `kube_api`: our KubeApi (the official `kubernetes` client) talking to it.
 - `operators`: starts/stops the real operator (kopf.operator) in threads against it — stop one and start
-  another to test restarts.
+  another to test restarts; `operators.start(election=ElectionConfig(...))` runs it as a leader-election
+  candidate (a standby until it holds the Lease, its writes fenced).
 - `job_driver`: plays the Job controller the emulator lacks: creates pods with terminated states and
   termination messages (the worker's summary JSON) and sets Job conditions.
 
@@ -29,7 +30,8 @@ import kmock
 import pytest
 
 from rzero_operator.kube.client import KubeApi, load_api_client
-from rzero_operator.kube.main import OperatorApp
+from rzero_operator.kube.leader import ElectionConfig
+from rzero_operator.kube.main import OperatorApp, elected_app
 
 RESOURCES = {
     "rzero.dev/v1alpha1/rzeroruns": dict(kind="RZeroRun", singular="rzerorun", shortnames=["rzr"], subresources=["status"]),
@@ -69,6 +71,9 @@ class RealisticEmulator(kmock.KubernetesEmulator):
 
     `admission`: checks that answer as a real API server would refuse (support/kube_admission.py), each
     `(request) -> (status, reason, message) | None`, consulted before anything is stored.
+
+    Leases (coordination.k8s.io/v1) live in a dict of their own too: kmock 0.8 has no PUT, and here a
+    PUT checks resourceVersion as the API server does (409 when the object changed since it was read).
     """
 
     def __init__(self, *args, **kwargs):
@@ -76,6 +81,8 @@ class RealisticEmulator(kmock.KubernetesEmulator):
         self.request_log: list = []
         self.admission: list[Callable[[Any], tuple[int, str, str] | None]] = []
         self.events: dict[tuple[str, str], dict] = {}
+        self.leases: dict[tuple[str, str], dict] = {}
+        self._lease_version = 0
 
     async def _handle(self, request):
         self.request_log.append((time.monotonic(), request))
@@ -93,6 +100,8 @@ class RealisticEmulator(kmock.KubernetesEmulator):
                 meta.setdefault("creationTimestamp", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             if request.resource is not None and request.resource.plural == "events":
                 return self._event(request)
+            if request.url.path.startswith(LEASES_PREFIX):
+                return self._lease(request)
             return await super()._handle(request)
         finally:
             self._requests[:] = [r for r in self._requests if r is not request]
@@ -107,6 +116,42 @@ class RealisticEmulator(kmock.KubernetesEmulator):
             return aiohttp.web.json_response(request.data, status=201)
         items = [event for (ns, _), event in self.events.items() if not namespace or ns == namespace]
         return aiohttp.web.json_response({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": items})
+
+
+    def _lease(self, request):
+        parts = request.url.path[len(LEASES_PREFIX):].strip("/").split("/")  # namespaces/NS/leases[/NAME]
+        if len(parts) < 3 or parts[0] != "namespaces" or parts[2] != "leases":
+            return status_response(404, "NotFound", "not a lease path")
+        namespace, name = parts[1], (parts[3] if len(parts) > 3 else None)
+        method = request.method.value if request.method else ""
+        if method == "POST":
+            name = request.data["metadata"]["name"]
+            if (namespace, name) in self.leases:
+                return status_response(409, "AlreadyExists", f'leases.coordination.k8s.io "{name}" already exists')
+            return self._store_lease(namespace, name, request.data, 201)
+        stored = self.leases.get((namespace, name))
+        if stored is None:
+            return status_response(404, "NotFound", f'leases.coordination.k8s.io "{name}" not found')
+        if method == "GET":
+            return aiohttp.web.json_response(stored)
+        if method == "PUT":
+            sent = (request.data.get("metadata") or {}).get("resourceVersion")
+            if sent != stored["metadata"]["resourceVersion"]:
+                return status_response(409, "Conflict", f'Operation cannot be fulfilled on leases.coordination.k8s.io '
+                                       f'"{name}": the object has been modified; please apply your changes to the '
+                                       'latest version and try again')
+            return self._store_lease(namespace, name, request.data, 200)
+        return status_response(405, "MethodNotAllowed", f"{method} on a lease")
+
+    def _store_lease(self, namespace: str, name: str, body: dict, code: int):
+        self._lease_version += 1
+        lease = json.loads(json.dumps(body))
+        lease.setdefault("metadata", {}).update(namespace=namespace, name=name, resourceVersion=str(self._lease_version))
+        self.leases[(namespace, name)] = lease
+        return aiohttp.web.json_response(lease, status=code)
+
+
+LEASES_PREFIX = "/apis/coordination.k8s.io/v1/"
 
 
 def status_response(code: int, reason: str, message: str):
@@ -186,27 +231,48 @@ def fast_shutdown(settings) -> None:
 class OperatorThread:
     """The real operator (kopf.operator + our handlers) in a thread with its own event loop."""
 
-    def __init__(self, api: KubeApi, namespace: str, *, tick_s: float = 0.1, resync_s: float = 5.0):
-        self.app = OperatorApp(api, tick_s=tick_s, resync_s=resync_s, workers=8)
+    def __init__(self, api: KubeApi, namespace: str, *, tick_s: float = 0.1, resync_s: float = 5.0,
+                 election: ElectionConfig | None = None):
+        self.elector = None
+        if election is None:
+            self.app = OperatorApp(api, tick_s=tick_s, resync_s=resync_s, workers=8)
+        else:  # as run_operator builds it: the reconciler's writes fenced by the elector
+            self.app, self.elector = elected_app(api.api_client, election, tick_s=tick_s, resync_s=resync_s, workers=8)
         self.namespace = namespace
         self._stop = threading.Event()
         self._ready = threading.Event()
         self.error: BaseException | None = None
+        self.exit_code: int | None = None
         self._thread = threading.Thread(target=self._main, name="rzero-operator", daemon=True)
 
     def _main(self) -> None:
         try:
             # Cluster-wide: kmock 0.8 cannot parse GET /api/v1/namespaces, which namespaced kopf lists.
-            asyncio.run(self.app.run(namespaces=None, standalone=True, stop_flag=self._stop,
-                                     ready_flag=self._ready, tune=fast_shutdown))
+            if self.elector is None:
+                asyncio.run(self.app.run(namespaces=None, stop_flag=self._stop, ready_flag=self._ready,
+                                         tune=fast_shutdown))
+                self.exit_code = 0
+            else:
+                self.exit_code = asyncio.run(self.app.run_elected(self.elector, halt=self._stop,
+                                                                  ready_flag=self._ready, tune=fast_shutdown))
         except BaseException as error:  # surfaced by stop()
             self.error = error
 
-    def start(self) -> "OperatorThread":
+    def start(self, wait_ready: bool = True) -> "OperatorThread":
+        """wait_ready=False: a leader-election standby gets ready only once it leads."""
         self._thread.start()
-        if not self._ready.wait(20):
+        if wait_ready and not self._ready.wait(20):
             raise RuntimeError(f"operator did not get ready: {self.error!r}")
         return self
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the thread to end by itself (a lost Lease); True when it did."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def stop(self) -> None:
         self._stop.set()
@@ -223,8 +289,8 @@ class Operators:
         self.namespace = namespace
         self.running: list[OperatorThread] = []
 
-    def start(self, **options: Any) -> OperatorThread:
-        operator = OperatorThread(self._api_factory(), self.namespace, **options).start()
+    def start(self, wait_ready: bool = True, **options: Any) -> OperatorThread:
+        operator = OperatorThread(self._api_factory(), self.namespace, **options).start(wait_ready)
         self.running.append(operator)
         return operator
 

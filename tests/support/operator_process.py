@@ -4,8 +4,8 @@
     operator.kill()          # SIGKILL, as a node failure or OOM kill would
     operator.terminate()     # SIGTERM, as a rollout would
 
-Logs (one JSON object a line) go to `workdir/operator-<n>.log`. Short tick and resync intervals keep the
-tests quick; the operator's behaviour does not depend on them.
+Logs (one JSON object a line) go to `workdir/operator-<n>.log`. The operator runs with its real defaults
+(1 s requeue tick, 60 s resync): whatever a test sees happen within seconds was not the resync's doing.
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ class OperatorProcess:
 
     def start(self) -> "OperatorProcess":
         self.log = self.workdir / f"operator-{next(_counter)}.log"
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "RZERO_OPERATOR_TICK_SECONDS": "0.2",
-               "RZERO_OPERATOR_RESYNC_SECONDS": "5", **self.env}
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **self.env}
         env.pop("KUBERNETES_SERVICE_HOST", None)  # never mistake the test machine for a pod
         command = [sys.executable, "-c", "from rzero_operator.cli import main; raise SystemExit(main())",
                    "operator", *self.args]

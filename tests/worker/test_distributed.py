@@ -86,3 +86,16 @@ def test_cpu_offload_is_refused_without_vllm_rollouts(monkeypatch):
         distributed.check_offload(settings(cpu_offload=True), "cuda", use_vllm=False)
     distributed.check_offload(settings(cpu_offload=True), "cuda", use_vllm=True)
     distributed.check_offload(settings(cpu_offload=True), "cpu", use_vllm=False)  # CPU ranks do not shard
+
+
+def test_a_task_must_carry_the_sized_offload_and_rollout_share_where_they_matter(monkeypatch):
+    from rzero_worker.grpo import vllm_rollout_options
+
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with pytest.raises(ConfigurationError, match=r"settings.grpo.cpuOffload is unset: the operator .* size it"):
+        distributed.fsdp_config(settings(), "cuda")  # left at auto: only the operator knows the pod's GPUs
+    with pytest.raises(ConfigurationError, match="settings.grpo.rolloutGpuMemoryUtilization is unset"):
+        vllm_rollout_options(settings(cpu_offload=False), use_vllm=True)
+    assert vllm_rollout_options(settings(), use_vllm=False) == {"use_vllm": False}  # unset is fine where unused
+    assert distributed.fsdp_config(settings(), "cpu") is None
+    assert vllm_rollout_options(settings(rollout_gpu_memory_utilization=0.6), True)["vllm_gpu_memory_utilization"] == 0.6

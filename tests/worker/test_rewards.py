@@ -135,3 +135,37 @@ def test_solver_rewards_with_format_weight(pool):
 def test_solver_rewards_use_math_equivalence(pool):
     completions = ["\\boxed{\\frac{1}{2}}", "\\boxed{\\sqrt{8}}"]
     assert solver_rewards(completions, ["0.5", "2\\sqrt{2}"], pool) == [1.0, 1.0]
+
+
+@pytest.fixture(scope="module")
+def ruler():
+    with GradingPool(workers=1, timeout_s=10.0, checker="mathruler") as grading_pool:
+        yield grading_pool
+
+
+@pytest.mark.parametrize(
+    ("completion", "label", "reference", "rzero"),
+    [
+        # the checker: mathruler (reference) is case-blind and strict on integers; math-verify compares values
+        ("<think>t</think> \\boxed{even}", "Even", 1.00, 0.10),
+        ("<think>t</think> \\boxed{\\sqrt{25}}", "5", 0.10, 1.00),
+        # the reading: the reference reads no \fbox
+        ("$\\fbox{12}$", "12", 0.0, 0.9),
+        # the format check: the reference removes whitespace around <, > and / first
+        (" <think>t</think> $\\boxed{12}$", "12", 1.00, 0.90),
+    ],
+)
+def test_the_solver_reward_is_the_references_in_reference_mode_and_rzeros_in_the_other(
+        ruler, pool, completion, label, reference, rzero):
+    assert solver_rewards([completion], [label], ruler, 0.1, "reference") == pytest.approx([reference])
+    assert solver_rewards([completion], [label], pool, 0.1, "boxed-only") == pytest.approx([rzero])
+
+
+def test_challenger_rewards_score_an_output_without_a_box_only_in_reference_mode():
+    boxless = "<question>\nWhat is 2+3?\n</question>\n\nThe answer is 5."
+    completions = [boxless, challenger_completion(OTHER), challenger_completion(NEAR_1)]
+    p_hats = [0.5, 0.5, 0.5]
+    code = ChallengerSettings(reward="code")
+    assert challenger_rewards(completions, p_hats, code, "reference")[0] == pytest.approx(0.5 - 1 / 3)
+    assert challenger_rewards(completions, p_hats, code, "boxed-only")[0] == pytest.approx(-1 - 1 / 3)
+    assert challenger_rewards(completions, p_hats, ChallengerSettings(), "boxed-only")[0] == 0.0

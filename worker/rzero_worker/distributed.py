@@ -285,17 +285,31 @@ def fsdp_config(settings, device: str) -> dict | None:
         "version": 2,
         "reshard_after_forward": True,  # full shard (ZeRO-3): parameters are freed after each layer's use
         "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",  # one FSDP unit per decoder layer (_no_split_modules)
-        "cpu_offload": settings.cpu_offload,
+        "cpu_offload": sized(settings, "cpu_offload"),
         "state_dict_type": "SHARDED_STATE_DICT",
         "activation_checkpointing": settings.gradient_checkpointing,
     }
+
+
+def sized(settings, name: str):
+    """A GRPO setting the spec may leave unset (auto: cpuOffload, rolloutGpuMemoryUtilization). The operator and
+    `rzero run` size it from the model and the pod's GPUs (rzero_operator.sizing_auto) before they write the task;
+    a task without it was not written by them and is refused (exit 2) where the value matters."""
+    value = getattr(settings, name)
+    if value is None:
+        from .phases.context import ConfigurationError
+
+        field = "".join(part.title() if i else part for i, part in enumerate(name.split("_")))
+        raise ConfigurationError(f"settings.grpo.{field} is unset: the operator and `rzero run` size it (auto) when "
+                                 "they write the task; set it in a task written by hand")
+    return value
 
 
 def check_offload(settings, device: str, use_vllm: bool) -> None:
     """CPU offload needs vLLM rollouts (the reference's combination): transformers' `generate` moves its inputs to
     the device of the model's parameters, which offloaded FSDP2 shards report as the CPU, while the layers run on
     the GPU (measured on an H100: `index_select` on tensors of two devices)."""
-    if uses_fsdp(settings, device) and settings.cpu_offload and not use_vllm:
+    if uses_fsdp(settings, device) and sized(settings, "cpu_offload") and not use_vllm:
         from .phases.context import ConfigurationError
 
         raise ConfigurationError("settings.grpo.cpuOffload needs vLLM rollouts (vllm installed, device.backend auto or "

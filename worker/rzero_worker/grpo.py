@@ -144,11 +144,13 @@ def vllm_rollout_options(settings: GRPOSettings, use_vllm: bool) -> dict:
     the batch, which TRL recomputes (old_per_token_logps) as verl does."""
     if not use_vllm:
         return {"use_vllm": False}
+    from . import distributed
+
     return {
         "use_vllm": True,
         "vllm_mode": "colocate",
         "vllm_tensor_parallel_size": settings.rollout_tensor_parallel_size,
-        "vllm_gpu_memory_utilization": settings.rollout_gpu_memory_utilization,
+        "vllm_gpu_memory_utilization": distributed.sized(settings, "rollout_gpu_memory_utilization"),
         "vllm_enable_sleep_mode": True,
         "vllm_max_model_length": settings.max_prompt_tokens + settings.max_completion_tokens,
         "vllm_importance_sampling_correction": False,

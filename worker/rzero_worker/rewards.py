@@ -14,15 +14,19 @@ How the reference code (`examples/reward_function/caller_penalty.py`) computes r
 - clustering: agglomerative, average linkage, on the precomputed distances, cut at 0.5. sklearn's
   `distance_threshold` keeps merges whose distance is strictly below the threshold; scipy's `fcluster`
   keeps those <= t, so we cut at the float just below the threshold to get the same clusters.
-- invalid completions (no question) stay in the batch as the empty question: BLEU with an empty
+- invalid completions (not scored under the run's reading, grading/reading.py: no question; in boxed-only
+  mode also no boxed answer; in reference mode an empty box) stay in the batch as the empty question: BLEU with an empty
   sentence is 0, so each is a singleton cluster. They count in B, and (code formula only) their
   -1 reward also loses lambda/B, exactly as in the reference. Paper: they get 0.
 - p-hat: the share of the Solver's m samples in the majority class (`Vote.score`). A completion whose
   p-hat is None (not scored) is treated as invalid.
 
-Solver: accuracy = 1 if the last boxed answer is equivalent to the pseudo-label (math-verify, label as
-gold) else 0; with format weight w > 0: (1 - w) * accuracy + w * format, format = 1 when the completion
-matches `<think>.*</think>.*\boxed{.*}.*` (the reference uses w = 0.1).
+Solver (the reference's `examples/reward_function/math.py`): accuracy = 1 if the answer the run's reading
+finds is equivalent to the pseudo-label under the pool's checker (`grade_answer(answer, label)` for
+mathruler, label as gold) else 0, and 0 when undecidable in time; with format weight w > 0:
+(1 - w) * accuracy + w * format, format = 1 when the completion matches `<think>.*</think>.*\boxed{.*}.*`
+(in reference mode after removing whitespace around `<`, `>` and `/`, `math.py:38`; the reference uses
+w = 0.1).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Literal
 
 import numpy as np
 
-from .grading.extract import extract_boxed, has_reasoning_then_box, parse_challenger_output
+from .grading.reading import Reading
 from .grading.vote import grade
 from .task import ChallengerSettings
 
@@ -91,12 +95,14 @@ def repetition_penalties(questions: list[str], weight: float = 1.0, threshold: f
 
 
 def challenger_rewards(
-    completions: list[str], p_hats: list[float | None], settings: ChallengerSettings
+    completions: list[str], p_hats: list[float | None], settings: ChallengerSettings, vote: str = "reference"
 ) -> list[float]:
-    """One reward per Challenger completion of the whole rollout batch (see the module notes)."""
+    """One reward per Challenger completion of the whole rollout batch (see the module notes); `vote`: the
+    run's reading mode."""
     if len(completions) != len(p_hats):
         raise ValueError(f"challenger_rewards: {len(completions)} completions but {len(p_hats)} p_hats")
-    questions = [parse_challenger_output(completion)[0] for completion in completions]
+    reading = Reading(vote)
+    questions = [reading.challenger_question(completion) for completion in completions]
     valid = [question is not None and p_hat is not None for question, p_hat in zip(questions, p_hats)]
     penalties = repetition_penalties(
         [question if ok else "" for question, ok in zip(questions, valid)],
@@ -112,25 +118,27 @@ def challenger_rewards(
     return rewards
 
 
-def format_reward(completion: str) -> float:
-    r"""1 when the completion reasons in <think>...</think> and then gives a \boxed{} answer."""
-    return 1.0 if has_reasoning_then_box(completion) else 0.0
+def format_reward(completion: str, vote: str = "reference") -> float:
+    r"""1 when the completion reasons in <think>...</think> and then gives a \boxed{} answer (module notes)."""
+    return 1.0 if Reading(vote).format_ok(completion) else 0.0
 
 
 def solver_rewards(
-    completions: list[str], labels: list[str], pool, format_weight: float = 0.0
+    completions: list[str], labels: list[str], pool, format_weight: float = 0.0, vote: str = "reference"
 ) -> list[float]:
-    """accuracy (boxed answer equivalent to the pseudo-label), mixed with the format reward when w > 0."""
+    """accuracy (the answer equivalent to the pseudo-label), mixed with the format reward when w > 0;
+    `vote`: the run's reading mode, `pool`: a GradingPool of the run's checker."""
     if len(completions) != len(labels):
         raise ValueError(f"solver_rewards: {len(completions)} completions but {len(labels)} labels")
     if not 0.0 <= format_weight <= 1.0:
         raise ValueError(f"format_weight must be in [0, 1], got {format_weight}")
-    verdicts = grade([extract_boxed(completion) for completion in completions], labels, pool)
+    reading = Reading(vote)
+    verdicts = grade([reading.answer(completion) for completion in completions], labels, pool)
     rewards = []
     for completion, verdict in zip(completions, verdicts):
         accuracy = 1.0 if verdict else 0.0  # None (undecidable in time) earns nothing
         if format_weight > 0:
-            rewards.append((1.0 - format_weight) * accuracy + format_weight * format_reward(completion))
+            rewards.append((1.0 - format_weight) * accuracy + format_weight * format_reward(completion, vote))
         else:
             rewards.append(accuracy)
     return rewards

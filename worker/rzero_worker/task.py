@@ -190,20 +190,23 @@ class GRPOSettings(Schema):
         "gradients and AdamW state over all ranks (the reference); ddp = a full copy on every rank. CPU ranks (gloo) "
         "always run ddp: accelerate shards only on accelerators.",
     )
-    cpu_offload: bool = Field(
-        default=False,
+    cpu_offload: bool | None = Field(
+        default=None,
         description="With fsdp: keep the weights, gradients and AdamW state (and the KL reference) in host memory "
-        "between uses, as the reference does (param and optimizer offload); slower, for models that do not fit.",
+        "between uses, as the reference does (param and optimizer offload); slower, for models that do not fit. "
+        "Unset (auto): true only when the training state does not fit beside the rollout engine, sized from the "
+        "model and the pod's GPUs (docs/gpu-sizing.md); a task always carries the sized value.",
     )
     rollout_tensor_parallel_size: int = Field(
         default=1, ge=1, le=64,
         description="GPUs (training ranks) per colocated vLLM rollout engine (reference 2); must divide the ranks.",
     )
-    rollout_gpu_memory_utilization: float = Field(
-        default=0.7, gt=0, lt=1,
+    rollout_gpu_memory_utilization: float | None = Field(
+        default=None, gt=0, lt=1,
         description="Share of each GPU the colocated vLLM rollout engine fills while it generates (reference 0.7); "
         "it sleeps, freeing it, during the optimizer updates. The training state left on the GPU meanwhile must fit "
-        "in the rest (`rzero validate` checks).",
+        "in the rest (`rzero validate` checks). Unset (auto): 0.7 where it fits, else the largest share that does "
+        "(docs/gpu-sizing.md); a task always carries the sized value.",
     )
 
     @model_validator(mode="after")
@@ -305,8 +308,25 @@ class GenerationSettings(Schema):
     batch_size: int = Field(default=64, ge=1, le=100000, description="Prompts per generation call.")
 
 
-# How m sampled answers become a vote (see grading/vote.py): the reference code's rules or boxed answers only.
+# How model outputs are read and m sampled answers become a vote (grading/reading.py, grading/vote.py): the
+# reference code's rules or rzero's boxed-only reading. One mode per run, for every phase.
 VoteMode = Literal["reference", "boxed-only"]
+# Which equivalence checker decides votes, p-hat and the Solver's reward (grading/verify.py).
+Checker = Literal["mathruler", "math-verify"]
+
+
+class Grading(Schema):
+    """How one run reads and compares answers: `spec.labeling`'s vote, checker and timeout, copied into every
+    task that grades (challenger, generate, label, solver) so that no two phases can differ."""
+
+    vote: VoteMode = Field(default="reference", description="The run's labeling.vote.")
+    checker: Checker = Field(default="mathruler", description="The run's labeling.checker.")
+    timeout_s: float = Field(default=10.0, gt=0, le=600, description="The run's labeling.gradingTimeoutS.")
+
+    def pool_limits(self) -> dict:
+        """GradingPool keyword arguments: the checker, its soft limit per comparison (per item for math-verify)
+        and the hard limit that kills a stuck worker (both directions, plus a second)."""
+        return {"checker": self.checker, "soft_timeout_s": self.timeout_s, "timeout_s": 2 * self.timeout_s + 1.0}
 
 
 class LabelingSettings(Schema):
@@ -317,17 +337,33 @@ class LabelingSettings(Schema):
     )
     vote: VoteMode = Field(
         default="reference",
-        description="reference: an answer without \\boxed{} is the class 'None', which counts and can win; a "
-        "question whose majority is None is dropped, as are questions containing '证明' or 'box', labels "
-        "containing 'text', and Challenger outputs without a boxed answer. boxed-only: only boxed answers vote. "
-        "The Challenger's reward uses the same vote.",
+        description="How every phase reads model outputs (the Challenger's reward, generation, labels, the Solver's "
+        "reward). reference: as the reference code: the answer is the last \\boxed{...} (no \\fbox, no "
+        "'\\boxed 5'), 'None' without one, which counts and can win (such a question is dropped); a Challenger "
+        "output without a box is scored in training; generation keeps outputs with a <question> block and a "
+        "\\boxed{ and keeps duplicates; questions containing '证明' or 'box' and labels containing 'text' are "
+        "dropped; a timed-out comparison skips that pair; the format reward ignores whitespace around <, > and /. "
+        "boxed-only: rzero's reading: \\boxed{}, \\fbox{} and '\\boxed 5'; only boxed answers vote; a Challenger "
+        "output needs a question and a boxed answer; duplicate questions are dropped; a question with an "
+        "undecided comparison is dropped.",
+    )
+    checker: Checker = Field(
+        default="mathruler",
+        description="Equivalence checker of the votes, the Challenger's p-hat and the Solver's reward. mathruler: "
+        "the reference's (mathruler 0.1.0 grade_answer: string normalisation, then sympy; strict on integers and "
+        "unreduced fractions, case-blind on words). math-verify: math-verify 0.9.0 (value-based: 2/4 = 1/2, "
+        "sqrt(25) = 5; case-sensitive on words).",
     )
     band: Literal["paper", "code"] = Field(
         default="paper", description="paper: |score-1/2| <= 0.25; code: 0.3 <= score <= 0.8."
     )
     min_score: float | None = Field(default=None, ge=0, le=1, description="Override the band's lower edge.")
     max_score: float | None = Field(default=None, ge=0, le=1, description="Override the band's upper edge.")
-    grading_timeout_s: float = Field(default=5.0, gt=0, le=600, description="Hard limit per equivalence check.")
+    grading_timeout_s: float = Field(
+        default=10.0, gt=0, le=600,
+        description="Seconds per comparison (mathruler: each direction; math-verify: both), the reference's 10 s; a "
+        "grader process still busy after twice this plus a second is killed and the pair is undecided.",
+    )
     grading_workers: int = Field(default=0, ge=0, le=256, description="Grader processes; 0 = CPU count.")
     audit_size: int = Field(default=50, ge=0, le=10000, description="Kept questions saved with all answers.")
 
@@ -337,6 +373,10 @@ class LabelingSettings(Schema):
         if lo >= hi:
             raise ValueError(f"band minScore {lo} must be below maxScore {hi}")
         return self
+
+    def grading(self) -> Grading:
+        """The run's reading and checker, as every grading task carries them."""
+        return Grading(vote=self.vote, checker=self.checker, timeout_s=self.grading_timeout_s)
 
     def band_edges(self) -> tuple[float, float]:
         lo, hi = (0.25, 0.75) if self.band == "paper" else (0.3, 0.8)
@@ -598,7 +638,7 @@ class ChallengerTask(TaskBase):
     challenger: ModelInput
     solver: ModelInput
     settings: ChallengerSettings = Field(default_factory=ChallengerSettings)
-    vote: VoteMode = Field(default="reference", description="The run's labeling.vote: p-hat uses the same vote.")
+    grading: Grading = Field(default_factory=Grading, description="The run's reading and checker: p-hat uses them.")
 
 
 class GenerateTask(TaskBase):
@@ -606,6 +646,7 @@ class GenerateTask(TaskBase):
     challenger: ModelInput
     shard: Shard = Field(default_factory=Shard)
     settings: GenerationSettings = Field(default_factory=GenerationSettings)
+    grading: Grading = Field(default_factory=Grading, description="The run's reading of Challenger outputs.")
 
 
 class LabelTask(TaskBase):
@@ -622,6 +663,7 @@ class SolverTask(TaskBase):
     solver: ModelInput
     dataset: str = Field(max_length=1024, pattern=RUN_KEY, description="Run-relative key of the label output (all shards are read).")
     settings: SolverSettings = Field(default_factory=SolverSettings)
+    grading: Grading = Field(default_factory=Grading, description="The run's reading and checker: the reward uses them.")
 
 
 class EvaluateTask(TaskBase):

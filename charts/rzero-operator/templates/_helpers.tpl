@@ -33,6 +33,11 @@ app.kubernetes.io/name: {{ include "rzero.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* The leader-election Lease (in the release namespace). */}}
+{{- define "rzero.leaseName" -}}
+{{- include "rzero.fullname" . -}}
+{{- end -}}
+
 {{- define "rzero.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "rzero.fullname" .) .Values.serviceAccount.name -}}

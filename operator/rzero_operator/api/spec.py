@@ -222,7 +222,11 @@ class ResourcesSpec(Schema):
     )
     gpus: int = Field(default=1, ge=0, le=64, description="GPUs per pod (nvidia.com/gpu).")
     cpu: str = Field(default="4", max_length=32, pattern=QUANTITY, description="CPU request per pod.")
-    memory: str = Field(default="32Gi", max_length=32, pattern=QUANTITY, description="Memory request and limit per pod.")
+    memory: str | None = Field(
+        default=None, max_length=32, pattern=QUANTITY,
+        description="Memory request and limit per pod. Unset (auto): 32Gi, and for the training phases what "
+        "loading and offloading the model need (docs/gpu-sizing.md), when more.",
+    )
     nodes: int = Field(default=1, ge=1, le=64, description="Pods for multi-node training (challenger and solver).")
     node_selector: dict[NodeSelectorKey, LabelValue] = Field(
         default_factory=dict, max_length=64, description="Node labels the pods require."

@@ -5,13 +5,17 @@ pydantic models and deserialize responses into them, which fights our plain-dict
 jobs.py are dicts, kopf hands us dicts). This wrapper keeps the official client's configuration, auth,
 TLS and retries, and only does the last step — one REST call, JSON back — itself. Paths are spelled out,
 so every request the operator makes is visible here.
+
+`fence`: with leader election, the reconciler's KubeApi asks `fence()` (the elector's `is_leader`) before
+every request that is not a GET and raises NotLeader instead of sending it: a replica that lost the lease
+(or was paused past it) creates, patches, deletes and posts nothing.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 import kubernetes.client
@@ -20,6 +24,7 @@ import kubernetes.config
 RUNS_PATH = "/apis/rzero.dev/v1alpha1"
 JOBS_PATH = "/apis/batch/v1"
 CORE_PATH = "/api/v1"
+LEASES_PATH = "/apis/coordination.k8s.io/v1"
 MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -39,6 +44,10 @@ class KubeError(Exception):
     @property
     def conflict(self) -> bool:
         return self.status == 409
+
+
+class NotLeader(RuntimeError):
+    """A write refused before it left: this replica does not hold the leader lease (any more)."""
 
 
 def load_api_client(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
@@ -63,6 +72,7 @@ class KubeApi:
 
     api_client: kubernetes.client.ApiClient
     timeout_s: float = 30.0
+    fence: Callable[[], bool] | None = None  # None: no leader election, every write goes
 
     # ---------------------------------------------------------------------------------------- raw call
     def request(
@@ -74,6 +84,8 @@ class KubeApi:
         query: dict[str, str] | None = None,
         content_type: str = "application/json",
     ) -> dict:
+        if method != "GET" and self.fence is not None and not self.fence():
+            raise NotLeader(f"not the leader: refusing {method} {path}")
         headers = {"Accept": "application/json", "Content-Type": content_type}
         method_, url, headers_, body_, post = self.api_client.param_serialize(
             method=method,
@@ -159,6 +171,18 @@ class KubeApi:
         # Filter again: a selector the server ignores (the test emulator does) must not leak other Events.
         return [e for e in items if (e.get("involvedObject") or {}).get("name") == job
                 and (e.get("involvedObject") or {}).get("kind") == "Job"]
+
+
+    # ------------------------------------------------------------------------------ coordination/v1 Lease
+    def get_lease(self, namespace: str, name: str) -> dict:
+        return self.request("GET", f"{LEASES_PATH}/namespaces/{_quote(namespace)}/leases/{_quote(name)}")
+
+    def create_lease(self, namespace: str, lease: dict) -> dict:
+        return self.request("POST", f"{LEASES_PATH}/namespaces/{_quote(namespace)}/leases", body=lease)
+
+    def replace_lease(self, namespace: str, name: str, lease: dict) -> dict:
+        """PUT with the resourceVersion read: the API server answers 409 when someone wrote in between."""
+        return self.request("PUT", f"{LEASES_PATH}/namespaces/{_quote(namespace)}/leases/{_quote(name)}", body=lease)
 
 
 def _has_labels(obj: dict, labels: dict[str, str]) -> bool:

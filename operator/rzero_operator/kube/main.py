@@ -1,9 +1,10 @@
 """Entry point of `rzero operator`: kopf settings, structured logs, metrics endpoint, and the run loop.
 
-    run_operator(namespaces=None, metrics_port=9090, peering=None, standalone=None)
+    run_operator(namespaces=None, metrics_port=9090, election=None) -> exit code
 
 `OperatorApp` is the same operator as an object, for embedding (tests, bench): construct it with a
-`KubeApi`, then `await app.run(stop_flag=..., ready_flag=...)`.
+`KubeApi`, then `await app.run(stop_flag=..., ready_flag=...)`, or with leader election (leader.py)
+`await app.run_elected(elector, halt=...)`, its KubeApi fenced by `elector.is_leader`.
 """
 
 from __future__ import annotations
@@ -12,20 +13,27 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import kopf
+import kubernetes.client
 
 from .client import KubeApi, load_api_client
 from .handlers import Handlers, Schedule
+from .leader import LOST, STOPPED, ElectionConfig, LeaderElector
 from .metrics import OperatorMetrics
 from .reconcile import Reconciler
 
 PREFIX = "rzero.dev"
 TICK_ENV = "RZERO_OPERATOR_TICK_SECONDS"
 RESYNC_ENV = "RZERO_OPERATOR_RESYNC_SECONDS"
+WATCHDOG_S = 0.1  # how often a leader checks it still holds the Lease (writes are fenced regardless)
+
+log = logging.getLogger(__name__)
 
 
 class JsonFormatter(logging.Formatter):
@@ -56,7 +64,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
-def build_settings(*, peering: str | None, standalone: bool, clusterwide: bool) -> kopf.OperatorSettings:
+def build_settings(*, clusterwide: bool) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     # kopf's own bookkeeping lives under our prefix, in annotations (never in .status, which the plan owns).
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
@@ -70,12 +78,19 @@ def build_settings(*, peering: str | None, standalone: bool, clusterwide: bool) 
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
-    settings.peering.standalone = standalone
+    # Never kopf's peering (it pauses every peer of equal priority: two replicas did nothing). Several
+    # replicas elect one leader through a Lease (leader.py); kopf itself only ever runs in the leader.
+    settings.peering.standalone = True
     settings.peering.clusterwide = clusterwide
-    if peering:
-        settings.peering.name = peering
-        settings.peering.mandatory = True
     return settings
+
+
+def _on_signals(handler: Callable[[], None]) -> None:
+    """SIGINT/SIGTERM call `handler` (main thread only: elsewhere signals are not ours to take)."""
+    if threading.current_thread() is threading.main_thread():
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, handler)
 
 
 class OperatorApp:
@@ -95,38 +110,107 @@ class OperatorApp:
         self.handlers.register(self.registry)
 
     async def run(
-        self, *, namespaces: list[str] | None = None, peering: str | None = None, standalone: bool = True,
-        stop_flag: Any = None, ready_flag: Any = None, tune: Callable[[kopf.OperatorSettings], None] | None = None,
+        self, *, namespaces: list[str] | None = None, stop_flag: Any = None, ready_flag: Any = None,
+        tune: Callable[[kopf.OperatorSettings], None] | None = None, on_signal: Callable[[], None] | None = None,
     ) -> None:
         """Run kopf and the requeue loop until stop_flag (or a signal, in the main thread).
-        tune: adjusts the kopf settings (tests shorten timeouts meant for real clusters)."""
+        tune: adjusts the kopf settings (tests shorten timeouts meant for real clusters).
+        on_signal: takes SIGINT/SIGTERM over from kopf (it must then set stop_flag itself)."""
         clusterwide = not namespaces
-        settings = build_settings(peering=peering, standalone=standalone, clusterwide=clusterwide)
+        settings = build_settings(clusterwide=clusterwide)
         if tune is not None:
             tune(settings)
         requeue = asyncio.create_task(self.handlers.requeue_loop(), name="rzero-requeue")
+        existing = asyncio.all_tasks()  # kopf.operator's bookkeeping: these are not kopf's to cancel
         try:
-            await kopf.operator(
-                registry=self.registry, settings=settings, standalone=standalone, clusterwide=clusterwide,
-                namespaces=namespaces or (), peering_name=peering, stop_flag=stop_flag, ready_flag=ready_flag,
+            tasks = await kopf.spawn_tasks(
+                registry=self.registry, settings=settings, standalone=True, clusterwide=clusterwide,
+                namespaces=namespaces or (), stop_flag=stop_flag, ready_flag=ready_flag,
             )
+            if on_signal is not None:
+                _on_signals(on_signal)  # after spawn_tasks, which installs kopf's own handlers
+            await kopf.run_tasks(tasks, ignored=existing)
         finally:
             requeue.cancel()
             await asyncio.gather(requeue, return_exceptions=True)
             self.executor.shutdown(wait=True, cancel_futures=True)
 
+    async def run_elected(
+        self, elector: LeaderElector, *, namespaces: list[str] | None = None, halt: threading.Event | None = None,
+        ready_flag: Any = None, tune: Callable[[kopf.OperatorSettings], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> int:
+        """Wait as a standby until `elector` holds the Lease, then run the operator while it does.
+        Returns 0 when stopped (halt, SIGINT/SIGTERM; the Lease released) and 1 when the Lease was lost:
+        writes stopped the moment the renew deadline passed (the reconciler's KubeApi is fenced by
+        `elector.is_leader`), and the process should exit so its pod restarts as a standby. on_lost: called
+        the moment the loss is seen (the CLI exits there and then: kopf's own bookkeeping patches are not
+        fenced, so it gets no chance to send one); None: kopf is stopped gracefully (embedding, tests)."""
+        loop = asyncio.get_running_loop()
+        halt = halt or threading.Event()
+        leading, stop_kopf, idle = asyncio.Event(), asyncio.Event(), threading.Event()
+        _on_signals(halt.set)  # a standby stops at once; a leader stops acting, then releases (elector.run)
+        election = asyncio.ensure_future(
+            asyncio.to_thread(elector.run, halt, lambda: loop.call_soon_threadsafe(leading.set), idle))
+        started = asyncio.ensure_future(leading.wait())
+        await asyncio.wait({election, started}, return_when=asyncio.FIRST_COMPLETED)
+        if not leading.is_set():
+            started.cancel()
+            return 0 if await election == STOPPED else 1
+        operator = asyncio.create_task(self.run(namespaces=namespaces, stop_flag=stop_kopf, ready_flag=ready_flag,
+                                                tune=tune, on_signal=halt.set))
+        lost = False
+        while not operator.done():
+            if not halt.is_set() and not elector.is_leader():
+                lost = True
+                log.error("stopping: this replica no longer holds %s", elector.where)
+                if on_lost is not None:
+                    on_lost()
+                halt.set()
+            if halt.is_set():
+                stop_kopf.set()
+            await asyncio.wait({operator}, timeout=WATCHDOG_S)
+        halt.set()
+        idle.set()  # kopf has stopped: the Lease may go
+        outcome = await election
+        operator.result()  # kopf's own failure, if any, after the Lease is released
+        return 1 if lost or outcome == LOST else 0
 
-def run_operator(
-    namespaces: list[str] | None, metrics_port: int | None, peering: str | None = None, standalone: bool | None = None,
-) -> None:
+
+def elected_app(api_client: kubernetes.client.ApiClient, election: ElectionConfig,
+                **app_options: Any) -> tuple[OperatorApp, LeaderElector]:
+    """An operator whose writes are fenced by a leader elector, and the elector (which drives the
+    rzero_operator_leader gauge). The elector has its own connection pool and a request timeout within
+    the renew deadline: a hung renewal never waits on reconciles, and fails while there is time to retry."""
+    metrics = app_options.pop("metrics", None) or OperatorMetrics()
+    lease_api = KubeApi(kubernetes.client.ApiClient(configuration=api_client.configuration),
+                        timeout_s=max(1.0, election.renew_deadline_s - election.retry_period_s))
+    elector = LeaderElector(lease_api, election, on_change=lambda leading: metrics.leader.set(int(leading)))
+    app = OperatorApp(KubeApi(api_client, fence=elector.is_leader), metrics=metrics, **app_options)
+    return app, elector
+
+
+def run_operator(namespaces: list[str] | None, metrics_port: int | None, election: ElectionConfig | None = None) -> int:
     """Run the operator until SIGINT/SIGTERM. namespaces: None or [] = cluster-wide. metrics_port: None =
-    no metrics endpoint. peering: a KopfPeering name for several replicas (needs kopf's peering CRD).
-    standalone: skip peering altogether (one replica); default: standalone unless `peering` is given."""
-    if standalone is None:
-        standalone = peering is None
+    no metrics endpoint. election: act only while holding this Lease (several replicas); None = always act
+    (one replica). Returns the exit code: 1 when the Lease was lost."""
     configure_logging()
-    api = KubeApi(load_api_client())
-    app = OperatorApp(api)
+    api_client = load_api_client()
+    if election is None:
+        app = OperatorApp(KubeApi(api_client))
+        app.metrics.leader.set(1)
+    else:
+        app, elector = elected_app(api_client, election)
     if metrics_port:
         app.metrics.serve(metrics_port)
-    asyncio.run(app.run(namespaces=namespaces, peering=peering, standalone=standalone))
+    if election is None:
+        asyncio.run(app.run(namespaces=namespaces))
+        return 0
+    log.info("standby: waiting to hold %s as %s", elector.where, election.identity)
+    return asyncio.run(app.run_elected(elector, namespaces=namespaces, on_lost=exit_at_once))
+
+
+def exit_at_once() -> None:
+    """Leave now, exit code 1 (its pod restarts as a standby): no shutdown during which kopf might write."""
+    logging.shutdown()
+    os._exit(1)

@@ -14,6 +14,8 @@
 - rzero_awaiting_approval{namespace,run}  gauge: 1 while a run waits at an approval gate
 - rzero_storage_bytes{namespace,run}      gauge: bytes the run's committed outputs hold
 - rzero_guard_trips_total{action} / rzero_approval_decisions_total{decision}: counters
+- rzero_operator_leader                   gauge: 1 while this replica leads (holds the leader lease, or runs
+                                          without leader election), 0 while it waits as a standby
 
 Each `OperatorMetrics` has its own registry, so several operators (tests) can live in one process.
 """
@@ -58,6 +60,8 @@ class OperatorMetrics:
         self.storage_bytes = Gauge("rzero_storage_bytes", "Bytes of the run's committed outputs.", per_run, registry=r)
         self.guard_trips = Counter("rzero_guard_trips_total", "Drift guard trips.", ["action"], registry=r)
         self.decisions = Counter("rzero_approval_decisions_total", "Decisions at approval gates.", ["decision"], registry=r)
+        self.leader = Gauge("rzero_operator_leader", "1 while this replica leads, 0 while it is a standby.",
+                            registry=r)
         self._run_gauges = (self.label_accuracy, self.label_accuracy_lower, self.best_score, self.best_iteration,
                             self.awaiting_approval, self.storage_bytes)
         self._lock = threading.Lock()

@@ -127,12 +127,17 @@ def succeeded(
     return tuple(summaries), problems
 
 
+def awaiting_pods(job: dict) -> bool:
+    """The Job should have pods and has none yet. A suspended Job (Kueue) has none on purpose."""
+    if (job.get("spec") or {}).get("suspend"):
+        return False
+    status = job.get("status") or {}
+    return not any(status.get(key) for key in ("active", "succeeded", "failed", "ready", "terminating"))
+
+
 def failed_create(job: dict, list_events: EventLister | None) -> str | None:
     """The newest `FailedCreate` message of a Job that has no pods yet, or None."""
-    if list_events is None or (job.get("spec") or {}).get("suspend"):
-        return None  # a suspended Job (Kueue) has no pods on purpose
-    status = job.get("status") or {}
-    if status.get("active") or status.get("succeeded") or status.get("failed") or status.get("ready"):
+    if list_events is None or not awaiting_pods(job):
         return None
     name = (job.get("metadata") or {}).get("name")
     events = [e for e in list_events(name) if e.get("reason") == "FailedCreate"
@@ -205,7 +210,7 @@ def observe_attempt(
         code = CONFIG_ERROR_EXIT_CODE if is_configuration_error(None, refused) else None
         return Observed(state="failed", message=f"Job {current.name} cannot create its pods: {refused}",
                         exit_code=code, active=True, **identity)
-    return Observed(state="running", **identity)
+    return Observed(state="running", starting=awaiting_pods(job), **identity)
 
 
 def storage_summary_reader(run_root: str, storage_options: dict[str, Any]) -> SummaryReader:

@@ -115,6 +115,8 @@ def oracle_env(spec: RZeroRunSpec, phase: str) -> list[dict[str, Any]]:
 
 
 def container_resources(shape: PodResources) -> dict[str, Any]:
+    if shape.memory is None:  # the reconciler sizes the spec first; a Job without a memory limit is never made
+        raise ValueError("resources.memory is unset: size the spec first (sizing_auto.resolve)")
     requests: dict[str, str] = {"cpu": str(shape.cpu), "memory": str(shape.memory)}
     limits: dict[str, str] = {"memory": str(shape.memory)}  # memory limit = request: no surprise OOM kills
     if shape.gpus:

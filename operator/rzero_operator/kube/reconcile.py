@@ -12,7 +12,10 @@ When the API server refuses an object of the attempt (a 4xx other than conflict/
 a quota), the refusal is fed back to the plan as a failed attempt in the same reconcile: a configuration
 error fails the run, anything else is retried with backoff; either way the server's message is in the
 status, a condition and a Warning event. A run whose storage is a local path is refused (InvalidSpec): on a
-cluster no volume holds it and the worker's root filesystem is read-only.
+cluster no volume holds it and the worker's root filesystem is read-only. So is one that cannot fit its GPUs
+(sizing_auto.size: the errors `rzero validate` prints, in the same words); its auto fields (cpuOffload,
+rolloutGpuMemoryUtilization, memory) are sized before the plan sees the spec, and its sizing warnings reach the
+plan, which reports them once per generation (SpecValid's message and a Warning event each).
 
 Algorithm decisions live in `plan.decide`; this module only moves data between it and the API server.
 """
@@ -22,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -30,6 +33,7 @@ from ..api.spec import RZeroRunSpec
 from ..api.status import CurrentAttempt, RZeroRunStatus
 from ..approval import decision_annotations
 from ..plan import CONFIG_ERROR_EXIT_CODE, Decision, Observed, StartPhase, decide, decide_invalid_spec
+from ..sizing_auto import size
 from ..tasks import run_root_for
 from ..validate import InvalidManifest, validate_manifest
 from . import naming
@@ -46,11 +50,13 @@ log = logging.getLogger(__name__)
 
 MAX_ROUNDS = 64  # adopting finished Jobs after a status loss replays at most this many steps per call
 CONFLICT_RETRY_S = 2.0
+STATUS_REFUSED_RETRY_S = 30.0  # a status the server refuses is usually refused again: do not hammer it
 LOCAL_STORAGE = (
     "spec.storage.uri: a local path cannot be used on a cluster (phase pods mount no volume for it and their "
     "root filesystem is read-only); use s3://bucket/prefix — local paths are for `rzero run`"
 )
 WAIT = "wait"  # a create found an object that is not ours yet: try again shortly
+START_REASONS = ("PhaseStarted", "PhaseRestarted")
 
 
 @dataclass(frozen=True)
@@ -136,13 +142,26 @@ class Reconciler:
             spec = validate_manifest({key: body.get(key) for key in ("apiVersion", "kind", "metadata", "spec")}).spec
             if not spec.storage.is_s3:
                 raise InvalidManifest([LOCAL_STORAGE])
+            sized = size(spec)  # what `rzero validate` checks: the same findings, in the same words
+            if sized.errors:
+                raise InvalidManifest(sized.errors)
         except InvalidManifest as invalid:
             decision = decide_invalid_spec(status, invalid.errors, meta.get("generation"), now)
             self._write_and_post(body, raw_status, status, decision, outcome)
             return
-        observed = self._observe(run, spec, status, meta.get("generation"), meta.get("annotations"))
+        spec = sized.spec  # auto fields sized: the Jobs and their tasks carry the values
+        observed = replace(self._observe(run, spec, status, meta.get("generation"), meta.get("annotations")),
+                           spec_warnings=tuple(sized.warnings))
         decision = decide(spec, status, observed, now)
-        self._write_and_post(body, raw_status, status, decision, outcome)
+        # "PhaseStarted" is said once the Job exists (or is adopted): never for a Job the server refused.
+        held = [e for e in decision.events if decision.start is not None and e[1] in START_REASONS]
+        try:
+            self._write_and_post(body, raw_status, status, decision, outcome, skip=held)
+        except KubeError as error:
+            if not is_refusal(error.status):
+                raise
+            self._status_refused(body, error, outcome)
+            return  # nothing acts on a step the status cannot record
         outcome.requeue_after = decision.requeue_after
         if decision.stop is not None:
             self._stop(run, decision.stop, outcome)
@@ -150,6 +169,8 @@ class Reconciler:
             refusal = self._start(run, spec, decision.start, outcome)
             if refusal is not None:
                 self._after_refusal(body, spec, decision, observed, refusal, outcome)
+            elif decision.start.name in outcome.created + outcome.adopted:
+                self._post(body, held)
 
     def _observe(
         self, run: RunRef, spec: RZeroRunSpec, status: RZeroRunStatus, generation: int | None,
@@ -171,6 +192,14 @@ class Reconciler:
             list_events=lambda job: self.api.list_job_events(run.namespace, job), **identity,
         )
 
+    def _status_refused(self, body: dict, error: KubeError, outcome: Outcome) -> None:
+        """The status subresource refused the new status (its schema, an admission policy): say so where users
+        look (a Warning event: the status itself cannot carry it) and try again at a slow pace."""
+        message = (f"the API server refused the run's status (HTTP {error.status} {error.reason}: {error.message}); "
+                   "no phase starts until a status is accepted")
+        self._post(body, [("Warning", "StatusRejected", message)])
+        outcome.requeue_after = STATUS_REFUSED_RETRY_S
+
     def _after_refusal(
         self, body: dict, spec: RZeroRunSpec, decision: Decision, observed: Observed, refusal: Refusal,
         outcome: Outcome,
@@ -181,19 +210,28 @@ class Reconciler:
             state="failed", message=refusal.message,
             exit_code=CONFIG_ERROR_EXIT_CODE if refusal.configuration else None,
             run_name=observed.run_name, run_root=observed.run_root, generation=observed.generation,
+            spec_warnings=observed.spec_warnings,
         )
         again = decide(spec, decision.status, failed, self.clock())
         self._write_and_post(body, decision.status.wire(), decision.status, again, outcome)
         outcome.requeue_after = again.requeue_after
 
-    def _write_and_post(self, body: dict, raw_status: dict, old: RZeroRunStatus, decision: Decision, outcome: Outcome) -> None:
+    def _write_and_post(
+        self, body: dict, raw_status: dict, old: RZeroRunStatus, decision: Decision, outcome: Outcome,
+        skip: list[tuple[str, str, str]] = (),
+    ) -> None:
+        """Events first (idempotent names survive a crash here), then the status. `skip`: events said later."""
         meta = body["metadata"]
-        post_events(self.post_event, body, decision.events)  # first: idempotent names survive a crash here
+        self._post(body, [event for event in decision.events if event not in skip])
         if write_status(self.api, meta["namespace"], meta["name"], raw_status, decision.status):
             outcome.status_writes += 1
         self.metrics.record_events(decision.events, old, self.clock())
         self.metrics.track_run((meta["namespace"], meta["name"]), decision.status)
-        for type_, reason, message in decision.events:
+
+    def _post(self, body: dict, events: list[tuple[str, str, str]]) -> None:
+        meta = body["metadata"]
+        post_events(self.post_event, body, events)
+        for type_, reason, message in events:
             log.info("%s %s/%s: %s", reason, meta["namespace"], meta["name"], message,
                      extra={"run": meta["name"], "namespace": meta["namespace"], "reason": reason, "type": type_})
 
@@ -202,20 +240,24 @@ class Reconciler:
             run, spec, start, operator_image=self.operator_image, storage_defaults=self.storage_defaults
         )
         owned = [("configmaps", objects.config_map)] + ([("services", objects.service)] if objects.service else [])
+        made: list[tuple[str, dict]] = []
         try:
             for plural, obj in owned:
                 state = self._create_owned(run, plural, obj)
                 if isinstance(state, Refusal):
+                    self._remove(run, made)
                     return state
                 if state == WAIT:
                     outcome.requeue_after = CONFLICT_RETRY_S
                     return None
+                made.append((plural, state))
             self.api.create_job(run.namespace, objects.job)
         except KubeError as error:
             if error.conflict:
                 self._adopt(run, start, outcome)
                 return None
             if is_refusal(error.status):
+                self._remove(run, made)  # a Job that never existed leaves nothing behind
                 return _refusal(error)
             raise
         outcome.created.append(start.name)
@@ -236,14 +278,21 @@ class Reconciler:
                         run.namespace, start.name)
             outcome.requeue_after = CONFLICT_RETRY_S
 
-    def _create_owned(self, run: RunRef, plural: str, obj: dict) -> "str | Refusal":
-        """Create a ConfigMap/Service of the attempt. "ready" when created or already ours (this run's uid);
-        WAIT when a stale one of a deleted run is still there: it is removed (or its deletion awaited),
+    def _remove(self, run: RunRef, made: list[tuple[str, dict]]) -> None:
+        """Delete objects of an attempt whose Job the server refused (exactly these: uid preconditions)."""
+        for plural, meta in made:
+            try:
+                self.api.delete_core(run.namespace, plural, meta["name"], meta.get("uid") or "")
+            except KubeError as error:  # gone already, or the garbage collector will take it with the run
+                log.warning("could not remove %s %s/%s: %s", plural, run.namespace, meta["name"], error)
+
+    def _create_owned(self, run: RunRef, plural: str, obj: dict) -> "dict | str | Refusal":
+        """Create a ConfigMap/Service of the attempt: its metadata when created or already ours (this run's
+        uid); WAIT when a stale one of a deleted run is still there: it is removed (or its deletion awaited),
         never reused — it would hand the new run the old run's task and storage root."""
         name = obj["metadata"]["name"]
         try:
-            self.api.create_core(run.namespace, plural, obj)
-            return "ready"
+            return self.api.create_core(run.namespace, plural, obj).get("metadata") or {"name": name}
         except KubeError as error:
             if not error.conflict:
                 raise
@@ -255,7 +304,7 @@ class Reconciler:
             raise
         owners = {ref.get("uid") for ref in meta.get("ownerReferences") or [] if ref.get("controller")}
         if run.uid in owners and not meta.get("deletionTimestamp"):
-            return "ready"
+            return meta
         if meta.get("deletionTimestamp"):
             log.info("%s %s/%s is being deleted; waiting", plural, run.namespace, name)
             return WAIT

@@ -42,6 +42,7 @@ from rzero_operator.local.state import AttemptRecord, LocalState, load_state, ne
 from rzero_operator.oversight import step_tasks
 from rzero_operator.plan import Decision, Observed, StartPhase, decide, steps
 from rzero_operator.sizing import phase_layout
+from rzero_operator.sizing_auto import size
 from rzero_operator.tasks import run_root_for
 from rzero_operator.validate import InvalidManifest, load_manifest, validate_manifest
 from rzero_worker.storage import Storage, StorageConfigurationError, StorageError, is_committed, open_storage
@@ -86,8 +87,9 @@ class LocalExecutor:
 
     def __init__(self, run: RZeroRun, layout: LocalLayout, progress: RunProgress, max_parallel: int = 1,
                  gpus: int | None = None):
-        self.run, self.spec, self.layout = run, run.spec, layout
         self.gpus = gpus  # this machine's GPUs for every phase, laid out as on a pod (sizing.phase_layout)
+        self.sizing = size(run.spec, gpus)  # auto fields sized as the operator sizes them; refused in run_local
+        self.run, self.spec, self.layout = run, self.sizing.spec, layout
         self.name = run.metadata.name
         self.state = open_state(run, layout)
         self.status = RZeroRunStatus.model_validate(self.state.status)
@@ -102,7 +104,7 @@ class LocalExecutor:
 
     def observe(self) -> Observed:
         identity = dict(run_name=self.name, run_root=self.state.run_root, generation=self.state.generation,
-                        annotations=dict(self.state.annotations))
+                        annotations=dict(self.state.annotations), spec_warnings=tuple(self.sizing.warnings))
         current = self.status.current
         if current is None or current.retry_at is not None:
             return Observed(**identity)
@@ -247,6 +249,9 @@ def run_local(
         if iterations is not None:
             run.spec.iterations = iterations
             run = validate_manifest(run.model_dump(mode="json", by_alias=True, exclude_none=True))
+        errors = size(run.spec, gpus).errors  # what cannot fit is refused as `rzero validate` refuses it
+        if errors:
+            raise InvalidManifest(errors)
     except InvalidManifest as invalid:
         for message in invalid.errors:
             print(f"{file}: {message}", file=sys.stderr)

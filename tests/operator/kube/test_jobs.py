@@ -12,6 +12,7 @@ from rzero_operator.kube import naming
 from rzero_operator.kube.jobs import RunRef, build_phase_objects
 from rzero_operator.kube.pod import StorageDefaults
 from rzero_operator.plan import StartPhase, attempt_name
+from rzero_operator.sizing_auto import resolve
 from rzero_operator.tasks import build_tasks
 
 K8S_VERSION = "1.33.0"
@@ -20,6 +21,7 @@ SECRET_VALUE = "AKIA-THIS-MUST-NEVER-APPEAR"
 
 
 def make_spec(**overrides) -> RZeroRunSpec:
+    """A spec as the reconciler hands it to the builders: its auto fields sized (sizing_auto.resolve)."""
     doc = {
         "model": "builtin:smollm2-135m-instruct",
         "iterations": 1,
@@ -27,7 +29,7 @@ def make_spec(**overrides) -> RZeroRunSpec:
                     "secretRef": {"name": "s3-creds"}},
     }
     doc.update(overrides)
-    return RZeroRunSpec.model_validate(doc)
+    return resolve(RZeroRunSpec.model_validate(doc))
 
 
 def start_for(spec: RZeroRunSpec, iteration: int, phase: str, attempt: int = 1) -> StartPhase:

@@ -103,6 +103,38 @@ def test_editing_the_manifest_between_runs_bumps_the_local_generation(tmp_path):
     assert edited.state.status["observedGeneration"] == 2
 
 
+def qwen_manifest(tmp_path: Path, **spec) -> dict:
+    return {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {"name": "qwen"},
+            "spec": {"model": "Qwen/Qwen3-4B-Base", "storage": {"uri": str(tmp_path / "runs")}, **spec}}
+
+
+def test_a_run_that_cannot_fit_is_refused_with_exit_2_in_the_words_of_rzero_validate(tmp_path, capsys):
+    from rzero_operator.cli import main
+
+    path = write_manifest(tmp_path, qwen_manifest(
+        tmp_path, challenger={"grpo": {"cpuOffload": False, "rolloutGpuMemoryUtilization": 0.7}}))
+    assert main(["validate", str(path)]) == 2
+    validate_errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
+    assert run_local(path, progress=False) == 2
+    run_errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
+    assert run_errors == validate_errors and "spec.challenger.grpo.rolloutGpuMemoryUtilization" in run_errors[0]
+    assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_a_local_run_is_sized_for_its_gpus_and_warns_once_per_generation(tmp_path):
+    path = write_manifest(tmp_path, qwen_manifest(tmp_path))
+    run = load_run(path)
+    layout = LocalLayout.resolve(run.metadata.name, run.spec.storage.uri)
+    two = LocalExecutor(run, layout, RunProgress("qwen", 1, enabled=False), gpus=2)
+    assert two.spec.challenger.grpo.cpu_offload is True  # 37 GiB of state per GPU on 2 ranks: offloaded
+    assert LocalExecutor(run, layout, RunProgress("qwen", 1, enabled=False), gpus=8).spec.solver.grpo.cpu_offload is False
+    warnings = [m for kind, reason, m in two.step().events if reason == "SizingWarning"]
+    assert warnings == ["spec.resources.gpus: warning: 1 of the evaluate pod's 2 GPUs stay idle: evaluation runs one "
+                        "engine on spec.device.tensorParallelSize 1 GPUs"]
+    again = LocalExecutor(load_run(path), layout, RunProgress("qwen", 1, enabled=False), gpus=2)
+    assert [reason for _, reason, _ in again.step().events if reason == "SizingWarning"] == []  # same generation
+
+
 # --------------------------------------------------------------------------------------------------
 # End to end: real worker subprocesses on the tiny random model
 

@@ -90,8 +90,9 @@ THREE_WAY = "Three answers and no answer."
     [
         # 4 x "5" + 6 unboxed: the reference's "None" class wins with 6/10; boxed-only: "5" with 4/10.
         # 3 x "5", 2 x "7", 5 unboxed: "None" holds half (p 0.5); boxed-only: "5" with 3/10.
-        ("reference", [0.6, 0.5, None]),
-        ("boxed-only", [0.4, 0.3, 1.0]),  # boxed-only needs only the question: the Solver agrees 10/10
+        # A Challenger output without a box: the reference scores it (the Solver agrees 10/10); boxed-only does not.
+        ("reference", [0.6, 0.5, 1.0]),
+        ("boxed-only", [0.4, 0.3, None]),
     ],
 )
 def test_p_hat_uses_the_runs_vote(pool, mode, p_hats):
@@ -106,7 +107,6 @@ def test_p_hat_uses_the_runs_vote(pool, mode, p_hats):
 
     got = reward.solver_p_hats(texts, seed=0)
 
-    # reference: a Challenger output needs a boxed answer too (the reference scores only question + answer)
     assert got[:2] == pytest.approx(p_hats[:2]) and got[2] == p_hats[2]
 
 
@@ -137,3 +137,20 @@ def test_challenger_trains_and_commits_its_model(storage_location, tiny_model_di
     assert metrics["step_seconds"] > 0
     assert storage.exists(join_key(task.output, "model/model.safetensors"))
     assert storage.exists(join_key(task.output, "model/tokenizer.json"))
+
+
+ADD = "What is 2+3?"
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("reference", 0.5 - 1 / 3), ("boxed-only", -1 - 1 / 3)])
+def test_a_challenger_output_without_a_box_is_scored_only_in_reference_mode(pool, mode, expected):
+    """The issue's case: the Solver answers 5 x 5 and 5 x 6 (p-hat 0.5); three questions, three clusters."""
+    solver = ScriptedSolver({ADD: ["\\boxed{5}"] * 5 + ["\\boxed{6}"] * 5, ODD: ["\\boxed{100}"] * 10,
+                             PRIMES: ["\\boxed{10}"] * 10})
+    reward = ChallengerReward(solver, pool, ChallengerSettings(solver_samples=10, reward="code"), seed=0, vote=mode)
+    batch = [as_chat(f"<question>\n{ADD}\n</question>\n\nThe answer is 5."),
+             as_chat(f"<question>{ODD}</question> \\boxed{{100}}"), as_chat(f"<question>{PRIMES}</question> \\boxed{{10}}")]
+
+    rewards = reward(prompts=[None] * 3, completions=batch)
+
+    assert rewards[0] == pytest.approx(expected)

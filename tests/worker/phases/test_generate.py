@@ -35,16 +35,17 @@ def test_shard_shares_add_up_to_the_requested_number():
     assert shard_share(2, 4, 5) == 0
 
 
-def test_outputs_are_parsed_into_valid_invalid_and_duplicate_questions():
-    outputs = [
-        "<question>\nWhat is 2+2?\n</question>\n\n\\boxed{4}",
-        "no tags at all \\boxed{3}",
-        "<question>What   is 2+2?</question> \\boxed{5}",  # same question after whitespace normalisation
-        "<question>Find x if x^2 = 9 and x > 0.</question>",  # valid question, no answer
-        "<question>Compute 1/2 + 1/3.</question> \\boxed{\\frac{5}{6}}",
-    ]
+OUTPUTS = [
+    "<question>\nWhat is 2+2?\n</question>\n\n\\boxed{4}",
+    "no tags at all \\boxed{3}",
+    "<question>What   is 2+2?</question> \\boxed{5}",  # same question after whitespace normalisation
+    "<question>Find x if x^2 = 9 and x > 0.</question>",  # valid question, no answer
+    "<question>Compute 1/2 + 1/3.</question> \\boxed{\\frac{5}{6}}",
+]
 
-    questions, invalid, duplicates = parse_outputs(outputs, "i001-s00000")
+
+def test_boxed_only_parses_outputs_into_valid_invalid_and_duplicate_questions():
+    questions, invalid, duplicates = parse_outputs(OUTPUTS, "i001-s00000", "boxed-only")
 
     assert questions == [
         {"id": "i001-s00000-000000", "question": "What is 2+2?", "answer": "4"},
@@ -53,6 +54,34 @@ def test_outputs_are_parsed_into_valid_invalid_and_duplicate_questions():
     ]
     assert invalid == [{"id": "i001-s00000-000001", "output": "no tags at all \\boxed{3}", "reason": "no_question"}]
     assert duplicates == 1
+
+
+def test_reference_mode_keeps_duplicates_and_needs_a_box_as_the_reference_question_generation():
+    questions, invalid, duplicates = parse_outputs(OUTPUTS, "i001-s00000", "reference")
+
+    assert [(q["id"][-1], q["question"], q["answer"]) for q in questions] == [
+        ("0", "What is 2+2?", "4"), ("2", "What   is 2+2?", "5"), ("4", "Compute 1/2 + 1/3.", "\\frac{5}{6}"),
+    ]
+    assert [(row["id"][-1], row["reason"]) for row in invalid] == [("1", "no_question"), ("3", "no_box")]
+    assert duplicates == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "reference", "boxed_only"),
+    [
+        # question_generate.py keeps these (any `\\boxed{`, the last one's content, blank questions too) ...
+        ("<question>Q?</question> \\boxed{}", ("Q?", ""), ("Q?", None)),
+        ("<question>Q?</question> \\boxed{None}", ("Q?", "None"), ("Q?", None)),
+        ("<question>Q?</question> \\boxed{12", ("Q?", "1"), ("Q?", None)),  # unclosed: to the end, less one character
+        ("<question>  </question> \\boxed{3}", ("", "3"), None),
+        # ... and drops this one (no `\\boxed{`), which rzero's own reading takes
+        ("<question>Q?</question> \\boxed {42}", None, ("Q?", "42")),
+    ],
+)
+def test_which_candidates_each_reading_keeps(text, reference, boxed_only):
+    for mode, expected in (("reference", reference), ("boxed-only", boxed_only)):
+        questions, _, _ = parse_outputs([text], "p", mode)
+        assert [(q["question"], q["answer"]) for q in questions] == ([expected] if expected else [])
 
 
 def test_generate_commits_the_shard_with_every_candidate_accounted_for(storage_location, tiny_model_dir, tmp_path):

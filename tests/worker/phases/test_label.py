@@ -188,3 +188,38 @@ def test_label_fails_clearly_when_no_question_shard_is_committed(local_location,
 
 def commit_question_shards(location, shards: list[list[dict]]) -> None:
     commit_jsonl_shards(location, "iter-001/generate", "questions.jsonl", shards)
+
+
+MATHRULER_HANG = "10**10**10"  # mathruler hands it to sympy, which computes the power in C
+
+
+@pytest.fixture(scope="module")
+def ruler():
+    with GradingPool(workers=1, timeout_s=2.0, checker="mathruler") as grading_pool:
+        yield grading_pool
+
+
+def test_a_timed_out_comparison_skips_the_pair_in_reference_mode_and_drops_the_question_in_boxed_only(ruler):
+    questions = [{"id": "skip", "question": "q1", "answer": "1"}, {"id": "hang wins", "question": "q2", "answer": "1"}]
+    answers = [["x+1", "x+1", "x+1", MATHRULER_HANG], [MATHRULER_HANG] * 3 + ["x+1"]]
+    band = LabelingSettings().band_edges()
+
+    dropped = fresh_drops()
+    kept = apply_band(vote_rows(questions, answers, ruler, "reference"), (0.25, 1.0), dropped)
+    # the reference skips the timed-out pair: "x+1" wins 3/4; an undecidable answer never becomes a label
+    assert [(row["id"], row["label"], row["score"]) for row in kept] == [("skip", "x+1", 0.75)]
+    assert dropped["ungradable"] == 1
+
+    dropped = fresh_drops()
+    assert apply_band(vote_rows(questions, answers, ruler, "boxed-only"), band, dropped) == []
+    assert dropped["ungradable"] == 2
+
+
+def test_the_reference_reading_with_mathruler_drops_a_none_majority_and_keeps_an_empty_challenger_answer(ruler):
+    questions = [{"id": "none", "question": "q1", "answer": ""}, {"id": "five", "question": "q2", "answer": ""}]
+    assert len(reference_question_filter(questions, fresh_drops())) == 2  # `\boxed{}`: the reference keeps it
+    answers = [["None", "none", "None", "5"], ["None", "5", "5", "05"]]
+    dropped = fresh_drops()
+    kept = apply_band(vote_rows(questions, answers, ruler, "reference"), LabelingSettings().band_edges(), dropped)
+    assert [(row["id"], row["label"], row["score"]) for row in kept] == [("five", "5", 0.75)]
+    assert dropped["majority_none"] == 1

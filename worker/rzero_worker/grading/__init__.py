@@ -1,7 +1,8 @@
-r"""Grading: `\boxed{}` extraction and normalisation, math-verify equivalence in a pool of processes with a
-hard per-item timeout, and the majority vote that makes pseudo-labels.
+r"""Grading: the run's reading of model outputs (one per `labeling.vote` mode), `\boxed{}` extraction and
+normalisation, mathruler or math-verify equivalence in a pool of processes with a hard per-item timeout, and
+the majority vote that makes pseudo-labels.
 
-Importing this package imports no ML library; math-verify is imported only inside the worker processes.
+Importing this package imports no ML library; the checkers are imported only inside the worker processes.
 """
 
 from .extract import (
@@ -11,11 +12,13 @@ from .extract import (
     numeric_value,
     parse_challenger_output,
 )
+from .reading import Reading
 from .verify import GradingPool, default_workers
 from .vote import Vote, grade, majority_vote, vote_many
 
 __all__ = [
     "GradingPool",
+    "Reading",
     "Vote",
     "default_workers",
     "extract_boxed",

@@ -9,6 +9,10 @@ item is running, so a hang is blamed on exactly one item.
 math-verify runs with its own timeouts disabled: this is the main thread, and one `setitimer` soft limit
 per item covers parsing and both comparison orders together. `_SoftTimeout` derives from BaseException
 so math-verify's `except Exception` handlers do not swallow it.
+
+mathruler (`grade_answer`) gets one soft limit per direction, as the reference gives each call 10 s. Its
+bare `except:` clauses would swallow any exception, so the timer keeps firing every 50 ms once it has
+fired, and a direction during which it fired is a timeout whatever mathruler returned.
 """
 
 from __future__ import annotations
@@ -43,8 +47,19 @@ class _SoftTimeout(BaseException):
     pass
 
 
+_fired = False  # has the soft timer fired since it was last armed?
+
+
 def _on_alarm(signum, frame):
+    global _fired
+    _fired = True
     raise _SoftTimeout()
+
+
+def _arm(seconds: float, repeat_s: float = 0.0) -> None:
+    global _fired
+    _fired = False
+    signal.setitimer(signal.ITIMER_REAL, seconds, repeat_s)
 
 
 def _limit_memory(extra_mb: int | None) -> None:
@@ -141,13 +156,42 @@ class _Grader:
         return not directed and bool(self._verify(target, gold, timeout_seconds=None))
 
 
-def _decide_with_limit(grader: _Grader, item, soft_timeout_s: float) -> tuple[bool | str | None, list[str]]:
+class _RulerGrader:
+    """mathruler 0.1.0's `grade_answer(given, ground_truth)`, each direction under its own soft limit."""
+
+    per_direction = True
+
+    def __init__(self, soft_timeout_s: float):
+        from mathruler.grader import grade_answer
+
+        self._grade = grade_answer
+        self.soft_timeout_s = soft_timeout_s
+        self.poisoned: set[str] = set()
+        self.preparing: str | None = None
+        self._grade("1/2", "0.5")  # warm up pylatexenc and sympy
+
+    def _one(self, given: str, truth: str) -> bool:
+        _arm(self.soft_timeout_s, 0.05)  # keeps firing: mathruler's bare `except:` swallows the first
+        verdict = bool(self._grade(given, truth))
+        if _fired:
+            raise _SoftTimeout()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        return verdict
+
+    def decide(self, a: str, b: str, directed: bool) -> bool:
+        if directed:  # a is the gold answer: the reference's reward calls grade_answer(answer, ground_truth)
+            return self._one(b, a)
+        return self._one(a, b) or self._one(b, a)
+
+
+def _decide_with_limit(grader, item, soft_timeout_s: float) -> tuple[bool | str | None, list[str]]:
     """(verdict, answers blamed for running out of time)."""
     a, b, _ = item
     if a in grader.poisoned or b in grader.poisoned:
         return SKIPPED, [answer for answer in (a, b) if answer in grader.poisoned]
     grader.preparing = None
-    signal.setitimer(signal.ITIMER_REAL, soft_timeout_s)
+    if not getattr(grader, "per_direction", False):
+        _arm(soft_timeout_s)
     try:
         return grader.decide(*item), []
     except (_SoftTimeout, MemoryError, RecursionError):
@@ -162,9 +206,9 @@ def _decide_with_limit(grader: _Grader, item, soft_timeout_s: float) -> tuple[bo
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def serve(conn, soft_timeout_s: float, memory_limit_mb: int | None) -> None:
+def serve(conn, soft_timeout_s: float, memory_limit_mb: int | None, checker: str = "math-verify") -> None:
     signal.signal(signal.SIGALRM, _on_alarm)
-    grader = _Grader()
+    grader = _RulerGrader(soft_timeout_s) if checker == "mathruler" else _Grader()
     _limit_memory(memory_limit_mb)
     conn.send("ready")
     while True:

@@ -1,4 +1,14 @@
-r"""Math equivalence of answer pairs with math-verify, in worker processes with a hard per-item timeout.
+r"""Equivalence of answer pairs with mathruler or math-verify, in worker processes with a hard per-item timeout.
+
+Two checkers (`labeling.checker`; the pool is made for one):
+- `mathruler` (the reference's: mathruler 0.1.0 `grade_answer`, the run's default): answers go to it as
+  written (it normalises them itself). Undirected a ~ b when either order passes, as the reference's vote
+  does; directed (gold a, prediction b) is `grade_answer(b, a)`, as its Solver reward. The worker gives each
+  direction its own soft limit (`soft_timeout_s`, the reference's 10 s per comparison); a pair whose
+  direction runs out of time is undecided (None), which a reference vote treats as the reference does: that
+  pair is skipped. Parent-side shortcuts, all exact for mathruler: equal strings are equivalent, an empty
+  answer is equivalent to nothing, two integers of at most 15 digits are equivalent iff equal in value.
+- `math-verify`: the notes below.
 
 Why processes: math-verify's own timeouts use `signal.alarm`, which only works on a process's main thread
 and cannot interrupt work stuck inside C code (huge sympy integers such as
@@ -27,6 +37,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import re
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -35,6 +46,8 @@ from multiprocessing.connection import Connection, wait
 from . import _worker
 from .extract import is_plain_integer, normalize_answer, numeric_value
 
+CHECKERS = ("mathruler", "math-verify")
+_SHORT_INTEGER = re.compile(r"-?[0-9]{1,15}")  # longer ones go through float() in mathruler and may round
 Item = tuple[str, str, bool]  # (normalised a, normalised b, directed)
 _CACHE_LIMIT = 200_000
 # A normalised answer longer than this never goes to math-verify: parsing it costs seconds (a soft timeout
@@ -73,7 +86,7 @@ class PoolStats:
     fast_path: int = 0
     cache_hits: int = 0
     poisoned: int = 0
-    math_verify: int = 0
+    checker_calls: int = 0  # items sent to the worker processes
     timeouts: int = 0  # items that ran out of time (soft limit in the worker, or killed)
     restarts: int = 0
     ungradable: int = 0
@@ -89,15 +102,21 @@ class GradingPool:
         memory_limit_mb: int | None = 2048,
         start_timeout_s: float = 120.0,
         soft_timeout_s: float | None = None,
+        checker: str = "math-verify",
     ):
         """workers: processes (default: CPUs available); timeout_s: hard limit per item;
         memory_limit_mb: extra address space a worker may map; soft_timeout_s: the worker's own limit
-        per item (default 80% of timeout_s), which answers None without costing a process restart."""
+        (math-verify: per item, default 80% of timeout_s; mathruler: per direction, default 40%), which
+        answers None without costing a process restart; checker: "math-verify" or "mathruler"."""
+        if checker not in CHECKERS:
+            raise ValueError(f"checker must be one of {CHECKERS}, got {checker!r}")
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         if soft_timeout_s is not None and soft_timeout_s <= 0:
             raise ValueError(f"soft_timeout_s must be > 0, got {soft_timeout_s}")
-        self.soft_timeout_s = soft_timeout_s if soft_timeout_s is not None else 0.8 * timeout_s
+        self.checker = checker
+        share = 0.8 if checker == "math-verify" else 0.4  # mathruler: two directions within the hard limit
+        self.soft_timeout_s = soft_timeout_s if soft_timeout_s is not None else share * timeout_s
         self.workers = workers if workers and workers > 0 else default_workers()
         self.timeout_s = float(timeout_s)
         self.memory_limit_mb = memory_limit_mb
@@ -117,8 +136,8 @@ class GradingPool:
     def equivalent(self, pairs: list[tuple[str | None, str | None]], directed: bool = False) -> list[bool | None]:
         """For each (a, b): True/False, or None when undecidable in time.
 
-        Undirected (default): a ~ b if math-verify accepts either order, as the reference code checks.
-        Directed: math-verify's own reading, `a` as gold and `b` as the prediction (for evaluation).
+        Undirected (default): a ~ b if the checker accepts either order, as the reference code checks.
+        Directed: `a` as gold and `b` as the prediction (evaluation, the Solver's reward).
         """
         if self._closed:
             raise RuntimeError("GradingPool is closed")
@@ -178,6 +197,8 @@ class GradingPool:
     # decisions without math-verify
 
     def _normalize(self, answer: str | None) -> str:
+        if self.checker == "mathruler":
+            return answer or ""  # mathruler normalises itself: it sees answers as written
         if answer is None or len(answer) <= _LONG_ANSWER:
             return normalize_answer(answer)
         cached = self._long_normalized.get(answer)
@@ -201,6 +222,11 @@ class GradingPool:
         if a == b:
             self.stats.fast_path += 1
             return True, True
+        if self.checker == "mathruler":
+            if _SHORT_INTEGER.fullmatch(a) and _SHORT_INTEGER.fullmatch(b):  # mathruler compares their int()
+                self.stats.fast_path += 1
+                return True, int(a) == int(b)
+            return self._decide_from_memory(item)
         value_a, value_b = numeric_value(a), numeric_value(b)
         if value_a is not None and value_b is not None:
             if value_a == value_b:
@@ -209,6 +235,10 @@ class GradingPool:
             if is_plain_integer(a) and is_plain_integer(b):
                 self.stats.fast_path += 1
                 return True, False
+        return self._decide_from_memory(item)
+
+    def _decide_from_memory(self, item: Item) -> tuple[bool, bool | None]:
+        a, b, _ = item
         if item in self._cache:
             self.stats.cache_hits += 1
             return True, self._cache[item]
@@ -241,7 +271,7 @@ class GradingPool:
         parent_conn, child_conn = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=_worker.serve,
-            args=(child_conn, self.soft_timeout_s, self.memory_limit_mb),
+            args=(child_conn, self.soft_timeout_s, self.memory_limit_mb, self.checker),
             daemon=True,
             name="rzero-grader",
         )
@@ -293,7 +323,7 @@ class GradingPool:
                 pending.appendleft(chunk)
                 self._replace(worker)
                 continue
-            self.stats.math_verify += len(chunk)
+            self.stats.checker_calls += len(chunk)
             worker.chunk, worker.done, worker.last_progress = chunk, 0, time.monotonic()
 
     def _poisoned_item(self, item: Item) -> bool:

@@ -1,12 +1,15 @@
 """Phase `challenger`: GRPO on the Challenger, rewarded for questions at the edge of the Solver's ability.
 
 Reward of one rollout batch (all `batch_size x group_size` completions at once, see grpo.py):
-1. parse each completion's `<question>`; a completion without one gets the format rule's reward;
+1. read each completion with the run's reading (`labeling.vote`, grading/reading.py): in reference mode a
+   completion is scored when it has a non-blank `<question>` and its last `\\boxed{` is not empty — an
+   output WITHOUT a box is scored, as in the reference (its answer reads "None"); in boxed-only mode it also
+   needs a boxed answer. A completion not scored gets the format rule's reward;
 2. the Solver (frozen, loaded once) answers every valid question m = `solver_samples` times with
    `solver_sampling`;
-3. p_hat = the majority vote's share of the m samples (math-equivalence classes, grading pool) under the
-   run's `labeling.vote` (grading/vote.py): in reference mode unboxed answers form the class "None", which
-   can hold the majority; in boxed-only mode a question without any boxed answer gets p_hat 0;
+3. p_hat = the majority vote's share of the m samples (equivalence classes under `labeling.checker`,
+   grading pool; grading/vote.py): in reference mode unboxed answers form the class "None", which can hold
+   the majority; in boxed-only mode a question without any boxed answer gets p_hat 0;
 4. `rewards.challenger_rewards` turns p_hats into uncertainty minus the BLEU-cluster repetition
    penalty over the whole batch (paper or reference-code formula, per settings).
 
@@ -57,8 +60,8 @@ def run(ctx: PhaseContext) -> dict:
     compute = compute_dtype_name(task.device, device)
     solver_generator, node_scoring = solver_scorer(task, solver, device, ctx.cache_dir)
     try:
-        with GradingPool(workers=distributed.cpu_share()) as pool:
-            reward = ChallengerReward(solver_generator, pool, task.settings, seed=task.seed, vote=task.vote,
+        with GradingPool(workers=distributed.cpu_share(), **task.grading.pool_limits()) as pool:
+            reward = ChallengerReward(solver_generator, pool, task.settings, seed=task.seed, vote=task.grading.vote,
                                       node_scoring=node_scoring)
             metrics = train_grpo(ctx, model, tokenizer, reward, dataset, grpo, compute_dtype=compute, device=device,
                                  ref_model=shared_reference(task, solver_generator),
@@ -95,7 +98,8 @@ def solver_scorer(task: ChallengerTask, solver, device: str, cache_dir):
         start = lambda e: ProcessGenerator(solver, hints, devices=blocks[e], cache_dir=cache_dir)  # noqa: E731
         return start_engines(engines, start), True
     if choose_backend(hints) == "vllm":
-        share = hints.model_copy(update={"gpu_memory_utilization": task.settings.grpo.rollout_gpu_memory_utilization})
+        rollout_share = distributed.sized(task.settings.grpo, "rollout_gpu_memory_utilization")
+        share = hints.model_copy(update={"gpu_memory_utilization": rollout_share})
         own_gpu = [distributed.visible_devices()[ranks.local_rank]]
         return ProcessGenerator(solver, share, devices=own_gpu, cache_dir=cache_dir, sleep_between_calls=True), False
     return make_generator(solver, hints, cache_dir=cache_dir), False
@@ -136,7 +140,7 @@ class ChallengerReward:
         self.calls += 1
         texts = [text for part in parts for text in part]
         p_hats = [p for part in self.batch_p_hats(parts, seed=self.seed + step) for p in part]
-        rewards = challenger_rewards(texts, p_hats, self.settings) if ranks.is_main else None
+        rewards = challenger_rewards(texts, p_hats, self.settings, vote=self.vote) if ranks.is_main else None
         rewards = distributed.broadcast(rewards)
         self.batch_sizes.append(len(texts))
         valid = [p for p in p_hats if p is not None]
@@ -165,26 +169,24 @@ class ChallengerReward:
         return [merged[rank] for rank in range(len(parts))]
 
     def solver_p_hats(self, texts: list[str], *, seed: int) -> list[float | None]:
-        """p_hat per completion: the Solver's majority share on its question; None for an invalid output
-        (no `<question>`; in reference mode also no boxed Challenger answer, as the reference requires both)."""
-        from ..grading import extract_boxed, parse_challenger_output, vote_many
+        """p_hat per completion: the Solver's majority share on its question; None for an output the run's
+        reading does not score (module notes, step 1)."""
+        from ..grading import Reading, vote_many
         from ..prompts import solver_messages
 
-        parsed = [parse_challenger_output(text) for text in texts]
-        valid = [
-            index for index, (question, answer) in enumerate(parsed)
-            if question is not None and (self.vote != "reference" or answer)
-        ]
+        reading = Reading(self.vote)
+        questions = [reading.challenger_question(text) for text in texts]
+        valid = [index for index, question in enumerate(questions) if question is not None]
         p_hats: list[float | None] = [None] * len(texts)
         if not valid:
             return p_hats
         outputs = self.solver.generate(
-            [solver_messages(parsed[index][0]) for index in valid],
+            [solver_messages(questions[index]) for index in valid],
             n=self.settings.solver_samples,
             sampling=self.settings.solver_sampling,
             seed=seed,
         )
-        answers = [[extract_boxed(output) for output in samples] for samples in outputs]
+        answers = [[reading.answer(output) for output in samples] for samples in outputs]
         for index, vote in zip(valid, vote_many(answers, self.pool, self.vote)):
             # reference: the "None" class may hold the majority and its share is p-hat, as in the reference
             # server; boxed-only: a question without any boxed answer has no agreement at all (0).

@@ -6,9 +6,13 @@ A pod with several GPUs runs the shard as one rank per vLLM engine (distributed.
 its near-equal part of the shard's questions with seeds of its own (offset r * RANK_SEED_STRIDE), and rank 0
 gathers every part, in rank order, before parsing, de-duplicating and writing the shard's files.
 
-Each completion is parsed into `<question>...</question>` and its last `\\boxed{}` answer. A completion
-without a question is invalid (`invalid.jsonl`, with the raw output, for people to read); a question
-equal to an earlier one after whitespace normalisation is a duplicate and dropped (counted).
+Each completion is read with the run's reading (`labeling.vote`, grading/reading.py) into its question and
+answer. reference (as `question_generate/question_generate.py:112-122`): a completion needs a `<question>`
+block (its last one, stripped, blank or not) and a `\\boxed{` (the last one's content is the answer); every
+candidate is kept, duplicates too. boxed-only: a completion needs a non-blank question (the answer may be
+missing: None; the label phase drops such a question), and a question equal to an earlier one after
+whitespace normalisation is a duplicate and dropped (counted). A completion not read is invalid
+(`invalid.jsonl`, with the raw output, for people to read).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ def run(ctx: PhaseContext) -> dict:
     outputs = [text for texts in distributed.all_gather(mine) for text in texts]
     if not ctx.main_process:
         return {}
-    questions, invalid, duplicates = parse_outputs(outputs, id_prefix(task))
+    questions, invalid, duplicates = parse_outputs(outputs, id_prefix(task), task.grading.vote)
     _write_jsonl(ctx.staging / "questions.jsonl", questions)
     _write_jsonl(ctx.staging / "invalid.jsonl", invalid)
     log.info("%d questions: %d valid, %d invalid, %d duplicates", requested, len(questions), len(invalid), duplicates)
@@ -77,24 +81,28 @@ def challenger_outputs(ctx: PhaseContext, requested: int, *, seed_offset: int = 
     return outputs
 
 
-def parse_outputs(outputs: list[str], prefix: str) -> tuple[list[dict], list[dict], int]:
-    """(valid questions, invalid outputs, duplicate count). Ids number the candidates in order."""
-    from ..grading import is_empty_answer, parse_challenger_output
+def parse_outputs(outputs: list[str], prefix: str, vote: str = "reference") -> tuple[list[dict], list[dict], int]:
+    """(valid questions, invalid outputs, duplicate count) under the reading `vote`. Ids number the candidates
+    in order."""
+    from ..grading import Reading
 
+    reading = Reading(vote)
     questions, invalid, seen = [], [], set()
     duplicates = 0
     for index, text in enumerate(outputs):
         item_id = f"{prefix}-{index:06d}"
-        question, answer = parse_challenger_output(text)
-        if question is None:
-            invalid.append({"id": item_id, "output": text, "reason": "no_question"})
+        parsed = reading.generated(text)
+        if parsed is None:
+            reason = "no_question" if "</question>" not in (text or "") or not reading.reference else "no_box"
+            invalid.append({"id": item_id, "output": text, "reason": reason})
             continue
+        question, answer = parsed
         key = " ".join(question.split())
-        if key in seen:
+        if reading.drops_duplicates and key in seen:
             duplicates += 1
             continue
         seen.add(key)
-        questions.append({"id": item_id, "question": question, "answer": None if is_empty_answer(answer) else answer})
+        questions.append({"id": item_id, "question": question, "answer": answer})
     return questions, invalid, duplicates
 
 

@@ -1,21 +1,24 @@
 """Phase `label`: m Solver answers per question, majority pseudo-label, keep the agreement band.
 
 Reads every committed shard of the generate output (`task.questions`), takes this shard's slice
-(questions[i::count], so shards stay balanced), samples `settings.samples` answers per question, votes
-over math-equivalence classes (grading/vote.py, `settings.vote` mode) and keeps the questions whose
+(questions[i::count], so shards stay balanced), samples `settings.samples` answers per question, reads each
+with the run's reading and votes over equivalence classes under the run's checker (grading/reading.py,
+grading/vote.py: `settings.vote`, `settings.checker`) and keeps the questions whose
 agreement score lies in the band. The score is the reference labelling script's: the majority's share of
 the answers that joined a class (in reference mode unboxed answers count as the class "None"); in
 boxed-only mode it is the majority's share of all m samples.
 
 Dropped questions are counted by reason:
-- `no_challenger_answer` (reference mode): the Challenger gave no boxed answer; the reference's question
-  generation discards such outputs before labelling;
+- `no_challenger_answer`: the Challenger gave no boxed answer (the generate phase already leaves such
+  outputs out in reference mode, as the reference's question generation does; an empty box is an answer
+  there);
 - `reference_filter` (reference mode): the question contains "证明" (proof) or "box", or the label
   contains "text" — the reference skips these as hard to grade automatically;
 - `no_answer`: no answer joined any class (every sample empty, or, in boxed-only mode, unboxed);
 - `majority_none` (reference mode): the class "None" (no boxed answer) won the vote;
-- `ungradable`: the vote is unsure: some samples could not be placed in a class in time (math-verify hung
-  on them) — such a label is not trustworthy, and the Solver's reward would grade the same inputs again;
+- `ungradable`: the winning answer is one the checker could not decide in time (or too long to grade): it
+  never becomes a label. In boxed-only mode also any vote with samples that could not be placed in a class
+  in time; in reference mode a timed-out comparison only skips that pair, as in the reference;
 - `out_of_band`: a label exists but its score is outside `settings.band_edges()`.
 
 Writes `train.jsonl` (kept), `stats.json`, `audit.jsonl` (the first `audit_size` kept questions with all
@@ -50,9 +53,7 @@ def run(ctx: PhaseContext) -> dict:
     settings = task.settings
     shard_questions = read_questions(ctx)[task.shard.index :: task.shard.count]
     dropped = dict.fromkeys(DROP_REASONS, 0)
-    questions = shard_questions
-    if settings.vote == "reference":
-        questions = reference_question_filter(shard_questions, dropped)
+    questions = reference_question_filter(shard_questions, dropped, settings.vote)
     log.info("labelling %d questions (shard %s)", len(questions), task.shard.key)
     answers = ranked_answers(ctx, questions)
     if not ctx.main_process:
@@ -60,7 +61,7 @@ def run(ctx: PhaseContext) -> dict:
 
     from ..grading import GradingPool, vote_many
 
-    with GradingPool(workers=settings.grading_workers or None, timeout_s=settings.grading_timeout_s) as pool:
+    with GradingPool(workers=settings.grading_workers or None, **settings.grading().pool_limits()) as pool:
         votes = vote_many(answers, pool, settings.vote) if questions else []
         rows = [labelled_row(q, a, v, settings.vote) for q, a, v in zip(questions, answers, votes)]
         kept = apply_band(rows, settings.band_edges(), dropped)
@@ -89,16 +90,17 @@ def ranked_answers(ctx: PhaseContext, questions: list[dict]) -> list[list[str | 
 
 
 def solver_answers(ctx: PhaseContext, questions: list[dict], *, offset: int = 0) -> list[list[str | None]]:
-    """The boxed answer of each of the m Solver samples per question (None where there is no box); `offset`:
-    the place of `questions[0]` in the shard (seeds follow it)."""
+    """The answer of each of the m Solver samples per question, as the run reads them (grading/reading.py);
+    `offset`: the place of `questions[0]` in the shard (seeds follow it)."""
     from ..generation import make_generator
-    from ..grading import extract_boxed
+    from ..grading import Reading
     from ..models import resolve_model
     from ..prompts import solver_messages
 
     task: LabelTask = ctx.task
     local = resolve_model(task.solver, ctx.storage, ctx.cache_dir, field="solver", s3_location=task.storage)
     generator = make_generator(local, task.device, cache_dir=ctx.cache_dir)
+    reading = Reading(task.settings.vote)
     answers: list[list[str | None]] = []
     for start in range(0, len(questions), QUESTIONS_PER_CALL):
         chunk = questions[start : start + QUESTIONS_PER_CALL]
@@ -108,18 +110,19 @@ def solver_answers(ctx: PhaseContext, questions: list[dict], *, offset: int = 0)
             sampling=task.settings.sampling,
             seed=task.seed + offset + start,
         )
-        answers.extend([extract_boxed(text) for text in samples] for samples in outputs)
+        answers.extend([reading.answer(text) for text in samples] for samples in outputs)
         log.info("answered %d/%d questions", len(answers), len(questions))
     return answers
 
 
-def reference_question_filter(questions: list[dict], dropped: dict) -> list[dict]:
-    """The reference's checks before a question is answered (counted in `dropped`, the rest returned)."""
+def reference_question_filter(questions: list[dict], dropped: dict, mode: str = "reference") -> list[dict]:
+    """The checks before a question is answered (counted in `dropped`, the rest returned): a Challenger answer
+    (an empty one counts in reference mode) and, in reference mode, the reference's '证明'/'box' filter."""
     kept = []
     for question in questions:
-        if not question.get("answer"):
+        if question.get("answer") is None:
             dropped["no_challenger_answer"] += 1
-        elif "证明" in question["question"] or "box" in question["question"].lower():
+        elif mode == "reference" and ("证明" in question["question"] or "box" in question["question"].lower()):
             dropped["reference_filter"] += 1
         else:
             kept.append(question)
@@ -128,7 +131,8 @@ def reference_question_filter(questions: list[dict], dropped: dict) -> list[dict
 
 def labelled_row(question: dict, answers: list[str | None], vote, mode: str) -> dict:
     return {
-        "ungradable": vote.ungradable > 0,
+        # an undecidable winner is never a label; boxed-only also distrusts any vote with undecided samples
+        "ungradable": vote.label_undecidable or (mode != "reference" and vote.ungradable > 0),
         "majority_none": vote.majority_none,
         "id": question["id"],
         "question": question["question"],

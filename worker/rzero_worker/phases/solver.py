@@ -2,8 +2,9 @@
 
 Reads `train.jsonl` of every committed label shard under `task.dataset`; each row becomes the Solver
 prompt (reason step by step, answer in `\\boxed{}`) with its `label` column, which TRL hands to the
-reward function. Reward: `rewards.solver_rewards` (1 when the boxed answer is equivalent to the label,
-with the optional `<think>` format weight of the reference code).
+reward function. Reward: `rewards.solver_rewards` (1 when the answer, read as the whole run reads answers,
+is equivalent to the label under the run's checker, with the optional `<think>` format weight of the
+reference code).
 
 An empty dataset (the label band kept no question, e.g. a Challenger that wrote nothing parseable) does
 not stop the run: the Solver is carried forward unchanged as solver(i), with `steps: 0` and a `skipped`
@@ -49,8 +50,8 @@ def run(ctx: PhaseContext) -> dict:
     log.info("training the Solver on %d labelled questions", len(prompts))
     dataset = prompt_dataset(prompts, grpo, seed=task.seed)
     compute = compute_dtype_name(task.device, device)
-    with GradingPool(workers=distributed.cpu_share()) as pool:
-        reward = SolverReward(pool, task.settings.format_weight)
+    with GradingPool(workers=distributed.cpu_share(), **task.grading.pool_limits()) as pool:
+        reward = SolverReward(pool, task.settings.format_weight, vote=task.grading.vote)
         metrics = train_grpo(ctx, model, tokenizer, reward, dataset, grpo, compute_dtype=compute, device=device,
                              use_vllm=distributed.vllm_rollouts(task.device, device))
     return {**metrics, "questions": len(rows), "prompts_too_long": too_long}
@@ -70,21 +71,23 @@ class SolverReward:
 
     __name__ = "solver_reward"  # TRL names reward columns in its logs after the function
 
-    def __init__(self, pool, format_weight: float):
+    def __init__(self, pool, format_weight: float, vote: str = "reference"):
         self.pool = pool
         self.format_weight = format_weight
+        self.vote = vote
 
     def __call__(self, prompts, completions, label, log_metric=None, **kwargs) -> list[float]:
         from .. import distributed
-        from ..grading import extract_boxed
+        from ..grading import Reading
         from ..grpo import completion_texts
         from ..rewards import solver_rewards
 
         texts, labels = completion_texts(completions), list(label)
-        rewards = solver_rewards(texts, labels, self.pool, self.format_weight)
+        rewards = solver_rewards(texts, labels, self.pool, self.format_weight, self.vote)
         # accuracy alone: the pool caches the verdicts just computed, so this grades nothing twice
-        accuracy = rewards if not self.format_weight else solver_rewards(texts, labels, self.pool, 0.0)
-        counts = distributed.all_gather((len(texts), sum(accuracy), sum(extract_boxed(t) is not None for t in texts)))
+        accuracy = rewards if not self.format_weight else solver_rewards(texts, labels, self.pool, 0.0, self.vote)
+        reading = Reading(self.vote)
+        counts = distributed.all_gather((len(texts), sum(accuracy), sum(reading.has_answer(t) for t in texts)))
         total, correct, boxed = (sum(column) for column in zip(*counts))
         if callable(log_metric) and total:
             log_metric("accuracy", correct / total)
