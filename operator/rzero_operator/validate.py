@@ -5,7 +5,8 @@
     load_manifest("run.yaml") -> RZeroRun       # raises InvalidManifest (what `rzero run` reads)
 
 Validation agrees with the API server (the CRD generated from the same types): types are strict (`"3"`
-is not an integer, `"true"` not a boolean, `1` not a boolean), integers stay within int64, a `status:`
+is not an integer, `"true"` not a boolean, `1` not a boolean), integers stay within int64, an integral
+number such as `3.0` is an integer (kubectl sends it as 3: rzero_worker.yaml_scalars), a `status:`
 block is ignored (the server drops it on create: status is a subresource), a null field is unset (the
 server prunes it), and `metadata.generateName`
 may stand in for a name. Files are read by `rzero_worker.documents` (size limit, UTF-8, duplicate keys,
@@ -25,6 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rzero_worker.documents import DocumentError, check_values, read_one_document
+from rzero_worker.yaml_scalars import as_kubectl_sends
 
 from .api import API_VERSION, GENERATE_NAME, KIND, RUN_NAME, RZeroRun
 from .api import spec as spec_formats
@@ -130,13 +132,14 @@ def _header_errors(doc: Any) -> list[str]:
     return errors
 
 
-def _without_nulls(value: Any) -> Any:
-    """A field set to null is unset: the API server prunes nulls (no field of the CRD is nullable)."""
+def _as_the_server_gets(value: Any) -> Any:
+    """A field set to null is unset: the API server prunes nulls (no field of the CRD is nullable); and a
+    number is what kubectl sends for it (`iterations: 3.0` arrives as 3)."""
     if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+        return {k: _as_the_server_gets(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
-    return value
+        return [_as_the_server_gets(v) for v in value]
+    return as_kubectl_sends(value) if isinstance(value, float) else value
 
 
 def validate_manifest(doc: Any) -> RZeroRun:
@@ -146,7 +149,7 @@ def validate_manifest(doc: Any) -> RZeroRun:
     if errors:
         raise InvalidManifest(errors)
     try:
-        return RZeroRun.model_validate(_without_nulls({k: v for k, v in doc.items() if k != "status"}), strict=True)
+        return RZeroRun.model_validate(_as_the_server_gets({k: v for k, v in doc.items() if k != "status"}), strict=True)
     except ValidationError as error:
         raise InvalidManifest(sorted({format_error(e) for e in error.errors()})) from None
 

@@ -132,18 +132,23 @@ def test_duplicate_keys_in_a_task(capsys, tmp_path):
 COERCIONS = [  # (spec line, what the message says) — refused as the API server refuses them
     ('iterations: "3"', "spec.iterations: must be an integer, got string '3'"),
     ("iterations: true", "spec.iterations: must be an integer, got boolean True"),
-    ("iterations: 0x10", "spec.iterations: must be an integer, got string '0x10'"),
-    ("iterations: 010", "spec.iterations: must be an integer, got string '010'"),
-    ("iterations: 1_0", "spec.iterations: must be an integer, got string '1_0'"),
+    # YAML 1.1 scalars: kubectl reads 0x10 as 16, 010 as 8, yes/on as true; YAML 1.2 reads strings. Refused
+    # with both readings rather than guessed (rzero_worker.yaml_scalars).
+    ("iterations: 0x10", "spec.iterations: 0x10 means 16 to kubectl (YAML 1.1) but the string '0x10' to YAML 1.2"),
+    ("iterations: 010", "spec.iterations: 010 means 8 to kubectl (YAML 1.1)"),
+    ("iterations: 1_0", "spec.iterations: 1_0 means 10 to kubectl (YAML 1.1)"),
     ('suspend: "true"', "spec.suspend: must be a boolean (true or false), got string 'true'"),
     ('suspend: "yes"', "spec.suspend: must be a boolean (true or false), got string 'yes'"),
-    ("suspend: yes", "spec.suspend: must be a boolean (true or false), got string 'yes'"),
-    ("suspend: on", "spec.suspend: must be a boolean (true or false), got string 'on'"),
+    ("suspend: yes", "spec.suspend: yes means true to kubectl (YAML 1.1) but the string 'yes' to YAML 1.2"),
+    ("suspend: on", "spec.suspend: on means true to kubectl (YAML 1.1)"),
+    ("resources: {nodeSelector: {pool: y}}", "spec.resources.nodeSelector.pool: y means true to kubectl"),
+    ("resources: {nodeSelector: {on: demand}}", "spec.resources.nodeSelector: mapping key on means true to kubectl"),
     ("suspend: 1", "spec.suspend: must be a boolean (true or false), got integer 1"),
     ('resources: {gpus: "1"}', "spec.resources.gpus: must be an integer, got string '1'"),
     ('solver: {grpo: {learningRate: "1e-6"}}', "spec.solver.grpo.learningRate: must be a number, got string"),
     ('generation: {sampling: {temperature: "0.5"}}', "spec.generation.sampling.temperature: must be a number"),
-    ("generation: {sampling: {temperature: .nan}}", "spec.generation.sampling.temperature: must be a number"),
+    ("generation: {sampling: {temperature: .nan}}", "spec.generation.sampling.temperature: kubectl (YAML 1.1) reads "
+     ".nan as a number JSON cannot carry"),
     ('evaluation: {benchmarks: [{name: g, kind: jsonl, path: ""}]}', "spec.evaluation.benchmarks[0].path"),
 ]
 

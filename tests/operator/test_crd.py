@@ -13,6 +13,7 @@ import yaml
 from rzero_operator.api.crd import CEL_RULES, build_crd, open_api_schema, render_crd_yaml
 from rzero_operator.api.reference import render_configuration_reference
 from rzero_operator.validate import InvalidManifest, validate_manifest
+from support.crd_server import bound_is_int64
 from support.schemas import openapi_to_json_schema
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,6 +98,17 @@ def test_schema_is_structural_no_refs_no_unions_every_node_typed():
         assert isinstance(node.get("nullable", False), bool), path
         for bound in ("exclusiveMinimum", "exclusiveMaximum"):
             assert isinstance(node.get(bound, False), bool), f"{path}: OpenAPI 3.0 {bound} is a boolean"
+
+
+def test_every_integer_bound_is_still_an_int64_when_the_server_reads_it_as_a_float64():
+    """The API server holds `minimum`/`maximum` as float64: 2**63 - 1 becomes 2**63, no int64, and then every
+    value of the field is refused ("Maximum boundary value must be of type integer"), the CRD accepted.
+    (support.crd_server.bound_is_int64 is checked against the server in kube/server/test_validate_vs_server.py.)"""
+    bad = [f"{path}.{bound}={node[bound]}" for path, node in schema_nodes(open_api_schema())
+           if node.get("type") == "integer" for bound in ("minimum", "maximum")
+           if bound in node and not bound_is_int64(node[bound])]
+    assert bad == []
+    assert not bound_is_int64(2**63 - 1) and not bound_is_int64(-(2**63)) and bound_is_int64(2**31 - 1)
 
 
 def test_every_spec_field_has_a_description_for_kubectl_explain():

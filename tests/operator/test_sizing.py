@@ -19,9 +19,9 @@ PAPER = yaml.safe_load((REPO / "examples" / "qwen3-4b-base.yaml").read_text())
 GiB = 2**30
 
 
-def paper(**changes) -> dict:
-    """The paper example with `changes` applied: {"a.b.c": value} sets spec.a.b.c."""
-    doc = copy.deepcopy(PAPER)
+def changed(manifest: dict, changes: dict) -> dict:
+    """A copy of `manifest` with `changes` applied: {"a.b.c": value} sets spec.a.b.c."""
+    doc = copy.deepcopy(manifest)
     for path, value in changes.items():
         node = doc["spec"]
         *parents, leaf = path.split(".")
@@ -29,6 +29,10 @@ def paper(**changes) -> dict:
             node = node.setdefault(key, {})
         node[leaf] = value
     return doc
+
+
+def paper(**changes) -> dict:
+    return changed(PAPER, changes)
 
 
 def findings(doc) -> list[str]:
@@ -158,14 +162,7 @@ MINIMAL = {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {
 
 
 def minimal(**changes) -> dict:
-    doc = copy.deepcopy(MINIMAL)
-    for path, value in changes.items():
-        node = doc["spec"]
-        *parents, leaf = path.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return doc
+    return changed(MINIMAL, changes)
 
 
 def test_the_minimal_manifest_fits_one_gpu_by_offloading_as_the_reference_does(tmp_path, capsys):

@@ -101,3 +101,14 @@ def test_validate_file_explains_unreadable_or_malformed_files(tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
     assert validate_file(empty) == ["holds no document; a manifest file holds exactly one"]
+
+
+def test_an_integral_number_is_an_integer_as_kubectl_sends_it():
+    """kubectl sends 3.0 (and 30e-1) as the integer 3, and the server stores it; not 1.5, nor 1e21, which Go
+    writes with an exponent (a float). Measured with kubectl 1.33 and kube-apiserver 1.36."""
+    run = validate_manifest(manifest(iterations=3.0, seed=30e-1, challenger={"grpo": {"clipDual": 8}}))
+    assert run.spec.iterations == 3 and isinstance(run.spec.iterations, int) and run.spec.seed == 3
+    assert run.spec.challenger.grpo.clip_dual == 8.0
+    assert errors_of(manifest(iterations=1.5)) == ["spec.iterations: must be an integer, got number 1.5"]
+    assert errors_of(manifest(resources={"tolerations": [{"key": "k", "effect": "NoExecute",
+                                                          "tolerationSeconds": 1e21}]}))

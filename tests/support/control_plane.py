@@ -247,7 +247,15 @@ class ControlPlane:
         """Apply a CRD and wait until the server serves it (Established)."""
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
         name = json.loads(self.kubectl("create", "--dry-run=client", "-o", "json", "-f", str(path)).stdout)["metadata"]["name"]
-        self.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+        # Polled here: `kubectl wait --for=condition=Established` fails ("accessor error") when it reads the CRD
+        # before the server has set any condition.
+        api, deadline = self.kube_api(), time.monotonic() + 60
+        while not any(c["type"] == "Established" and c["status"] == "True" for c in api.request(
+                "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}").get("status", {}).get(
+                "conditions") or []):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"CRD {name} not Established after 60 s")
+            time.sleep(0.1)
 
     def service_account_kubeconfig(self, namespace: str, name: str, *, create: bool = True) -> Path:
         """A kubeconfig with a bound token of ServiceAccount `namespace/name` (TokenRequest, 1 h)."""

@@ -2,14 +2,19 @@
 
     verdict = ApiServerModel(crd).create(manifest)   # [] when accepted, else the reasons
 
-It does, in the API server's order, what matters for an RZeroRun: JSON decoding (integers beyond int64
-refused), `status` dropped (a status subresource: the create ignores it), `generateName` turned into a
-name, the built-in metadata checks (name or generateName, DNS subdomain name, label keys and values,
+It does, in kubectl's and the API server's order, what matters for an RZeroRun: kubectl's re-encoding (an
+integral float such as 3.0 is sent as the integer 3), JSON decoding (integers beyond int64 refused),
+`status` dropped (a status subresource: the create ignores it), `generateName` turned into a name, the built-in metadata checks (name or generateName, DNS subdomain name, label keys and values,
 annotation keys and total size), strict field validation (unknown fields are errors, kubectl's default
 since 1.27), nulls pruned from fields that are not `nullable`, structural defaulting, the OpenAPI schema (jsonschema, via `schemas.openapi_to_json_schema`)
 and the CEL rules (`x-kubernetes-validations`, evaluated with cel-python on values typed by the schema,
 as the server types them: a `number` is a double even when written `1`; an evaluation error fails the
 rule, as on the server). Transition rules (`oldSelf`) do not run on create.
+
+Also as the server does: an integer bound (`minimum`/`maximum`) is read as a float64, and one that is then no
+int64 (2**63 - 1 becomes 2**63; -2**63 is written -9223372036854776000) makes every value of the field
+invalid ("Maximum boundary value must be of type integer"); the CRD itself is accepted. The real server
+showed this, and kube/server/test_validate_vs_server.py checks the model against it.
 
 Not modelled: CEL cost limits, `x-kubernetes-list-type`, formats; no rzero CRD uses them.
 """
@@ -18,9 +23,12 @@ from __future__ import annotations
 
 import copy
 import re
+from decimal import Decimal
 from typing import Any, Iterator
 
 import jsonschema
+
+from rzero_worker.yaml_scalars import as_kubectl_sends as kubectl_number
 
 from .schemas import openapi_to_json_schema
 
@@ -105,6 +113,46 @@ def _unknown_fields(value: Any, schema: dict, path: str) -> Iterator[str]:
             yield from _unknown_fields(item, schema["items"], f"{path}[{index}]")
 
 
+def bound_is_int64(bound: float | int) -> bool:
+    """The server holds a schema bound as a float64, writes it in the fewest digits that read back the same
+    (Go's FormatFloat 'f', -1: -2**63 becomes -9223372036854776000) and parses that as an int64."""
+    digits = Decimal(repr(float(bound)))
+    return digits == digits.to_integral_value() and INT64[0] <= int(digits) <= INT64[1]
+
+
+def bound_errors(value: Any, schema: dict, path: str = "") -> Iterator[str]:
+    """An integer value under a bound the server cannot convert to int64: refused, whatever the value."""
+    if isinstance(value, int) and not isinstance(value, bool) and schema.get("type") == "integer":
+        for key, word in (("minimum", "Minimum"), ("maximum", "Maximum")):
+            if key in schema and not bound_is_int64(schema[key]):
+                yield f"{path}: {word} boundary value must be of type integer (default format)"
+    elif isinstance(value, dict):
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = props.get(key) or (extra if isinstance(extra, dict) else {})
+            yield from bound_errors(item, sub, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from bound_errors(item, schema.get("items", {}), f"{path}[{index}]")
+
+
+def as_kubectl_sends(value: Any) -> Any:
+    """kubectl decodes a file and encodes it again (Go's JSON): an integral float arrives as an integer."""
+    if isinstance(value, dict):
+        return {key: as_kubectl_sends(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_kubectl_sends(item) for item in value]
+    return kubectl_number(value) if isinstance(value, float) else value
+
+
+def _strict_integers(validator_class: type) -> type:
+    """jsonschema takes any integral float for `integer`; kubectl has made those ints (as_kubectl_sends),
+    and the server's CEL rules refuse a float where they expect an int, so here an integer is an int."""
+    checker = validator_class.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
+    return jsonschema.validators.extend(validator_class, type_checker=checker)
+
+
 def prune_nulls(value: Any, schema: dict) -> Any:
     """A null in a field that is not `nullable` is dropped before defaulting (Kubernetes >= 1.20)."""
     if isinstance(value, dict):
@@ -166,7 +214,7 @@ class ApiServerModel:
         if celpy is None:
             raise RuntimeError("cel-python is not installed (pip install cel-python)")
         self.schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-        self.validator = jsonschema.Draft202012Validator(openapi_to_json_schema(self.schema))
+        self.validator = _strict_integers(jsonschema.Draft202012Validator)(openapi_to_json_schema(self.schema))
         self._env = celpy.Environment()
         self._programs: dict[str, Any] = {}
 
@@ -206,18 +254,20 @@ class ApiServerModel:
         errors = list(_int64_errors(manifest, ""))
         if errors:
             return errors
-        body = copy.deepcopy(manifest)
+        body = as_kubectl_sends(manifest)
         body.pop("status", None)  # a status subresource: the create ignores the status
         meta = body.get("metadata")
         if isinstance(meta, dict) and not meta.get("name") and isinstance(meta.get("generateName"), str):
             meta["name"] = meta["generateName"] + "x7k2q"
         errors = metadata_errors(meta)
-        errors += [f"{key}: unknown field" for key in body if key not in self.schema["properties"]]
+        errors += [f"{key}: unknown field" for key in body
+                   if key not in self.schema["properties"] and key not in ("apiVersion", "kind", "metadata")]
         errors += list(_unknown_fields(body.get("spec"), self.schema["properties"]["spec"], "spec"))
         if errors:
             return errors
         body = apply_defaults(prune_nulls(body, self.schema), self.schema)
         errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in self.validator.iter_errors(body)]
+        errors += list(bound_errors(body, self.schema))
         if errors:
             return errors
         return list(self.cel_errors(body, self.schema))

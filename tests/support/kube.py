@@ -33,6 +33,8 @@ from rzero_operator.kube.client import KubeApi, load_api_client
 from rzero_operator.kube.leader import ElectionConfig
 from rzero_operator.kube.main import OperatorApp, elected_app
 
+from .kube_leases import LEASES_PREFIX, LeaseStore, status_response
+
 RESOURCES = {
     "rzero.dev/v1alpha1/rzeroruns": dict(kind="RZeroRun", singular="rzerorun", shortnames=["rzr"], subresources=["status"]),
     "batch/v1/jobs": dict(kind="Job", singular="job", subresources=["status"]),
@@ -59,7 +61,7 @@ class LoggedRequest:
     query: dict = field(default_factory=dict)
 
 
-class RealisticEmulator(kmock.KubernetesEmulator):
+class RealisticEmulator(LeaseStore, kmock.KubernetesEmulator):
     """kmock's emulator plus what a real API server does on create and kmock 0.8 does not: a name from
     generateName, uid, creationTimestamp and a resourceVersion (kopf's JSON patches test it; it never
     changes here).
@@ -72,8 +74,7 @@ class RealisticEmulator(kmock.KubernetesEmulator):
     `admission`: checks that answer as a real API server would refuse (support/kube_admission.py), each
     `(request) -> (status, reason, message) | None`, consulted before anything is stored.
 
-    Leases (coordination.k8s.io/v1) live in a dict of their own too: kmock 0.8 has no PUT, and here a
-    PUT checks resourceVersion as the API server does (409 when the object changed since it was read).
+    Leases (coordination.k8s.io/v1) live in a store of their own (support/kube_leases.py).
     """
 
     def __init__(self, *args, **kwargs):
@@ -81,8 +82,6 @@ class RealisticEmulator(kmock.KubernetesEmulator):
         self.request_log: list = []
         self.admission: list[Callable[[Any], tuple[int, str, str] | None]] = []
         self.events: dict[tuple[str, str], dict] = {}
-        self.leases: dict[tuple[str, str], dict] = {}
-        self._lease_version = 0
 
     async def _handle(self, request):
         self.request_log.append((time.monotonic(), request))
@@ -116,48 +115,6 @@ class RealisticEmulator(kmock.KubernetesEmulator):
             return aiohttp.web.json_response(request.data, status=201)
         items = [event for (ns, _), event in self.events.items() if not namespace or ns == namespace]
         return aiohttp.web.json_response({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": items})
-
-
-    def _lease(self, request):
-        parts = request.url.path[len(LEASES_PREFIX):].strip("/").split("/")  # namespaces/NS/leases[/NAME]
-        if len(parts) < 3 or parts[0] != "namespaces" or parts[2] != "leases":
-            return status_response(404, "NotFound", "not a lease path")
-        namespace, name = parts[1], (parts[3] if len(parts) > 3 else None)
-        method = request.method.value if request.method else ""
-        if method == "POST":
-            name = request.data["metadata"]["name"]
-            if (namespace, name) in self.leases:
-                return status_response(409, "AlreadyExists", f'leases.coordination.k8s.io "{name}" already exists')
-            return self._store_lease(namespace, name, request.data, 201)
-        stored = self.leases.get((namespace, name))
-        if stored is None:
-            return status_response(404, "NotFound", f'leases.coordination.k8s.io "{name}" not found')
-        if method == "GET":
-            return aiohttp.web.json_response(stored)
-        if method == "PUT":
-            sent = (request.data.get("metadata") or {}).get("resourceVersion")
-            if sent != stored["metadata"]["resourceVersion"]:
-                return status_response(409, "Conflict", f'Operation cannot be fulfilled on leases.coordination.k8s.io '
-                                       f'"{name}": the object has been modified; please apply your changes to the '
-                                       'latest version and try again')
-            return self._store_lease(namespace, name, request.data, 200)
-        return status_response(405, "MethodNotAllowed", f"{method} on a lease")
-
-    def _store_lease(self, namespace: str, name: str, body: dict, code: int):
-        self._lease_version += 1
-        lease = json.loads(json.dumps(body))
-        lease.setdefault("metadata", {}).update(namespace=namespace, name=name, resourceVersion=str(self._lease_version))
-        self.leases[(namespace, name)] = lease
-        return aiohttp.web.json_response(lease, status=code)
-
-
-LEASES_PREFIX = "/apis/coordination.k8s.io/v1/"
-
-
-def status_response(code: int, reason: str, message: str):
-    """A Kubernetes `Status` failure body, as the API server sends with a 4xx/5xx."""
-    return aiohttp.web.json_response({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
-                                      "message": message, "reason": reason, "code": code}, status=code)
 
 
 class Emulator:

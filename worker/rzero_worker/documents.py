@@ -11,10 +11,11 @@ What the API server would refuse or read differently is refused here, before any
   store is refused) is refused before parsing — a 50 MB file costs one `stat`;
 - bytes that are not UTF-8, nesting deeper than MAX_DEPTH, duplicate mapping keys (YAML's "last wins"
   would silently rename a run), keys that are not strings;
-- scalars are read as JSON and YAML 1.2 read them (which is what `kubectl` sends): only `true`/`false`
-  are booleans and only decimal digits are integers, so `yes`, `on`, `0x10`, `010`, `1_000` and dates stay
-  strings (and a typed field then refuses them, naming the field); `.nan`/`.inf` and JSON's `NaN` are
-  not numbers at all, as in JSON;
+- scalars are read as JSON and YAML 1.2 read them: only `true`/`false` are booleans and only decimal
+  digits are integers; dates stay strings; `.nan`/`.inf` and JSON's `NaN` are not numbers at all;
+- kubectl reads YAML 1.1 (rzero_worker.yaml_scalars: `yes`, `on`, `y` are booleans, `010` is 8, `0x10`
+  16, `1_000` 1000), so a plain scalar the two read differently is refused with its path and both
+  readings (quote it for the string): a manifest means one thing to `rzero validate` and `kubectl`;
 - integers outside int64 (the API server's integer) and integers too long to convert (`int()` refuses
   more than 4,300 digits) are kept as `OversizedInteger` markers and reported by `check_values` with
   the field's path.
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
+
+from .yaml_scalars import NON_FINITE, kubectl_reading
 
 MAX_DOCUMENT_BYTES = 1536 * 1024  # 1.5 MiB
 MAX_DEPTH = 64  # a manifest needs about 8; deep nesting is a mistake or an attack
@@ -61,6 +64,22 @@ def _integer(text: str) -> int | OversizedInteger:
     return value if INT64_MIN <= value <= INT64_MAX else OversizedInteger(text)
 
 
+class AmbiguousScalar(str):
+    """A plain YAML scalar that YAML 1.2 (rzero) reads as this string and kubectl (YAML 1.1) as `kubectl`."""
+
+    kubectl: Any = None
+
+    def describe(self) -> str:
+        if self.kubectl is NON_FINITE:
+            return (f"kubectl (YAML 1.1) reads {self} as a number JSON cannot carry: write a finite number, or "
+                    f"quote it for the string")
+        value = self.kubectl  # as kubectl sends it: Go writes an integral float as an integer
+        integral = isinstance(value, float) and value.is_integer() and abs(value) < 1e21
+        shown = json.dumps(int(value) if integral else value)
+        return (f"{self} means {shown} to kubectl (YAML 1.1) but the string {str(self)!r} to YAML 1.2: write "
+                f"{shown}, or quote it for the string")
+
+
 # ------------------------------------------------------------------------------------------------- YAML
 
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
@@ -69,11 +88,44 @@ _BOOL = re.compile(r"^(true|True|TRUE|false|False|FALSE)$")
 _NULL = re.compile(r"^(~|null|Null|NULL|)$")
 
 
+_AMBIGUOUS_TAG = "tag:rzero.dev,2025:ambiguous"
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 (JSON-like) scalar resolution and duplicate keys refused."""
+    """SafeLoader with YAML 1.2 (JSON-like) scalar resolution, duplicate keys refused, and plain scalars that
+    kubectl (YAML 1.1) reads otherwise tagged as ambiguous."""
 
     yaml_implicit_resolvers: dict = {}
 
+    def resolve(self, kind: Any, value: Any, implicit: tuple[bool, bool]) -> str:
+        tag = super().resolve(kind, value, implicit)
+        if kind is not yaml.ScalarNode or not implicit[0] or tag.endswith(":merge"):
+            return tag
+        ours = _yaml12_reading(tag, value)
+        if isinstance(ours, OversizedInteger) or (isinstance(ours, float) and not math.isfinite(ours)):
+            return tag  # refused as such (check_values, the float constructor), whoever reads it
+        kubectls = kubectl_reading(value)
+        return tag if type(ours) is type(kubectls) and ours == kubectls else _AMBIGUOUS_TAG
+
+
+def _yaml12_reading(tag: str, text: str) -> Any:
+    """What the constructors below make of a plain scalar resolved to `tag`."""
+    if tag.endswith(":bool"):
+        return text.lower() == "true"
+    if tag.endswith(":int"):
+        return _integer(text)
+    if tag.endswith(":float"):
+        return float(text)
+    return None if tag.endswith(":null") else text
+
+
+def _construct_ambiguous(loader: _Loader, node: yaml.ScalarNode) -> AmbiguousScalar:
+    scalar = AmbiguousScalar(loader.construct_scalar(node))
+    scalar.kubectl = kubectl_reading(str(scalar))
+    return scalar
+
+
+_Loader.add_constructor(_AMBIGUOUS_TAG, _construct_ambiguous)
 
 for _tag, _pattern, _first in (
     ("tag:yaml.org,2002:merge", re.compile(r"^<<$"), "<"),
@@ -272,6 +324,9 @@ class _Walk:
             self.problems.append(f"{where}: more than {MAX_NODES:,} values (YAML aliases expanding?)")
         elif isinstance(value, dict):
             for key, item in value.items():
+                if isinstance(key, AmbiguousScalar):
+                    self.problems.append(f"{where}: mapping key {key.describe()}")
+                    return
                 if not isinstance(key, str):
                     self.problems.append(f"{where}: mapping key {key!r} is not a string")
                     return
@@ -286,7 +341,7 @@ class _Walk:
 
 
 def _scalar_problem(value: Any, nul: bool) -> str | None:
-    if isinstance(value, OversizedInteger):
+    if isinstance(value, (OversizedInteger, AmbiguousScalar)):
         return value.describe()
     if isinstance(value, bool):
         return None
@@ -301,8 +356,9 @@ def _scalar_problem(value: Any, nul: bool) -> str | None:
 
 def check_values(doc: Any, *, nul: bool = True) -> list[str]:
     """What the API server's JSON decoding would refuse, with the path: integers beyond int64, non-finite
-    numbers, non-string keys, nesting beyond MAX_DEPTH, more than MAX_NODES values; and (nul=True, for
-    files people write) NUL bytes in strings, which no field of ours may hold. The first problem only."""
+    numbers, non-string keys, plain YAML scalars kubectl reads otherwise (AmbiguousScalar), nesting beyond
+    MAX_DEPTH, more than MAX_NODES values; and (nul=True, for files people write) NUL bytes in strings, which
+    no field of ours may hold. The first problem only."""
     walk = _Walk(nul)
     walk.visit(doc, "", 0)
     return walk.problems

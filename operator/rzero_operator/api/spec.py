@@ -164,9 +164,10 @@ class Toleration(Schema):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect to match; empty matches all."
     )
-    toleration_seconds: int | None = Field(
-        default=None, ge=0, le=2**63 - 1, description="For NoExecute: how long to stay."
-    )
+    # No upper bound: the API server reads a schema bound as a float64, and 2**63 - 1 becomes 2**63, which is
+    # not an int64 -- it then refuses every value of the field. The int64 range is checked for every integer
+    # (rzero_worker.documents.check_values), as the server's JSON decoder does.
+    toleration_seconds: int | None = Field(default=None, ge=0, description="For NoExecute: how long to stay.")
 
     @model_validator(mode="after")
     def _as_the_api_server_checks(self) -> "Toleration":

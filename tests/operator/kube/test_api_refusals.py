@@ -92,7 +92,10 @@ def test_a_nan_in_a_summary_fails_the_attempt_and_never_reaches_a_status_patch(
         operators, job_driver, tmp_path, kube_emulator):
     kube_emulator.admit(json_numbers_only())
     operators.start()
-    job_driver.create_run("demo", tiny_spec(tmp_path, iterations=1))
+    # A 2 s backoff keeps the retrying status visible long enough to read: with no backoff the retry can
+    # start (and clear retryAt) between two polls on a loaded machine.
+    job_driver.create_run("demo", tiny_spec(tmp_path, iterations=1, retry={"maxAttempts": 2, "backoffSeconds": 2,
+                                                                          "maxBackoffSeconds": 2}))
     job_driver.succeed(job_driver.wait_for_job("demo-i000-evaluate-a1"),
                        metrics={"scores": {"arithmetic": {"accuracy": float("nan"), "n": 3}}, "mean_accuracy": 0.1})
     status = wait_for(lambda: (s := job_driver.status("demo")).get("current", {}).get("retryAt") and s, 10,
