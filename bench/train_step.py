@@ -70,7 +70,8 @@ def run_step(model_dir: Path, tokenizer, role: str, args, *, master: bool, workd
     from transformers import TrainerCallback
     from trl import GRPOTrainer
 
-    from rzero_worker.grpo import build_grpo_config, prompt_dataset
+    from rzero_worker.grpo import build_grpo_config
+    from rzero_worker.grpo_data import prompt_dataset
     from rzero_worker.models import LocalModel, load_model
     from rzero_worker.task import DeviceHints, GRPOSettings
 

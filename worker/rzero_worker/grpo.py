@@ -14,6 +14,9 @@ matters is set here from `GRPOSettings` rather than left to TRL:
 | rollout top_p 0.99, temperature 1             | top_p 1.0               | top_p, temperature                       |
 | 512 prompts per step, updated in mini-batches | one update per batch    | steps_per_generation (see below)         |
 | fp32 master weights, bf16 compute (FSDP MP)   | the model's dtype       | fp32 model + bf16/fp16 autocast          |
+| advantage (r - mean) / (std + 1e-6)           | std + 1e-4              | RZeroGRPOTrainer (grpo_trainer.py)       |
+| AdamW decays every parameter                  | biases, norms exempt    | RZeroGRPOTrainer                         |
+| Solver data: reshuffled epochs, drop_last     | shuffled once           | prompt_dataset, shuffle_dataset False    |
 
 Batch geometry. One rollout step generates `rollout_batch_size x group_size` completions at once, so the
 reward function sees the whole rollout batch in one call (the Challenger's repetition penalty clusters it
@@ -45,8 +48,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from transformers import TrainerCallback
-from trl import GRPOConfig, GRPOTrainer
+from trl import GRPOConfig
 
+from .grpo_trainer import RZeroGRPOTrainer
 from .task import GRPOSettings
 
 log = logging.getLogger(__name__)
@@ -107,6 +111,7 @@ def build_grpo_config(
         loss_type=TRL_LOSS_TYPE[settings.loss_aggregation],
         scale_rewards="group",
         num_iterations=1,
+        shuffle_dataset=not settings.keeps_data_order,  # prompt_dataset made the order
         # geometry: one generation per rollout step, several optimizer updates on it
         num_generations=settings.group_size,
         per_device_train_batch_size=micro,
@@ -160,40 +165,6 @@ def vllm_rollout_options(settings: GRPOSettings, use_vllm: bool) -> dict:
 def completion_texts(completions: list) -> list[str]:
     """TRL passes chat completions as [{"role": "assistant", "content": ...}] lists; plain text as is."""
     return [c[-1]["content"] if isinstance(c, list) else str(c) for c in completions]
-
-
-def prompt_dataset(rows: list[dict], settings: GRPOSettings, *, seed: int):
-    """A `datasets.Dataset` of exactly `steps x rollout_batch_size` prompt rows: one epoch is the whole run.
-
-    `rows` (each with a "prompt" chat and any columns the reward function needs) are cycled in a seeded
-    order, so a dataset smaller than the run is reused evenly and one larger is sampled without
-    repetition. TRL's sampler drops an incomplete last batch, so this size also guarantees `steps`."""
-    import random
-
-    from datasets import Dataset
-
-    if not rows:
-        raise ValueError("prompt_dataset: no rows to train on")
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    needed = settings.steps * settings.rollout_batch_size
-    return Dataset.from_list([rows[order[i % len(order)]] for i in range(needed)])
-
-
-def drop_long_prompts(rows: list[dict], tokenizer, max_tokens: int) -> tuple[list[dict], int]:
-    """(rows whose chat prompt fits in `max_tokens`, how many were dropped). The reference filters overlong
-    prompts out of its training data (verl `filter_overlong_prompts`) rather than truncating them: a question
-    cut from the left would be another question with the same label."""
-    from .generation.base import encode_prompts
-
-    if not rows:
-        return rows, 0
-    lengths = [len(ids) for ids in encode_prompts(tokenizer, [row["prompt"] for row in rows])]
-    kept = [row for row, length in zip(rows, lengths) if length <= max_tokens]
-    if len(kept) < len(rows):
-        log.warning("left %d of %d prompts out of training: longer than grpo.maxPromptTokens %d",
-                    len(rows) - len(kept), len(rows), max_tokens)
-    return kept, len(rows) - len(kept)
 
 
 class CheckpointUploader(TrainerCallback):
@@ -265,7 +236,8 @@ def train_grpo(ctx, model, tokenizer, reward_func: Callable, dataset, settings: 
         ref_model = _sharded_reference(model, compute_dtype, settings)
     recorder = StepRecorder(settings.updates_per_step)
     uploader = CheckpointUploader(lambda step, directory: distributed.save_checkpoint(ctx, step, directory))
-    trainer = _build_trainer(model, tokenizer, reward_func, dataset, config, ref_model, callbacks=[uploader, recorder])
+    trainer = _build_trainer(model, tokenizer, reward_func, dataset, config, ref_model, callbacks=[uploader, recorder],
+                             settings=settings)
     if fsdp:
         distributed.reduce_in_float32(trainer, compute_dtype)
     resume_dir, resumed_from = _latest_checkpoint(ctx)
@@ -309,14 +281,18 @@ def _sharded_reference(model, compute_dtype: str, settings: GRPOSettings):
     return distributed.shard_frozen(reference, compute_dtype=compute_dtype, offload=settings.cpu_offload)
 
 
-def _build_trainer(model, tokenizer, reward_func, dataset, config, ref_model, callbacks) -> GRPOTrainer:
-    """GRPOTrainer; with `ref_model` given, TRL's own reference copy is never built (beta is set to 0 for
-    the constructor only, then restored with the shared frozen model in place)."""
+def _build_trainer(model, tokenizer, reward_func, dataset, config, ref_model, callbacks,
+                   settings: GRPOSettings | None = None) -> RZeroGRPOTrainer:
+    """rzero's GRPOTrainer (grpo_trainer.py: `settings`' advantage epsilon and weight-decay scope, verl's by
+    default); with `ref_model` given, TRL's own reference copy is never built (beta is set to 0 for the
+    constructor only, then restored with the shared frozen model in place)."""
     beta = config.beta
     if ref_model is not None and beta:
         config.beta = 0.0
-    trainer = GRPOTrainer(model=model, reward_funcs=reward_func, args=config, train_dataset=dataset,
-                          processing_class=tokenizer, callbacks=callbacks)
+    verl = {"advantage_epsilon": settings.advantage_epsilon, "weight_decay_scope": settings.weight_decay_scope} \
+        if settings is not None else {}
+    trainer = RZeroGRPOTrainer(model=model, reward_funcs=reward_func, args=config, train_dataset=dataset,
+                               processing_class=tokenizer, callbacks=callbacks, **verl)
     if ref_model is not None and beta:
         from trl.trainer.utils import add_fused_lm_head
 

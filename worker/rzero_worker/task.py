@@ -132,6 +132,8 @@ class Sampling(Schema):
 
 # How the loss of one optimizer update is averaged over its tokens (see grpo.py for the proof-by-test).
 LossAggregation = Literal["verl", "token-mean", "sequence-mean"]
+WeightDecayScope = Literal["all", "except-biases-and-norms"]
+DataOrder = Literal["epochs", "cycled"]
 
 
 class GRPOSettings(Schema):
@@ -167,6 +169,17 @@ class GRPOSettings(Schema):
     )
     learning_rate: float = Field(default=1e-6, gt=0, le=1, description="Learning rate (constant schedule; reference 1e-6).")
     weight_decay: float = Field(default=0.01, ge=0, le=1, description="AdamW weight decay (reference 0.01).")
+    weight_decay_scope: WeightDecayScope = Field(
+        default="all",
+        description="Parameters the weight decay applies to. all: every trainable parameter (the reference: verl's "
+        "AdamW over all parameters); except-biases-and-norms: the Hugging Face Trainer's groups (biases and norm "
+        "weights undecayed).",
+    )
+    advantage_epsilon: float = Field(
+        default=1e-6, gt=0, le=1,
+        description="GRPO advantage = (reward - group mean) / (group std + this) (the reference: verl's 1e-6; TRL's "
+        "own is 1e-4, which shrinks advantages where a group's rewards barely differ).",
+    )
     kl_coef: float = Field(default=0.01, ge=0, le=10, description="KL (k3, 'low_var_kl') coefficient, TRL's beta.")
     clip_low: float = Field(default=0.2, gt=0, le=1, description="PPO ratio clip, lower side.")
     clip_high: float = Field(default=0.3, gt=0, le=1, description="PPO ratio clip, upper side.")
@@ -225,6 +238,12 @@ class GRPOSettings(Schema):
         return self
 
     @property
+    def keeps_data_order(self) -> bool:
+        """Does the prompt dataset come in training order (TRL must not shuffle it)? The Challenger's prompts are
+        all one prompt: any order."""
+        return False
+
+    @property
     def updates_per_step(self) -> int:
         """Optimizer updates per rollout step."""
         return self.rollout_batch_size // self.update_batch_size
@@ -260,6 +279,19 @@ class SolverGRPOSettings(GRPOSettings):
         default=1, ge=0, le=65536,
         description="Completions per device per forward/backward pass (reference 1); 0 = the whole update batch.",
     )
+    data_order: DataOrder = Field(
+        default="epochs",
+        description="How the kept questions feed the rollout steps. epochs: as the reference's data loader (verl, "
+        "shuffle + drop_last): each epoch a fresh seeded permutation cut into whole rollout batches, the rest of the "
+        "epoch dropped, so no question appears twice in one rollout batch; fewer kept questions than "
+        "rolloutBatchSize leave no batch (the reference refuses to start; the Solver is carried forward unchanged, "
+        "with the reason in its summary). cycled: the questions repeated in a seeded order to fill every step, then "
+        "shuffled together (a question may appear twice in one rollout batch; any number of questions trains).",
+    )
+
+    @property
+    def keeps_data_order(self) -> bool:
+        return self.data_order == "epochs"
 
 
 def _as_role_settings(value):

@@ -8,7 +8,7 @@ from rzero_worker.phases import load_phase
 from rzero_worker.phases.runner import run_phase
 from rzero_worker.phases.solver import SolverReward
 from rzero_worker.storage import is_committed, join_key, open_storage
-from rzero_worker.task import GRPOSettings, ModelInput, SolverSettings, SolverTask
+from rzero_worker.task import GRPOSettings, ModelInput, SolverGRPOSettings, SolverSettings, SolverTask
 from support.artefacts import commit_jsonl_shards, summary_metrics
 
 TRAIN_ROWS = [
@@ -123,6 +123,23 @@ def test_an_empty_dataset_carries_the_solver_forward_unchanged(local_location, t
     before, after = load_file(tiny_model_dir / "model.safetensors"), load_file(carried / "model.safetensors")
     assert before.keys() == after.keys()
     assert all((before[name] == after[name]).all() for name in before)
+
+
+@pytest.mark.parametrize("order, trains", [("epochs", False), ("cycled", True)])
+def test_fewer_questions_than_a_rollout_batch_train_only_when_cycled(local_location, tiny_model_dir, tmp_path,
+                                                                     order, trains):
+    commit_label_shards(local_location, [TRAIN_ROWS])  # 3 questions, rollout batches of 4
+    task = solver_task(local_location, tiny_model_dir, steps=1)
+    task.settings.grpo = SolverGRPOSettings(steps=1, group_size=2, rollout_batch_size=4, update_batch_size=4,
+                                            max_completion_tokens=8, data_order=order)
+
+    assert run_phase(task, load_phase("solver"), cache_dir=tmp_path / "cache") == 0
+
+    metrics = summary_metrics(open_storage(local_location), task.output)
+    assert metrics["steps"] == (1 if trains else 0)
+    assert ("skipped" in metrics) is not trains
+    if not trains:
+        assert "3 trainable questions make no whole rollout batch of solver.grpo.rolloutBatchSize 4" in metrics["skipped"]
 
 
 def test_a_committed_solver_is_not_trained_again(local_location, tiny_model_dir, tmp_path):

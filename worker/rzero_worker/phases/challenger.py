@@ -39,7 +39,8 @@ def run(ctx: PhaseContext) -> dict:
     from .. import distributed
     from ..generation import encode_prompts
     from ..grading import GradingPool
-    from ..grpo import drop_long_prompts, prompt_dataset, train_grpo
+    from ..grpo import train_grpo
+    from ..grpo_data import drop_long_prompts, prompt_dataset
     from ..models import compute_dtype_name, load_model, resolve_device, resolve_model
     from ..prompts import challenger_messages
 

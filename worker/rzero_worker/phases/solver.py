@@ -6,8 +6,8 @@ reward function. Reward: `rewards.solver_rewards` (1 when the answer, read as th
 is equivalent to the label under the run's checker, with the optional `<think>` format weight of the
 reference code).
 
-An empty dataset (the label band kept no question, e.g. a Challenger that wrote nothing parseable) does
-not stop the run: the Solver is carried forward unchanged as solver(i), with `steps: 0` and a `skipped`
+An empty dataset (the label band kept no question, e.g. a Challenger that wrote nothing parseable), or one
+smaller than a rollout batch under dataOrder "epochs", does not stop the run: the Solver is carried forward unchanged as solver(i), with `steps: 0` and a `skipped`
 reason in the summary, so evaluation and the next iteration go on and the status shows what happened.
 """
 
@@ -30,7 +30,8 @@ def run(ctx: PhaseContext) -> dict:
 
     from .. import distributed
     from ..grading import GradingPool
-    from ..grpo import drop_long_prompts, prompt_dataset, train_grpo
+    from ..grpo import train_grpo
+    from ..grpo_data import drop_long_prompts, prompt_dataset
     from ..models import compute_dtype_name, load_model, resolve_device, resolve_model, save_checkpoint
     from ..prompts import solver_messages
 
@@ -41,8 +42,8 @@ def run(ctx: PhaseContext) -> dict:
     model, tokenizer = load_model(local, hints, trainable=bool(rows))
     prompts = [{"prompt": solver_messages(row["question"]), "label": row["label"]} for row in rows]
     prompts, too_long = drop_long_prompts(prompts, tokenizer, grpo.max_prompt_tokens)
-    if not prompts:
-        reason = NO_QUESTIONS_KEPT if not rows else f"all {len(rows)} kept questions exceed grpo.maxPromptTokens"
+    reason = skip_reason(rows, prompts, grpo)
+    if reason:
         log.warning("dataset %s: %s; carrying the Solver forward unchanged", ctx.storage.uri_for(task.dataset), reason)
         if ctx.main_process:
             save_checkpoint(model, tokenizer, ctx.staging / "model")
@@ -55,6 +56,19 @@ def run(ctx: PhaseContext) -> dict:
         metrics = train_grpo(ctx, model, tokenizer, reward, dataset, grpo, compute_dtype=compute, device=device,
                              use_vllm=distributed.vllm_rollouts(task.device, device))
     return {**metrics, "questions": len(rows), "prompts_too_long": too_long}
+
+
+def skip_reason(rows: list[dict], prompts: list[dict], grpo) -> str | None:
+    """Why the Solver cannot train on these rows (None: it can). Under dataOrder "epochs" a rollout batch is
+    whole questions without repeats, as the reference's loader (which refuses to start with fewer)."""
+    if not rows:
+        return NO_QUESTIONS_KEPT
+    if not prompts:
+        return f"all {len(rows)} kept questions exceed grpo.maxPromptTokens"
+    if grpo.keeps_data_order and len(prompts) < grpo.rollout_batch_size:
+        return (f"{len(prompts)} trainable questions make no whole rollout batch of solver.grpo.rolloutBatchSize "
+                f"{grpo.rollout_batch_size} (dataOrder epochs); lower rolloutBatchSize or set dataOrder cycled")
+    return None
 
 
 def read_training_rows(ctx: PhaseContext) -> list[dict]:
