@@ -22,6 +22,7 @@ TRAIN_ROWS = [
     {"id": "q1", "question": "What is 2+2?", "label": "4", "score": 0.5},
     {"id": "q2", "question": "What is 3*3?", "label": "9", "score": 0.6},
     {"id": "q3", "question": "Half of 1?", "label": "\\frac{1}{2}", "score": 0.7},
+    {"id": "q4", "question": "What is 10-7?", "label": "3", "score": 0.6},  # a whole rollout batch of 4
 ]
 
 
