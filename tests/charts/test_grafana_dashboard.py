@@ -130,3 +130,107 @@ def test_the_schema_refuses_mistyped_dashboard_values(bad):
 def test_the_service_monitor_keeps_the_runs_namespace_label_the_dashboard_filters_on():
     (monitor,) = by_kind(render_chart({"metrics": {"serviceMonitor": {"enabled": True}}}), "ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["honorLabels"] is True
+
+
+# ------------------------------------------- every query, run by a real Prometheus against a live operator registry
+
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "1h", "$namespace": ".*", "$run": ".*"}
+
+
+def populated_metrics() -> OperatorMetrics:
+    """An operator's metrics after one run did a little of everything the dashboard shows."""
+    from datetime import datetime, timedelta, timezone
+
+    from rzero_operator.api.oversight import BestIteration, PendingApproval
+    from rzero_operator.api.status import CurrentAttempt, IterationRecord, RZeroRunStatus
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    status = RZeroRunStatus(
+        phase="Running", stage="AwaitingApproval", iteration=2, progress="2/3", storage_bytes=12_345,
+        current=CurrentAttempt(iteration=2, phase="label", attempt=1, name="x", started_at=now - timedelta(minutes=5)),
+        iteration_history=[IterationRecord(iteration=1, label_accuracy=0.8, label_accuracy_ci95=[0.7, 0.9])],
+        best_iteration=BestIteration(iteration=1, score=0.42, solver_checkpoint="iter-001/solver"),
+        approval=PendingApproval(gate="2", iteration=2, after="label"),
+    )
+    metrics = OperatorMetrics()
+    metrics.leader.set(1)
+    metrics.record_start("label")
+    metrics.track_run(("ml", "demo"), status)
+    events = [("Normal", "PhaseSucceeded", ""), ("Warning", "PhaseRetry", ""), ("Warning", "GuardTripped", "(pause)"),
+              ("Normal", "Approved", ""), ("Warning", "RunFailed", "")]
+    metrics.record_events(events, status, now)
+    metrics.reconcile_seconds.observe(0.05)
+    metrics.reconcile_errors.inc()
+    return metrics
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def prometheus_query(port: int, expr: str) -> dict:
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:  # 400: the expression does not parse
+        return json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory):
+    """A real Prometheus (Debian's `prometheus` package) scraping a live OperatorMetrics every second."""
+    import shutil
+    import subprocess
+    import time
+
+    binary = shutil.which("prometheus")
+    if not binary:
+        pytest.skip("prometheus is not installed (Debian package `prometheus`)")
+    metrics, target, port = populated_metrics(), free_port(), free_port()
+    metrics.serve(target, addr="127.0.0.1")
+    home = tmp_path_factory.mktemp("prometheus")
+    (home / "prometheus.yml").write_text(
+        f"global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: rzero\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{target}']}}]\n")
+    process = subprocess.Popen([binary, f"--config.file={home / 'prometheus.yml'}", f"--storage.tsdb.path={home / 'data'}",
+                                f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # two scrapes, so increase() and rate() have something to work on
+            try:
+                result = prometheus_query(port, "count_over_time(rzero_operator_leader[1h])")["data"]["result"]
+                if result and float(result[0]["value"][1]) >= 3:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("Prometheus did not scrape the operator's metrics within 60 s")
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def with_grafana_variables(expr: str) -> str:
+    for variable, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(variable, value)
+    return expr
+
+
+@pytest.mark.parametrize("panel", [p for p in dashboard()["panels"] if p["type"] != "row"], ids=lambda p: p["title"])
+def test_every_panel_query_runs_on_prometheus_and_finds_the_operators_series(prometheus, panel):
+    for target in panel["targets"]:
+        answer = prometheus_query(prometheus, with_grafana_variables(target["expr"]))
+        assert answer["status"] == "success", f"{target['expr']}: {answer.get('error')}"
+        assert answer["data"]["result"], f"{panel['title']}: {target['expr']} found no series"
