@@ -54,7 +54,8 @@ def metric_names(expr: str) -> set[str]:
 def test_the_dashboard_parses_and_uses_the_prometheus_data_source_variable():
     body = dashboard()
     assert body["uid"] and body["title"] == "rzero"
-    assert body["templating"]["list"][0] == {**body["templating"]["list"][0], "type": "datasource", "query": "prometheus"}
+    source = body["templating"]["list"][0]
+    assert (source["type"], source["query"]) == ("datasource", "prometheus")
     for panel in body["panels"]:
         for target in panel.get("targets", []):
             assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
@@ -70,9 +71,10 @@ def test_every_expression_names_only_metrics_the_operator_exports():
 
 
 def test_the_name_check_catches_a_misspelt_metric():
-    assert metric_names('sum by (phase) (increase(rzero_phase_retry_total{phase=~"$p"}[5m]))') == {"rzero_phase_retry_total"}
-    assert metric_names("histogram_quantile(0.95, sum by (le) (rate(rzero_reconcile_seconds_bucket[$__rate_interval])))") \
-        == {"rzero_reconcile_seconds_bucket"}
+    misspelt = 'sum by (phase) (increase(rzero_phase_retry_total{phase=~"$p"}[5m]))'
+    assert metric_names(misspelt) == {"rzero_phase_retry_total"}
+    quantile = "histogram_quantile(0.95, sum by (le) (rate(rzero_reconcile_seconds_bucket[$__rate_interval])))"
+    assert metric_names(quantile) == {"rzero_reconcile_seconds_bucket"}
 
 
 def test_the_dashboard_covers_what_issue_21_asks_for():
@@ -201,9 +203,9 @@ def prometheus(tmp_path_factory):
     (home / "prometheus.yml").write_text(
         f"global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: rzero\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{target}']}}]\n")
-    process = subprocess.Popen([binary, f"--config.file={home / 'prometheus.yml'}", f"--storage.tsdb.path={home / 'data'}",
-                                f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    argv = [binary, f"--config.file={home / 'prometheus.yml'}", f"--storage.tsdb.path={home / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}"]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # two scrapes, so increase() and rate() have something to work on
