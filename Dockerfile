@@ -36,6 +36,8 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
     HF_HOME=/cache/huggingface
+# The distribution's current python3/gcc (security updates included); a pinned apt version vanishes from the mirror.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv python3-dev ca-certificates gcc \
  && rm -rf /var/lib/apt/lists/* \
@@ -46,7 +48,8 @@ COPY operator ./operator
 COPY worker ./worker
 # One coherent set of pins (DESIGN §2): vLLM 0.31.0 pins torch==2.13.0 and transformers<5.18; TRL 1.16's
 # vLLM extra wants vllm<=0.31. torch goes first, by exact version (PyPI's Linux wheel is the CUDA build and
-# brings its CUDA libraries), so resolving the rest never swaps it.
+# brings its CUDA libraries), so resolving the rest never swaps it. `.` is this package: its pins are pyproject's.
+# hadolint ignore=DL3013
 RUN pip install torch==2.13.0 \
  && pip install '.[worker,vllm]' \
  && rm -rf /src

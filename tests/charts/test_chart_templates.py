@@ -15,6 +15,7 @@ VARIANTS = {
     "cluster-wide-two-replicas-minio-monitor": {
         "watch": {"allNamespaces": True}, "replicaCount": 2,
         "minio": {"enabled": True}, "metrics": {"serviceMonitor": {"enabled": True}},
+        "grafanaDashboard": {"enabled": True},
     },
     "two-namespaces-placement": {
         "watch": {"namespaces": ["team-a", "team-b"]},

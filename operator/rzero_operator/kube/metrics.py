@@ -11,6 +11,8 @@
 - rzero_label_accuracy{namespace,run}     gauge: oracle-checked accuracy of the latest pseudo-labels
 - rzero_label_accuracy_lower{namespace,run}  gauge: its 95% interval's lower bound (what the guard uses)
 - rzero_best_score{namespace,run} / rzero_best_iteration{namespace,run}: the best iteration so far
+- rzero_iteration{namespace,run} / rzero_iterations{namespace,run}: iteration in progress (or last finished) and
+                                          the run's planned iterations (status.progress "i/N")
 - rzero_awaiting_approval{namespace,run}  gauge: 1 while a run waits at an approval gate
 - rzero_storage_bytes{namespace,run}      gauge: bytes the run's committed outputs hold
 - rzero_guard_trips_total{action} / rzero_approval_decisions_total{decision}: counters
@@ -56,6 +58,8 @@ class OperatorMetrics:
         )
         self.best_score = Gauge("rzero_best_score", "Mean evaluation score of the best iteration.", per_run, registry=r)
         self.best_iteration = Gauge("rzero_best_iteration", "The best iteration.", per_run, registry=r)
+        self.iteration = Gauge("rzero_iteration", "Iteration in progress (or last finished).", per_run, registry=r)
+        self.iterations = Gauge("rzero_iterations", "Iterations the run plans (spec.iterations).", per_run, registry=r)
         self.awaiting_approval = Gauge("rzero_awaiting_approval", "1 while waiting at an approval gate.", per_run, registry=r)
         self.storage_bytes = Gauge("rzero_storage_bytes", "Bytes of the run's committed outputs.", per_run, registry=r)
         self.guard_trips = Counter("rzero_guard_trips_total", "Drift guard trips.", ["action"], registry=r)
@@ -63,7 +67,7 @@ class OperatorMetrics:
         self.leader = Gauge("rzero_operator_leader", "1 while this replica leads, 0 while it is a standby.",
                             registry=r)
         self._run_gauges = (self.label_accuracy, self.label_accuracy_lower, self.best_score, self.best_iteration,
-                            self.awaiting_approval, self.storage_bytes)
+                            self.iteration, self.iterations, self.awaiting_approval, self.storage_bytes)
         self._lock = threading.Lock()
         self._known: dict[tuple[str, str], tuple[str, str]] = {}  # run -> (phase, stage)
         self._seen_stages: set[str] = set()
@@ -104,6 +108,8 @@ class OperatorMetrics:
             self.label_accuracy_lower: latest.label_accuracy_ci95[0] if latest and latest.label_accuracy_ci95 else None,
             self.best_score: status.best_iteration.score if status.best_iteration else None,
             self.best_iteration: status.best_iteration.iteration if status.best_iteration else None,
+            self.iteration: status.iteration,
+            self.iterations: planned_iterations(status.progress),
             self.awaiting_approval: 1.0 if status.approval is not None else 0.0,
             self.storage_bytes: status.storage_bytes,
         }
@@ -131,3 +137,9 @@ class OperatorMetrics:
 
     def record_start(self, phase: str) -> None:
         self.starts.labels(phase=phase).inc()
+
+
+def planned_iterations(progress: str) -> int | None:
+    """N of the status's "i/N" progress (None before the plan has written one)."""
+    _, _, total = progress.partition("/")
+    return int(total) if total.isdigit() else None

@@ -136,6 +136,19 @@ def test_metrics_count_runs_by_phase_durations_retries_and_failures_and_are_serv
     assert 'rzero_runs{phase="Failed"} 0.0' in metrics_text(metrics)
 
 
+def test_metrics_show_each_runs_iteration_of_its_planned_iterations_and_drop_them_with_the_run():
+    metrics = OperatorMetrics()
+    metrics.track_run(("ml", "a"), RZeroRunStatus(phase="Running", iteration=2, progress="2/3"))
+    metrics.track_run(("ml", "new"), RZeroRunStatus(phase="Pending"))  # no progress written yet
+    text = metrics_text(metrics)
+    assert 'rzero_iteration{namespace="ml",run="a"} 2.0' in text
+    assert 'rzero_iterations{namespace="ml",run="a"} 3.0' in text
+    assert 'rzero_iteration{namespace="ml",run="new"} 0.0' in text
+    assert 'rzero_iterations{namespace="ml",run="new"}' not in text
+    metrics.track_run(("ml", "a"), None)
+    assert 'run="a"' not in metrics_text(metrics)
+
+
 def metrics_text(metrics: OperatorMetrics) -> str:
     from prometheus_client import generate_latest
 
