@@ -122,6 +122,7 @@ class Handlers:
             reconciler.jobs = JobCache()
         self.jobs = reconciler.jobs
         self.finished: set[tuple[str, str]] = set()  # runs with nothing left to do (see `finished`)
+        self.seen: set[tuple[str, str]] = set()  # runs the run watch has shown (and not deleted)
         self._in_flight: dict[tuple[str, str], asyncio.Task] = {}
         self._again: set[tuple[str, str]] = set()
 
@@ -130,7 +131,9 @@ class Handlers:
         while True:
             await asyncio.sleep(self.tick_s)
             for key in self.schedule.due():
-                if key not in self._in_flight:
+                if key in self.finished:
+                    self.schedule.forget(key)
+                elif key not in self._in_flight:
                     self.schedule.after(key, None)  # not due again until this one reports back
                     self.kick(key)
 
@@ -164,7 +167,10 @@ class Handlers:
         except Exception:
             self.schedule.after(key, ERROR_RETRY_S)
             raise
-        if outcome.finished:
+        if outcome.gone:
+            self.finished.discard(key)
+            self.schedule.forget(key)
+        elif outcome.finished:
             self.finished.add(key)
             self.schedule.forget(key)
         else:
@@ -199,11 +205,14 @@ class Handlers:
                 self.reconciler.forget(namespace, name)
                 self.schedule.forget(key)
                 self.finished.discard(key)
-            elif finished(body):
+                self.seen.discard(key)
+                return
+            self.seen.add(key)
+            if finished(body):
                 self.finished.add(key)
-                self.schedule.forget(key)
-            elif key not in self.schedule and key not in self._in_flight:  # e.g. seen again after a watch restart
-                self.finished.discard(key)
+                return
+            self.finished.discard(key)  # e.g. a new generation of a finished run, or its status lost
+            if key not in self.schedule and key not in self._in_flight:  # e.g. seen again after a watch restart
                 self.schedule.after(key, 0.0)
 
         @kopf.on.event(*JOBS, labels={naming.MANAGED_BY_LABEL: naming.MANAGER}, registry=registry)
@@ -215,6 +224,10 @@ class Handlers:
                 self.jobs.seen(job)  # before any reconcile it triggers reads it
                 if not job_finished(job):
                     return  # a running Job changes nothing the plan looks at
-            run = owner_run(job)
-            if run is not None and (namespace, run) not in self.finished:
-                self.kick((namespace, run))  # errors: logged and rescheduled by reconcile()
+            key = (namespace, owner_run(job))
+            if key[1] is None or key in self.finished:
+                return
+            if key in self.seen:
+                self.kick(key)  # errors: logged and rescheduled by reconcile()
+            else:  # at a start, before the run listing: the requeue loop takes it then, unless it is finished
+                self.schedule.after(key, 0.0)

@@ -79,6 +79,7 @@ class Outcome:
     stopped: list[str] = field(default_factory=list)
     status_writes: int = 0
     phase: str | None = None  # the run's phase as last decided (Succeeded/Failed: nothing more to do)
+    gone: bool = False  # the run does not exist (any more)
 
     @property
     def finished(self) -> bool:
@@ -131,6 +132,7 @@ class Reconciler:
             except KubeError as error:
                 if error.not_found:
                     self.forget(namespace, name)
+                    outcome.gone = True
                     return outcome
                 raise
             adopted_before = len(outcome.adopted)

@@ -119,3 +119,4 @@ def test_kopfs_per_handler_lines_are_quiet_by_default_and_can_be_brought_back(mo
         root.handlers[:] = handlers
         root.setLevel(level)
         logging.getLogger("kopf.objects").setLevel(logging.NOTSET)
+
