@@ -5,7 +5,7 @@
     operator.terminate()     # SIGTERM, as a rollout would
 
 Logs (one JSON object a line) go to `workdir/operator-<n>.log`. The operator runs with its real defaults
-(1 s requeue tick, 60 s resync): whatever a test sees happen within seconds was not the resync's doing.
+(1 s requeue tick, 600 s safety-net resync): whatever a test sees happen within seconds was not the resync's doing.
 """
 
 from __future__ import annotations

@@ -128,6 +128,15 @@ class KubeApi:
     def list_jobs(self, namespace: str, labels: dict[str, str]) -> list[dict]:
         return self._list_labelled(f"{JOBS_PATH}/namespaces/{_quote(namespace)}/jobs", labels)
 
+    def get_job(self, namespace: str, name: str) -> dict | None:
+        """The Job, or None when there is none of that name."""
+        try:
+            return self.request("GET", f"{JOBS_PATH}/namespaces/{_quote(namespace)}/jobs/{_quote(name)}")
+        except KubeError as error:
+            if error.not_found:
+                return None
+            raise
+
     def create_job(self, namespace: str, job: dict) -> dict:
         return self.request("POST", f"{JOBS_PATH}/namespaces/{_quote(namespace)}/jobs", body=job)
 
@@ -183,6 +192,18 @@ class KubeApi:
     def replace_lease(self, namespace: str, name: str, lease: dict) -> dict:
         """PUT with the resourceVersion read: the API server answers 409 when someone wrote in between."""
         return self.request("PUT", f"{LEASES_PATH}/namespaces/{_quote(namespace)}/leases/{_quote(name)}", body=lease)
+
+
+def size_pool(api_client: kubernetes.client.ApiClient, connections: int) -> None:
+    """Give the client at least `connections` pooled connections per host: one per thread that may call at
+    once (the reconcile workers), else urllib3 discards the surplus ("Connection pool is full") and every
+    burst opens new TLS connections. The pool is built with the client, so a larger one means a new one."""
+    configuration = api_client.configuration
+    if (configuration.connection_pool_maxsize or 0) >= connections:
+        return
+    configuration.connection_pool_maxsize = connections
+    old, api_client.rest_client = api_client.rest_client, kubernetes.client.rest.RESTClientObject(configuration)
+    old.pool_manager.clear()
 
 
 def _has_labels(obj: dict, labels: dict[str, str]) -> bool:

@@ -4,7 +4,19 @@ Triggers:
 - the run is created, resumed (operator start), its spec changes (suspend, iterations, ...) or its
   annotations do (a person's decision at an approval gate: approval.py);
 - a Job of the run finishes or disappears (watch on batch/v1 Jobs labelled managed-by=rzero-operator);
-- the requeue loop: when the plan asked to be called again (retry backoff, deadline) or for a periodic resync.
+- the requeue loop: when the plan asked to be called again (retry backoff, a deadline, a Job still
+  without pods: plan.STARTING_POLL_S) or for the safety-net resync of a run that is not finished.
+
+What it costs at scale:
+- A finished run (Succeeded/Failed for its current generation) is in no schedule and costs no request:
+  neither its Jobs' events (a restart's initial listing replays every kept Job) nor its own (kopf's
+  re-list, our last status write) reconcile it; only a change of its spec or annotations does.
+- Job events are coalesced per run (`kick`): one reconcile at a time per run, and one more after it when
+  events came in meanwhile — N finished Jobs of a run cost at most two reconciles, not N.
+- Every Job event refreshes the Job cache (job_cache.py) before it triggers anything, so the reconciler
+  reads the attempt's Job from there instead of listing Jobs.
+- A running run is driven by its watches; the periodic resync (RESYNC_S) is only a safety net for an
+  event the watch never delivered.
 
 The requeue loop is our own task, not a kopf timer: kopf puts a finalizer on every object that has a timer,
 and a finalizer would make deleting a run hang whenever the operator is down. Deletion relies on
@@ -28,7 +40,8 @@ import kopf
 
 from .client import KubeApi
 from .observe import job_finished
-from .reconcile import Outcome, Reconciler
+from .job_cache import JobCache
+from .reconcile import TERMINAL_PHASES, Outcome, Reconciler
 from . import naming
 
 log = logging.getLogger(__name__)
@@ -36,13 +49,20 @@ log = logging.getLogger(__name__)
 RUNS = ("rzero.dev", "v1alpha1", "rzeroruns")
 JOBS = ("batch", "v1", "jobs")
 ERROR_RETRY_S = 5.0
+# The safety-net resync of a run that is not finished. Every transition arrives by watch within
+# milliseconds (a Job's completion, a spec or annotation change), and the plan's own timers (backoff,
+# deadlines, the fast poll of a Job without pods) are kept exactly; the resync only covers an event that
+# the watch never delivered. Ten minutes bounds such a loss well below a phase's usual length (training
+# phases take tens of minutes to hours) and keeps 1,000 running runs at about 3 requests a second
+# (a run GET, plus a Job GET when the Job is not in the cache).
+RESYNC_S = 600.0
 
 
 @dataclass
 class Schedule:
     """When each run is due for its next timer-driven reconcile (monotonic seconds)."""
 
-    resync_s: float = 60.0
+    resync_s: float = RESYNC_S
     _due: dict[tuple[str, str], float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -77,6 +97,12 @@ def connection_info(api: KubeApi) -> kopf.ConnectionInfo:
     )
 
 
+def finished(body: Any) -> bool:
+    """The run is Succeeded/Failed for its current spec (a spec change is a new generation: not finished)."""
+    status, meta = body.get("status") or {}, body.get("metadata") or {}
+    return status.get("phase") in TERMINAL_PHASES and status.get("observedGeneration") == meta.get("generation")
+
+
 def owner_run(job: dict) -> str | None:
     for ref in (job.get("metadata") or {}).get("ownerReferences") or []:
         if ref.get("kind") == "RZeroRun" and ref.get("controller"):
@@ -92,20 +118,42 @@ class Handlers:
         self.schedule = schedule
         self.executor = executor
         self.tick_s = tick_s
+        if reconciler.jobs is None:
+            reconciler.jobs = JobCache()
+        self.jobs = reconciler.jobs
+        self.finished: set[tuple[str, str]] = set()  # runs with nothing left to do (see `finished`)
+        self.seen: set[tuple[str, str]] = set()  # runs the run watch has shown (and not deleted)
         self._in_flight: dict[tuple[str, str], asyncio.Task] = {}
+        self._again: set[tuple[str, str]] = set()
 
     async def requeue_loop(self) -> None:
         """Every tick, reconcile the runs that are due (one reconcile per run at a time). Runs until cancelled."""
         while True:
             await asyncio.sleep(self.tick_s)
             for key in self.schedule.due():
-                if key not in self._in_flight:
+                if key in self.finished:
+                    self.schedule.forget(key)
+                elif key not in self._in_flight:
                     self.schedule.after(key, None)  # not due again until this one reports back
-                    task = asyncio.create_task(self._requeued(key))
-                    self._in_flight[key] = task
-                    task.add_done_callback(lambda _, key=key: self._in_flight.pop(key, None))
+                    self.kick(key)
 
-    async def _requeued(self, key: tuple[str, str]) -> None:
+    def kick(self, key: tuple[str, str]) -> None:
+        """Reconcile the run now; while one is in flight, once more after it (coalesced), unless it finished."""
+        if key in self._in_flight:
+            self._again.add(key)
+            return
+        task = asyncio.create_task(self._kicked(key))
+        self._in_flight[key] = task
+        task.add_done_callback(lambda _, key=key: self._done(key))
+
+    def _done(self, key: tuple[str, str]) -> None:
+        self._in_flight.pop(key, None)
+        if key in self._again:
+            self._again.discard(key)
+            if key not in self.finished:
+                self.kick(key)
+
+    async def _kicked(self, key: tuple[str, str]) -> None:
         try:
             await self.reconcile(*key)
         except Exception as error:  # noqa: BLE001 - rescheduled by reconcile(); the loop must live on
@@ -113,12 +161,21 @@ class Handlers:
 
     async def reconcile(self, namespace: str, name: str) -> Outcome:
         loop = asyncio.get_running_loop()
+        key = (namespace, name)
         try:
             outcome = await loop.run_in_executor(self.executor, self.reconciler.reconcile, namespace, name)
         except Exception:
-            self.schedule.after((namespace, name), ERROR_RETRY_S)
+            self.schedule.after(key, ERROR_RETRY_S)
             raise
-        self.schedule.after((namespace, name), outcome.requeue_after)
+        if outcome.gone:
+            self.finished.discard(key)
+            self.schedule.forget(key)
+        elif outcome.finished:
+            self.finished.add(key)
+            self.schedule.forget(key)
+        else:
+            self.finished.discard(key)
+            self.schedule.after(key, outcome.requeue_after)
         return outcome
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
@@ -132,28 +189,45 @@ class Handlers:
         @kopf.on.resume(*RUNS, registry=registry)
         @kopf.on.update(*RUNS, field="spec", registry=registry)
         @kopf.on.update(*RUNS, field="metadata.annotations", registry=registry)  # approval decisions
-        async def run_changed(namespace: str, name: str, **_: Any) -> None:
+        async def run_changed(namespace: str, name: str, body: Any, reason: Any, **_: Any) -> None:
+            if reason == "resume" and finished(body):  # an operator start: nothing to do for it
+                self.finished.add((namespace, name))
+                return
             try:
                 await self.reconcile(namespace, name)
             except Exception as error:  # kopf retries with this delay; the error names the API failure
                 raise kopf.TemporaryError(f"reconcile failed: {error}", delay=ERROR_RETRY_S) from error
 
         @kopf.on.event(*RUNS, registry=registry)
-        async def run_event(event: dict, namespace: str, name: str, **_: Any) -> None:
+        async def run_event(event: dict, body: Any, namespace: str, name: str, **_: Any) -> None:
+            key = (namespace, name)
             if event.get("type") == "DELETED":  # Jobs go with it through their ownerReferences
                 self.reconciler.forget(namespace, name)
-                self.schedule.forget((namespace, name))
-            elif (namespace, name) not in self.schedule:  # e.g. seen again after a watch restart
-                self.schedule.after((namespace, name), 0.0)
+                self.schedule.forget(key)
+                self.finished.discard(key)
+                self.seen.discard(key)
+                return
+            self.seen.add(key)
+            if finished(body):
+                self.finished.add(key)
+                return
+            self.finished.discard(key)  # e.g. a new generation of a finished run, or its status lost
+            if key not in self.schedule and key not in self._in_flight:  # e.g. seen again after a watch restart
+                self.schedule.after(key, 0.0)
 
         @kopf.on.event(*JOBS, labels={naming.MANAGED_BY_LABEL: naming.MANAGER}, registry=registry)
-        async def job_event(event: dict, body: Any, namespace: str, **_: Any) -> None:
+        async def job_event(event: dict, body: Any, namespace: str, name: str, **_: Any) -> None:
             job = dict(body)
-            if event.get("type") != "DELETED" and not job_finished(job):
-                return  # a running Job changes nothing the plan looks at
-            run = owner_run(job)
-            if run is not None:
-                try:
-                    await self.reconcile(namespace, run)
-                except Exception as error:  # event handlers are not retried: the timer picks it up
-                    log.warning("reconcile of %s/%s after a Job event failed: %s", namespace, run, error)
+            if event.get("type") == "DELETED":
+                self.jobs.gone(namespace, name)
+            else:
+                self.jobs.seen(job)  # before any reconcile it triggers reads it
+                if not job_finished(job):
+                    return  # a running Job changes nothing the plan looks at
+            key = (namespace, owner_run(job))
+            if key[1] is None or key in self.finished:
+                return
+            if key in self.seen:
+                self.kick(key)  # errors: logged and rescheduled by reconcile()
+            else:  # at a start, before the run listing: the requeue loop takes it then, unless it is finished
+                self.schedule.after(key, 0.0)

@@ -22,8 +22,8 @@ from typing import Any, Callable
 import kopf
 import kubernetes.client
 
-from .client import KubeApi, load_api_client
-from .handlers import Handlers, Schedule
+from .client import KubeApi, load_api_client, size_pool
+from .handlers import RESYNC_S, Handlers, Schedule
 from .leader import LOST, STOPPED, ElectionConfig, LeaderElector
 from .metrics import OperatorMetrics
 from .reconcile import Reconciler
@@ -31,6 +31,11 @@ from .reconcile import Reconciler
 PREFIX = "rzero.dev"
 TICK_ENV = "RZERO_OPERATOR_TICK_SECONDS"
 RESYNC_ENV = "RZERO_OPERATOR_RESYNC_SECONDS"
+KOPF_LOG_ENV = "RZERO_OPERATOR_KOPF_LOG_LEVEL"
+# kopf says "Handler ... succeeded" and "... is processed" at INFO for every handler call: most of an
+# operator's log at scale, and nothing a person needs (our own lines say what happened to each run, kopf's
+# warnings and errors still show). RZERO_OPERATOR_KOPF_LOG_LEVEL=INFO (or DEBUG) brings them back.
+KOPF_OBJECT_LOGGERS = ("kopf.objects",)
 WATCHDOG_S = 0.1  # how often a leader checks it still holds the Lease (writes are fenced regardless)
 
 log = logging.getLogger(__name__)
@@ -62,6 +67,14 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    quiet_kopf()
+
+
+def quiet_kopf(level: str | None = None) -> None:
+    """kopf's per-object lines from WARNING up unless asked otherwise (KOPF_LOG_ENV)."""
+    name = (level or os.environ.get(KOPF_LOG_ENV) or "WARNING").upper()
+    for logger in KOPF_OBJECT_LOGGERS:
+        logging.getLogger(logger).setLevel(getattr(logging, name, logging.WARNING))
 
 
 def build_settings(*, clusterwide: bool) -> kopf.OperatorSettings:
@@ -101,7 +114,9 @@ class OperatorApp:
         metrics: OperatorMetrics | None = None, reconciler: Reconciler | None = None,
     ):
         tick = tick_s if tick_s is not None else float(os.environ.get(TICK_ENV, "1"))
-        resync = resync_s if resync_s is not None else float(os.environ.get(RESYNC_ENV, "60"))
+        resync = resync_s if resync_s is not None else float(os.environ.get(RESYNC_ENV, str(RESYNC_S)))
+        # One pooled connection per reconcile worker, and a few for the requeue loop and the event posts.
+        size_pool(api.api_client, workers + 4)
         self.metrics = metrics or OperatorMetrics()
         self.reconciler = reconciler or Reconciler(api=api, metrics=self.metrics)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rzero-reconcile")

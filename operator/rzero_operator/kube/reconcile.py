@@ -39,6 +39,7 @@ from ..validate import InvalidManifest, validate_manifest
 from . import naming
 from .client import KubeApi, KubeError
 from .events import EventPoster, api_poster, post_events
+from .job_cache import JobCache
 from .jobs import RunRef, build_phase_objects, default_image
 from .pod import StorageDefaults
 from .metrics import OperatorMetrics
@@ -57,6 +58,7 @@ LOCAL_STORAGE = (
 )
 WAIT = "wait"  # a create found an object that is not ours yet: try again shortly
 START_REASONS = ("PhaseStarted", "PhaseRestarted")
+TERMINAL_PHASES = ("Succeeded", "Failed")  # only a spec change (a new generation) moves such a run again
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,12 @@ class Outcome:
     adopted: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     status_writes: int = 0
+    phase: str | None = None  # the run's phase as last decided (Succeeded/Failed: nothing more to do)
+    gone: bool = False  # the run does not exist (any more)
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in TERMINAL_PHASES
 
 
 @dataclass
@@ -86,6 +94,7 @@ class Reconciler:
     operator_image: str = field(default_factory=default_image)
     storage_defaults: StorageDefaults = field(default_factory=StorageDefaults.from_env)
     read_storage_summaries: bool = True
+    jobs: JobCache | None = None  # the Job watch's view (handlers.py); None: every Job read is a GET
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, init=False)
     _locks_guard: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -123,6 +132,7 @@ class Reconciler:
             except KubeError as error:
                 if error.not_found:
                     self.forget(namespace, name)
+                    outcome.gone = True
                     return outcome
                 raise
             adopted_before = len(outcome.adopted)
@@ -181,7 +191,7 @@ class Reconciler:
                         annotations=decision_annotations(annotations))
         if status.current is None:
             return Observed(state="absent", **identity)
-        jobs = self.api.list_jobs(run.namespace, naming.run_selector(run.uid))
+        jobs = self._attempt_job(run.namespace, status.current.name)
         reader = None
         if self.read_storage_summaries:
             options = {"endpoint_url": spec.storage.endpoint, "region": spec.storage.region}
@@ -191,6 +201,16 @@ class Reconciler:
             run_uid=run.uid, read_summary=reader,
             list_events=lambda job: self.api.list_job_events(run.namespace, job), **identity,
         )
+
+    def _attempt_job(self, namespace: str, name: str) -> list[dict]:
+        """The attempt's Job as the Job watch last showed it, else as the server has it (one GET)."""
+        cached = self.jobs.get(namespace, name) if self.jobs is not None else None
+        if cached is not None:
+            return [cached]
+        job = self.api.get_job(namespace, name)
+        if job is not None and self.jobs is not None:
+            self.jobs.created(job)  # unless the watch has shown a newer version meanwhile
+        return [job] if job is not None else []
 
     def _status_refused(self, body: dict, error: KubeError, outcome: Outcome) -> None:
         """The status subresource refused the new status (its schema, an admission policy): say so where users
@@ -225,6 +245,7 @@ class Reconciler:
         self._post(body, [event for event in decision.events if event not in skip])
         if write_status(self.api, meta["namespace"], meta["name"], raw_status, decision.status):
             outcome.status_writes += 1
+        outcome.phase = decision.status.phase
         self.metrics.record_events(decision.events, old, self.clock())
         self.metrics.track_run((meta["namespace"], meta["name"]), decision.status)
 
@@ -251,7 +272,9 @@ class Reconciler:
                     outcome.requeue_after = CONFLICT_RETRY_S
                     return None
                 made.append((plural, state))
-            self.api.create_job(run.namespace, objects.job)
+            created = self.api.create_job(run.namespace, objects.job)
+            if self.jobs is not None:
+                self.jobs.created(created)
         except KubeError as error:
             if error.conflict:
                 self._adopt(run, start, outcome)
@@ -267,8 +290,8 @@ class Reconciler:
     def _adopt(self, run: RunRef, start: StartPhase, outcome: Outcome) -> None:
         """The Job exists: ours (a restart replaying its step) is adopted; another run's (a re-created run
         whose predecessor's Jobs the garbage collector has not removed yet) or one being deleted means wait."""
-        jobs = self.api.list_jobs(run.namespace, {naming.MANAGED_BY_LABEL: naming.MANAGER})
-        found = [job.get("metadata") or {} for job in jobs if (job.get("metadata") or {}).get("name") == start.name]
+        job = self.api.get_job(run.namespace, start.name)
+        found = [job.get("metadata") or {}] if job is not None else []
         mine = [meta for meta in found if (meta.get("labels") or {}).get(naming.RUN_UID_LABEL) == run.uid]
         if mine and not mine[0].get("deletionTimestamp"):
             outcome.adopted.append(start.name)
@@ -318,6 +341,8 @@ class Reconciler:
         try:
             self.api.delete_job(run.namespace, attempt.name)
             outcome.stopped.append(attempt.name)
+            if self.jobs is not None:
+                self.jobs.gone(run.namespace, attempt.name)
         except KubeError as error:
             if not error.not_found:
                 raise
