@@ -19,16 +19,20 @@ Dropped questions are counted by reason:
 - `ungradable`: the winning answer is one the checker could not decide in time (or too long to grade): it
   never becomes a label. In boxed-only mode also any vote with samples that could not be placed in a class
   in time; in reference mode a timed-out comparison only skips that pair, as in the reference;
-- `out_of_band`: a label exists but its score is outside `settings.band_edges()`.
+- `out_of_band`: a label exists but its score is outside `settings.band_edges()`;
+- with `labeling.verifier: veto` (verifier.py), after the band: `verifier_rejected`, `verifier_unparsable`,
+  `verifier_unavailable` — kept rows the Verifier did not approve. The oracles check the rows before the veto, so
+  the summary tells the label accuracy before and after it; the headline label accuracy is the after-veto one.
 
 Writes `train.jsonl` (kept), `stats.json`, `audit.jsonl` (the first `audit_size` kept questions with all
 their answers, for people to read) and `oracle.jsonl` (every kept question an oracle answered, with the
-oracles' answers and the verdict: the evidence behind the label accuracy). Label-quality proxies (answer
+oracles' answers and the verdict: the evidence behind the label accuracy), and with the veto `vetoed.jsonl` (each
+vetoed row, its reason and the Verifier's output). Label-quality proxies (answer
 entropy, band-edge share: oracles/proxies.py) are recorded whether or not an oracle is configured.
 
 A pod with several GPUs runs the shard as one rank per vLLM engine (distributed.py): rank r answers its
 contiguous part of the questions (seeds by the questions' place in the shard, as with one rank), and rank 0
-gathers the answers, votes and writes.
+gathers the answers, votes and writes; the Verifier runs on rank 0, on its GPU.
 """
 
 from __future__ import annotations
