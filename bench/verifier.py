@@ -1,7 +1,7 @@
 """The Verifier's veto on SmolLM2, measured: label accuracy of the kept labels with and without `labeling.verifier:
 veto`, against the exact arithmetic oracle, on 2 CPU cores.
 
-    .venv/bin/python bench/verifier.py [--questions 32] [--verifier-tokens 96] [--cache DIR]
+    .venv/bin/python bench/verifier.py [--questions 16] [--verifier-tokens 64] [--cache DIR]
 
 What runs: examples/local-demo.yaml's format warm-up of builtin:smollm2-135m-instruct (iteration 0; reused from
 --cache when it holds one), then iteration 1's label phase with the veto on, over `--questions` pure-arithmetic
@@ -80,7 +80,11 @@ def run(args) -> dict:
         (label,) = build_tasks(spec, str(root), "bench", 1, "label")
         run_phase(label, load_phase("label"), cache_dir=cache)
         metrics = json.loads(storage.get_bytes(join_key(label.output, "summary.json")))["metrics"]
-        return figures(metrics, warmup_s, time.monotonic() - started - warmup_s)
+        vetoed = [json.loads(line) for line in storage.get_bytes(join_key(label.output, "vetoed.jsonl")).splitlines()]
+        result = figures(metrics, warmup_s, time.monotonic() - started - warmup_s)
+        result["example_vetoed"] = [{k: row.get(k) for k in ("question", "label", "reason", "label_correct")}
+                                    | {"verifier_output": (row.get("verifier_output") or "")[-300:]} for row in vetoed[:2]]
+        return result
 
 
 def _rate(correct: int, checked: int) -> dict:
@@ -108,9 +112,9 @@ def figures(metrics: dict, warmup_s: float, label_s: float) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--questions", type=int, default=32, help="arithmetic questions to label")
+    parser.add_argument("--questions", type=int, default=16, help="arithmetic questions to label")
     parser.add_argument("--samples", type=int, default=6, help="m: Solver answers per question")
-    parser.add_argument("--verifier-tokens", type=int, default=96, help="new tokens per verdict")
+    parser.add_argument("--verifier-tokens", type=int, default=64, help="new tokens per verdict")
     parser.add_argument("--cache", default=os.environ.get("RZERO_BENCH_CACHE"),
                         help="worker cache holding the warm-up (default: a fresh temporary one)")
     args = parser.parse_args()

@@ -99,18 +99,20 @@ def test_the_figures_count_labels_before_and_after_the_veto_and_the_correct_ones
         def metrics(self):
             return {}
 
-    rows = rows_of(PAIRS, correct=[True, False, True, None])  # the oracle could not read PAIRS[3]
-    for row, verdict in zip(rows, ["approved", "rejected", "rejected", "unparsable"]):
+    rows = rows_of(PAIRS + [("What is 9-9?", "1")], correct=[True, False, True, False, None])  # no oracle for the last
+    for row, verdict in zip(rows, ["approved", "rejected", "rejected", "unparsable", "unavailable"]):
         row["verifier_verdict"] = verdict
-    checks = {"oracle": "arithmetic", "oracle_checked": 3, "oracle_correct": 2, "label_accuracy": 2 / 3}
+    checks = {"oracle": "arithmetic", "oracle_checked": 4, "oracle_correct": 2, "label_accuracy": 0.5}
 
     approved, vetoed = apply_veto(rows, {})
     metrics = veto_metrics(rows, approved, vetoed, Judge(), "arithmetic")
 
-    assert metrics == {"source": "model", "judged": 4, "approved": 1, "rejected": 2, "unparsable": 1,
-                       "unavailable": 0, "oracle": "arithmetic", "checked_before": 3, "correct_before": 2,
-                       "checked_after": 1, "correct_after": 1, "correct_vetoed": 1, "wrong_vetoed": 1,
-                       "oracle_compared": 3, "oracle_agreed": 2}
+    # agreement: approved-right and rejected-wrong agree; rejected-right does not, nor the unparsable verdict on a
+    # wrong label (an unreadable verdict is never right, even where a veto happened to help)
+    assert metrics == {"source": "model", "judged": 5, "approved": 1, "rejected": 2, "unparsable": 1,
+                       "unavailable": 1, "oracle": "arithmetic", "checked_before": 4, "correct_before": 2,
+                       "checked_after": 1, "correct_after": 1, "correct_vetoed": 1, "wrong_vetoed": 2,
+                       "oracle_compared": 4, "oracle_agreed": 2}
     after = headline_after_veto(checks, approved)
     assert (after["oracle_checked"], after["oracle_correct"], after["label_accuracy"]) == (1, 1, 1.0)
     assert after["label_accuracy_ci95"][1] == 1.0 and after["oracle"] == "arithmetic"

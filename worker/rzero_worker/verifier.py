@@ -156,7 +156,8 @@ def veto_metrics(kept: list[dict], approved: list[dict], vetoed: list[dict], ver
     before, after = _checked(kept), _checked(approved)
     judged = [row for row in kept if row.get("label_correct") is not None
               and row.get("verifier_verdict") in ("approved", "rejected", "unparsable")]
-    agree = sum(1 for row in judged if (row["verifier_verdict"] == "approved") == bool(row["label_correct"]))
+    agree = sum(1 for row in judged if row["verifier_verdict"] != "unparsable"  # an unreadable verdict is wrong
+                and (row["verifier_verdict"] == "approved") == bool(row["label_correct"]))
     return {
         "source": verifier.name, "judged": len(kept), **counts, "oracle": oracle if before[0] else None,
         "checked_before": before[0], "correct_before": before[1],
