@@ -103,7 +103,32 @@ def label_events(record) -> list[Event]:
     for name, oracle in record.oracles.items():
         if oracle.error:
             events.append(("Warning", "OracleFailed", f"iteration {record.iteration}: oracle {name} stopped: {oracle.error}"))
+    if record.verifier is not None:
+        events.append(("Normal", "LabelVeto", f"iteration {record.iteration}: " + veto_text(record.verifier)))
+        if record.verifier.error:
+            events.append(("Warning", "VerifierFailed",
+                           f"iteration {record.iteration}: the endpoint Verifier stopped: {record.verifier.error}"))
     return events
+
+
+def veto_text(veto) -> str:
+    """One line on a VetoRecord: what the Verifier vetoed and, with oracle checks, what that did to label accuracy."""
+    text = (f"the Verifier vetoed {veto.vetoed} of {veto.judged} kept labels (rejected {veto.rejected}, "
+            f"unparsable {veto.unparsable}, unavailable {veto.unavailable})")
+    if veto.accuracy_before is None:
+        return text + "; no oracle checked them"
+    after = "–" if veto.accuracy_after is None else _percent_ci(veto.accuracy_after, veto.ci95_after)
+    text += (f"; label accuracy {_percent_ci(veto.accuracy_before, veto.ci95_before)} before (n={veto.checked_before}), "
+             f"{after} after (n={veto.checked_after}); {veto.correct_vetoed} correct and {veto.wrong_vetoed} wrong "
+             "labels vetoed")
+    if veto.verifier_accuracy is not None:
+        text += f"; Verifier agrees with the oracle on {100 * veto.verifier_accuracy:.1f}% of {veto.oracle_compared}"
+    return text
+
+
+def _percent_ci(value: float, ci: list[float] | None) -> str:
+    low, high = ci or (value, value)
+    return f"{100 * value:.1f}% [{100 * low:.1f}%, {100 * high:.1f}%]"
 
 
 def before_next(

@@ -218,4 +218,31 @@ def memory_findings(spec: RZeroRunSpec, gpus: int | None = None) -> list[Finding
         layout = phase_layout(spec, phase, gpus)
         if shape is not None and layout.gpus and (phase != "challenger" or spec.challenger.solver_gpus):
             out += engine_findings(spec, layout, shape)
-    return out
+    return out + verifier_findings(spec, gpus)
+
+
+def verifier_model(spec: RZeroRunSpec) -> str | None:
+    """The model source of a vetoing model Verifier (its default: the Solver's base model), else None."""
+    if spec.labeling.verifier != "veto" or spec.verifier.endpoint is not None:
+        return None
+    return spec.verifier.model or spec.solver_model
+
+
+def verifier_findings(spec: RZeroRunSpec, gpus: int | None = None) -> list[Finding]:
+    """The Verifier is colocated with the label Solver: from iteration 2 on (a distinct model) rank 0's GPUs hold
+    both models' weights and an engine workspace each, within device.gpuMemoryUtilization."""
+    source = verifier_model(spec)
+    layout = phase_layout(spec, "label", gpus)
+    solver, verifier = model_shape(spec.solver_model), model_shape(source) if source else None
+    if solver is None or verifier is None or not layout.gpus:
+        return []
+    from .sizing_memory import _gib
+
+    tp, share = spec.device.tensor_parallel_size, spec.device.gpu_memory_utilization
+    gpu, _ = gpu_bytes(spec, "label")
+    need = 2 * (solver.params + verifier.params) / tp + 2 * ENGINE_WORKSPACE
+    if need > share * gpu:
+        return [Finding("error", "spec.verifier.model", f"label engines: the Solver's and the colocated Verifier's "
+                        f"weights and workspaces need {_gib(need)} per GPU, more than spec.device.gpuMemoryUtilization "
+                        f"{share:g} of {_gib(gpu)}: choose a smaller Verifier, an endpoint, or raise tensorParallelSize")]
+    return []

@@ -7,7 +7,7 @@ Which artefacts each phase reads (run-relative keys, see docs/ARCHITECTURE.md "S
 | warmup     | the base model (only with warmup.enabled)        | iter-000/warmup                |
 | challenger | challenger(i-1) (base at i=1), solver(i-1)       | iter-i/challenger              |
 | generate   | challenger(i)                                    | iter-i/generate/shard-..       |
-| label      | solver(i-1), iter-i/generate                     | iter-i/label/shard-..          |
+| label      | solver(i-1), iter-i/generate (+ the Verifier)    | iter-i/label/shard-..          |
 | solver     | solver(i-1), iter-i/label                        | iter-i/solver                  |
 | evaluate   | solver(i) (the base Solver model at i=0)         | iter-i/evaluate/shard-..       |
 
@@ -28,6 +28,7 @@ from rzero_worker.task import (
     Shard,
     SolverTask,
     StorageLocation,
+    VerifierInput,
     WarmupTask,
 )
 
@@ -104,6 +105,19 @@ def solver_input(spec: RZeroRunSpec, iteration: int) -> ModelInput:
     return _solver_model(spec, iteration)
 
 
+def verifier_input(spec: RZeroRunSpec) -> VerifierInput | None:
+    """The label task's Verifier (labeling.verifier: veto): the endpoint, the named model, or by default a copy
+    of the Solver's base model as iteration 1 reads it (solver(0): the warmed-up model with a warm-up)."""
+    if spec.labeling.verifier != "veto":
+        return None
+    settings = spec.verifier
+    common = dict(max_tokens=settings.max_tokens, batch_size=settings.batch_size)
+    if settings.endpoint is not None:
+        return VerifierInput(endpoint=settings.endpoint.model_copy(deep=True), **common)
+    model = ModelInput(source=settings.model) if settings.model is not None else _solver_model(spec, 0)
+    return VerifierInput(model=model, **common)
+
+
 def task_common(spec: RZeroRunSpec, run_root: str, run_name: str, iteration: int, phase: str, shard: int = 0) -> dict:
     """The fields every task of (iteration, phase, shard) shares: run, iteration, storage, seed, device."""
     return dict(
@@ -134,7 +148,7 @@ def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: 
         return LabelTask(
             **common, output=f"{out}/{shard.key}", solver=_solver_model(spec, i - 1),
             questions=phase_key(i, "generate"), shard=shard, settings=spec.labeling.model_copy(deep=True),
-            oracle=spec.oracle.model_copy(deep=True),
+            oracle=spec.oracle.model_copy(deep=True), verifier=verifier_input(spec),
         )
     if phase == "solver":
         return SolverTask(

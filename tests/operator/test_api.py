@@ -112,6 +112,23 @@ def test_label_accuracy_adds_up_the_oracle_checks_of_every_shard():
     assert low < 0.6 < high
 
 
+def test_the_veto_adds_up_over_shards_with_accuracy_before_and_after_and_the_verifiers_agreement():
+    shard = {"source": "model", "judged": 10, "approved": 6, "rejected": 3, "unparsable": 1, "unavailable": 0,
+             "oracle": "arithmetic", "checked_before": 10, "correct_before": 5, "checked_after": 6, "correct_after": 4,
+             "correct_vetoed": 1, "wrong_vetoed": 3, "oracle_compared": 10, "oracle_agreed": 7}
+    record = IterationRecord(iteration=1)
+    apply_summaries(record, "label", "iter-001/label", [
+        {"metrics": {"kept": 6, "verifier": shard}}, {"metrics": {"kept": 6, "verifier": {**shard, "unavailable": 2}}},
+        {"metrics": {"kept": 3}},  # a shard from before the veto was switched on: ignored
+    ])
+    veto = record.verifier
+    assert (veto.judged, veto.approved, veto.vetoed, veto.unavailable, veto.source) == (20, 12, 10, 2, "model")
+    assert (veto.accuracy_before, veto.accuracy_after) == (0.5, pytest.approx(8 / 12))
+    assert veto.ci95_after[0] < 8 / 12 < veto.ci95_after[1]
+    assert (veto.correct_vetoed, veto.wrong_vetoed, veto.verifier_accuracy) == (2, 6, 0.7)
+    assert IterationRecord(iteration=1).verifier is None  # no veto: no record
+
+
 def test_evaluate_shards_are_merged_from_their_counts_with_the_papers_averages():
     def shard(gsm8k: tuple[int, int], bbeh: tuple[int, int]) -> dict:
         return {"metrics": {"scores": {

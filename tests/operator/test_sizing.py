@@ -98,6 +98,23 @@ def test_what_cannot_work_is_refused_and_what_wastes_gpus_or_runs_tight_is_warne
     assert any(message.startswith(expected) for message in findings(paper(**changes))), findings(paper(**changes))
 
 
+def test_a_vetoing_model_verifier_is_sized_beside_the_label_solver_on_its_gpu():
+    """From iteration 2 the label pod holds the Solver and the (distinct) Verifier: both weights, two workspaces."""
+    assert not findings(paper(**{"labeling.verifier": "veto"}))  # 4B + a copy of it in 0.85 of 80 GB: fits
+    tight = {"labeling.verifier": "veto", "verifier.model": "Qwen/Qwen3-8B-Base",
+             "resources.nodeSelector": {"nvidia.com/gpu.memory": "24576"}}
+    refused = [m for m in findings(paper(**tight)) if m.startswith("spec.verifier.model")]
+    assert refused == ["spec.verifier.model: error: label engines: the Solver's and the colocated Verifier's weights "
+                       "and workspaces need 25.7 GiB per GPU, more than spec.device.gpuMemoryUtilization 0.85 of 24.0 "
+                       "GiB: choose a smaller Verifier, an endpoint, or raise tensorParallelSize"]
+    small = {**tight, "verifier.model": "Qwen/Qwen3-0.6B-Base"}
+    assert not [m for m in findings(paper(**small)) if m.startswith("spec.verifier")]
+    endpoint = {**tight, "verifier": {"endpoint": {"url": "http://judge:8000/v1", "model": "j"}}}
+    assert not [m for m in findings(paper(**endpoint)) if m.startswith("spec.verifier")]
+    assert not [m for m in findings(paper(**{"resources.nodeSelector": {"nvidia.com/gpu.memory": "24576"}}))
+                if m.startswith("spec.verifier")]  # no veto: no Verifier to size
+
+
 def test_offloading_the_8b_training_state_leaves_the_gpu_to_vllm():
     doc = paper(**{"model": "Qwen/Qwen3-8B-Base", "challenger.grpo.cpuOffload": True, "solver.grpo.cpuOffload": True,
                    "resources.phases.challenger.memory": "512Gi", "resources.phases.solver.memory": "512Gi"})

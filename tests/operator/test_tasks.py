@@ -94,6 +94,22 @@ def test_label_uses_the_previous_solver_and_this_iterations_questions():
     assert tasks[1].output == "iter-002/label/shard-00001-of-00002"
 
 
+def test_the_veto_gives_the_label_task_a_verifier_by_default_a_copy_of_the_solvers_base_model():
+    assert one("label", 2).verifier is None  # labeling.verifier is off by default
+    veto = make_spec(labeling={"verifier": "veto"})
+    assert one("label", 1, veto).verifier.model.source == "base.gguf"
+    assert one("label", 3, veto).verifier.model.source == "base.gguf"  # the same judge in every iteration
+    warmed = make_spec(labeling={"verifier": "veto"}, warmup={"enabled": True})
+    assert one("label", 2, warmed).verifier.model.artifact == "iter-000/warmup"
+    named = make_spec(labeling={"verifier": "veto"}, verifier={"model": "builtin:smollm2-135m-instruct", "maxTokens": 256})
+    assert (one("label", 1, named).verifier.model.source, one("label", 1, named).verifier.max_tokens) == (
+        "builtin:smollm2-135m-instruct", 256)
+    endpoint = make_spec(labeling={"verifier": "veto"}, verifier={"endpoint": {"url": "http://judge/v1", "model": "j"}})
+    task = one("label", 1, endpoint)
+    assert task.verifier.model is None and task.verifier.endpoint.url == "http://judge/v1"
+    assert parse_task(task.wire()).verifier == task.verifier
+
+
 def test_solver_trains_the_previous_solver_on_this_iterations_labels():
     task = one("solver", 2)
     assert (task.solver.artifact, task.dataset, task.output) == ("iter-001/solver", "iter-002/label", "iter-002/solver")

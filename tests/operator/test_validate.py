@@ -46,6 +46,14 @@ def test_a_minimal_manifest_is_valid_and_gets_the_reference_defaults():
          "spec.resources.env[0].valueFrom: must set exactly one of secretKeyRef or configMapKeyRef"),
         ({"evaluation": {"benchmarks": [{"name": "gsm8k"}]}}, "spec.evaluation.benchmarks[0]: benchmark 'gsm8k': kind jsonl needs a path"),
         ({"modle": "typo"}, "spec.modle: unknown field"),
+        ({"labeling": {"verifier": "judge"}}, "spec.labeling.verifier: must be one of 'off' or 'veto', got 'judge'"),
+        ({"verifier": {"mode": "trained"}}, "spec.verifier.mode: must be one of 'frozen', got 'trained'"),
+        ({"verifier": {"model": "m", "endpoint": {"url": "http://v:8000/v1", "model": "j"}}},
+         "spec.verifier.endpoint: set model or endpoint, not both"),
+        ({"verifier": {"endpoint": {"url": "ftp://v", "model": "j"}}}, "spec.verifier.endpoint.url:"),
+        ({"oracle": {"endpoint": {"url": "http://o/v1", "model": "o", "apiKeySecret": {"name": "a", "key": "k"}}},
+          "verifier": {"endpoint": {"url": "http://v/v1", "model": "v", "apiKeySecret": {"name": "b", "key": "k"}}}},
+         "spec.verifier.endpoint.apiKeyEnv: the oracle endpoint reads another Secret key into the same variable"),
     ],
 )
 def test_errors_name_the_field_by_its_camel_case_path(spec, expected):

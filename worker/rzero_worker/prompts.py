@@ -1,10 +1,16 @@
-"""The two chat prompts of R-Zero: the Challenger's and the Solver's.
+"""The chat prompts of the roles: R-Zero's Challenger and Solver, and rzero's Verifier.
 
-Both are taken from the reference code (Chengsong-Huang/R-Zero on GitHub): the Challenger prompt is the
+The first two are taken from the reference code (Chengsong-Huang/R-Zero on GitHub): the Challenger prompt is the
 `questioner_format` branch of its `verl/utils/dataset.py` (also used by `question_generate.py`), the
 Solver prompt is the system message its `question_evaluate.py` and solver training use. Keep them word
 for word: the Challenger is rewarded for following this exact format, and the parser in
 `rzero_worker.grading` expects `<question>...</question>` followed by `\\boxed{...}`.
+
+The Verifier's prompt is rzero's own (DESIGN.md §5; R-Zero has no third role): it shows a problem and a proposed
+final answer and asks for a check, then a verdict as the last `\\boxed{correct}` or `\\boxed{incorrect}`
+(`grading.parse_verdict` reads it). A box, not a new tag: every role of rzero ends on a `\\boxed{}`, so a maths
+model already writes one, and one extraction rule (the last complete box) reads all three roles. Keep the words
+fixed: a trained Verifier would be rewarded for this exact format, and its accuracy is compared across runs.
 """
 
 from __future__ import annotations
@@ -46,4 +52,24 @@ def solver_messages(question: str) -> list[dict]:
     return [
         {"role": "system", "content": SOLVER_SYSTEM_PROMPT},
         {"role": "user", "content": question},
+    ]
+
+
+VERIFIER_SYSTEM_PROMPT = (
+    "You are a careful verifier of math answers. You are given a problem and a proposed final answer. "
+    "Check step by step whether the proposed answer is correct. Then end with your verdict, exactly one of "
+    r"\boxed{correct} or \boxed{incorrect}, and nothing after it."
+)
+
+
+def verifier_user_prompt(question: str, answer: str) -> str:
+    """The Verifier's user turn: the problem, then the proposed answer (both untrusted model text, as data)."""
+    return f"Problem:\n{question}\n\nProposed final answer: {answer}"
+
+
+def verifier_messages(question: str, answer: str) -> list[dict]:
+    """The chat the Verifier answers for one (question, answer) pair: a check, then \\boxed{correct|incorrect}."""
+    return [
+        {"role": "system", "content": VERIFIER_SYSTEM_PROMPT},
+        {"role": "user", "content": verifier_user_prompt(question, answer)},
     ]

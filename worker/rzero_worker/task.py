@@ -398,6 +398,13 @@ class LabelingSettings(Schema):
     )
     grading_workers: int = Field(default=0, ge=0, le=256, description="Grader processes; 0 = CPU count.")
     audit_size: int = Field(default=50, ge=0, le=10000, description="Kept questions saved with all answers.")
+    verifier: Literal["off", "veto"] = Field(
+        default="off",
+        description="veto: after the vote and the band, spec.verifier judges each kept (question, majority "
+        "answer) and the pairs it rejects, or whose verdict it gives no readable form, are dropped before the "
+        "Solver trains (drop reasons verifier_rejected, verifier_unparsable, verifier_unavailable). off: R-Zero's "
+        "labels as they are.",
+    )
 
     @model_validator(mode="after")
     def _band_order(self) -> "LabelingSettings":
@@ -513,6 +520,57 @@ class OracleSettings(Schema):
     endpoint: OracleEndpointSettings | None = Field(
         default=None, description="An OpenAI-compatible chat endpoint oracle."
     )
+
+
+VerifierMode = Literal["frozen"]
+
+
+class VerifierSettings(Schema):
+    """spec.verifier: the third role (DESIGN.md §5), a frozen judge of (question, answer) pairs: a model run
+    greedily in the label Job, or an OpenAI-compatible endpoint (LLM-as-judge). Its prompt is
+    prompts.verifier_messages, its output is read by grading.parse_verdict. Used when `labeling.verifier` is
+    `veto`."""
+
+    mode: VerifierMode = Field(
+        default="frozen",
+        description="frozen: the Verifier's weights never change (the only mode so far; a Verifier trained by "
+        "GRPO each iteration is planned as `trained`).",
+    )
+    model: str | None = Field(
+        default=None, min_length=1, max_length=1024,
+        description="The Verifier model: a local HF directory, a .gguf file, s3://..., "
+        "'builtin:smollm2-135m-instruct' or a Hugging Face hub id. Unset (and no endpoint): a copy of the "
+        "Solver's base model as iteration 1 reads it (the warmed-up model with spec.warmup): a fixed judge, the "
+        "same in every iteration, that does not share the current Solver's mistakes.",
+    )
+    endpoint: OracleEndpointSettings | None = Field(
+        default=None,
+        description="An OpenAI-compatible chat endpoint as the Verifier instead of a model (the endpoint oracle's "
+        "client: key by Secret reference, timeouts, retries, a request budget per iteration).",
+    )
+    max_tokens: int = Field(default=4096, ge=1, le=65536, description="New tokens per verdict (model Verifier).")
+    batch_size: int = Field(default=32, ge=1, le=100000, description="Pairs per generation call (model Verifier).")
+
+    @model_validator(mode="after")
+    def _model_or_endpoint(self) -> "VerifierSettings":
+        if self.model is not None and self.endpoint is not None:
+            raise ValueError("endpoint: set model or endpoint, not both")
+        return self
+
+
+class VerifierInput(Schema):
+    """The label task's Verifier, resolved by the operator: exactly one of a model or an endpoint."""
+
+    model: ModelInput | None = Field(default=None, description="The Verifier model (a source or a run artefact).")
+    endpoint: OracleEndpointSettings | None = Field(default=None, description="The endpoint Verifier.")
+    max_tokens: int = Field(default=4096, ge=1, le=65536)
+    batch_size: int = Field(default=32, ge=1, le=100000)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "VerifierInput":
+        if (self.model is None) == (self.endpoint is None):
+            raise ValueError("exactly one of model or endpoint must be set")
+        return self
 
 
 class SolverSettings(Schema):
@@ -688,6 +746,15 @@ class LabelTask(TaskBase):
     shard: Shard = Field(default_factory=Shard)
     settings: LabelingSettings = Field(default_factory=LabelingSettings)
     oracle: OracleSettings = Field(default_factory=OracleSettings)
+    verifier: VerifierInput | None = Field(
+        default=None, description="The Verifier that vetoes kept labels (set when labeling.verifier is veto)."
+    )
+
+    @model_validator(mode="after")
+    def _verifier_when_veto(self) -> "LabelTask":
+        if (self.settings.verifier == "veto") != (self.verifier is not None):
+            raise ValueError("verifier: set exactly when settings.verifier is veto")
+        return self
 
 
 class SolverTask(TaskBase):

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 from rzero_worker.benchmark_presets import MATH_AVERAGE, OVERALL_AVERAGE
 from rzero_worker.benchmarks.scoring import mean_accuracy, merge_scores, paper_averages, wilson_interval
 
-from .oversight import OracleRecord
+from .oversight import OracleRecord, VetoRecord
 from .status import IterationRecord
 
 
@@ -79,6 +79,7 @@ def _apply_label(record: IterationRecord, metrics: list[dict[str, Any]]) -> None
     record.band_edge_share = _weighted_mean(metrics, "band_edge_share", "kept")
     _apply_label_accuracy(record, metrics)
     record.oracles = oracle_records(metrics)
+    record.verifier = veto_record(metrics)
 
 
 def _apply_label_accuracy(record: IterationRecord, metrics: list[dict[str, Any]]) -> None:
@@ -117,6 +118,38 @@ def oracle_records(metrics: list[dict[str, Any]]) -> dict[str, OracleRecord]:
             record.ci95 = list(wilson_interval(record.correct, record.checked))
         records[name] = record
     return records
+
+
+_VETO_COUNTERS = ("judged", "approved", "rejected", "unparsable", "unavailable", "checked_before", "correct_before",
+                  "checked_after", "correct_after", "correct_vetoed", "wrong_vetoed", "oracle_compared", "oracle_agreed")
+_VETO_ENDPOINT = ("requests", "malformed", "failed", "over_budget")
+
+
+def veto_record(metrics: list[dict[str, Any]]) -> VetoRecord | None:
+    """The Verifier's veto (`verifier` metrics) summed over the shards, with its rates and intervals."""
+    entries = [m["verifier"] for m in metrics if isinstance(m.get("verifier"), dict)]
+    if not entries:
+        return None
+    total: dict[str, Any] = {}
+    for entry in entries:
+        for key in _VETO_COUNTERS + _VETO_ENDPOINT:
+            if isinstance(entry.get(key), (int, float)):
+                total[key] = total.get(key, 0) + int(entry[key])
+        if isinstance(entry.get("source"), str):
+            total["source"] = entry["source"][:64]
+        if isinstance(entry.get("error"), str):
+            total["error"] = entry["error"][:1024]
+    agreed = total.pop("oracle_agreed", 0)
+    record = VetoRecord(**total)
+    record.vetoed = record.rejected + record.unparsable + record.unavailable
+    record.accuracy_before, record.ci95_before = _rate(record.correct_before, record.checked_before)
+    record.accuracy_after, record.ci95_after = _rate(record.correct_after, record.checked_after)
+    record.verifier_accuracy, record.verifier_accuracy_ci95 = _rate(agreed, record.oracle_compared)
+    return record
+
+
+def _rate(correct: int, checked: int) -> tuple[float | None, list[float] | None]:
+    return (correct / checked, list(wilson_interval(correct, checked))) if checked else (None, None)
 
 
 def _apply_evaluate(record: IterationRecord, metrics: list[dict[str, Any]]) -> None:

@@ -1,6 +1,6 @@
 """API types for watching a run: the drift guard, the human approval gate, retention and export (spec
 blocks), and what the status records about them (best iteration, pending approval, decisions, early stop,
-per-oracle label accuracy, the export's location).
+per-oracle label accuracy, the Verifier's veto, the export's location).
 
 The logic lives in pure modules beside the plan: `guard.py`, `approval.py`, `retention.py`, `export.py`,
 tied together by `oversight.py`.
@@ -104,6 +104,41 @@ class OracleRecord(Schema):
     failed: int | None = Field(default=None, description="Endpoint: questions left unanswered after retries.")
     over_budget: int | None = Field(default=None, description="Endpoint: questions not asked, the budget spent.")
     error: str | None = Field(default=None, max_length=1024, description="Why the oracle stopped early, if it did.")
+
+
+class VetoRecord(Schema):
+    """The Verifier's veto of an iteration's kept pseudo-labels (labeling.verifier: veto; summed over label shards).
+
+    The label accuracy before and after the veto and the correct labels vetoed come from the headline oracle's
+    checks (labelOracle) of the same kept questions; the iteration's labelAccuracy is the after-veto one."""
+
+    source: str | None = Field(default=None, max_length=64, description="model or endpoint.")
+    judged: int = Field(default=0, ge=0, description="Kept (question, label) pairs put to the Verifier.")
+    approved: int = Field(default=0, ge=0, description="Pairs it judged correct: the only ones kept.")
+    rejected: int = Field(default=0, ge=0, description="Pairs it judged incorrect (vetoed).")
+    unparsable: int = Field(default=0, ge=0, description="Outputs with no readable verdict (vetoed: never approval).")
+    unavailable: int = Field(default=0, ge=0, description="Pairs it gave no output for: endpoint failure or budget (vetoed).")
+    vetoed: int = Field(default=0, ge=0, description="rejected + unparsable + unavailable.")
+    checked_before: int = Field(default=0, ge=0, description="Oracle-checked pairs among the judged.")
+    correct_before: int = Field(default=0, ge=0, description="Of those, labels the oracle agrees with.")
+    accuracy_before: float | None = Field(default=None, description="Label accuracy of the kept set before the veto.")
+    ci95_before: list[float] | None = Field(default=None, description="95% Wilson interval of accuracyBefore.")
+    checked_after: int = Field(default=0, ge=0, description="Oracle-checked pairs the veto kept.")
+    correct_after: int = Field(default=0, ge=0, description="Of those, labels the oracle agrees with.")
+    accuracy_after: float | None = Field(default=None, description="Label accuracy of the kept set after the veto.")
+    ci95_after: list[float] | None = Field(default=None, description="95% Wilson interval of accuracyAfter.")
+    correct_vetoed: int = Field(default=0, ge=0, description="Oracle-checked correct labels the veto threw away.")
+    wrong_vetoed: int = Field(default=0, ge=0, description="Oracle-checked wrong labels the veto caught.")
+    verifier_accuracy: float | None = Field(
+        default=None, description="Share of oracle-checked pairs where the verdict matches the oracle (unparsable = wrong)."
+    )
+    verifier_accuracy_ci95: list[float] | None = Field(default=None, description="95% Wilson interval of verifierAccuracy.")
+    oracle_compared: int = Field(default=0, ge=0, description="Pairs verifierAccuracy is over.")
+    requests: int | None = Field(default=None, description="Endpoint: HTTP requests made, retries included.")
+    malformed: int | None = Field(default=None, description="Endpoint: replies that were not a chat completion.")
+    failed: int | None = Field(default=None, description="Endpoint: pairs left without a reply after retries.")
+    over_budget: int | None = Field(default=None, description="Endpoint: pairs not sent, the budget spent.")
+    error: str | None = Field(default=None, max_length=1024, description="Why the endpoint Verifier stopped early.")
 
 
 class BestIteration(Schema):

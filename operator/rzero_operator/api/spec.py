@@ -24,6 +24,7 @@ from rzero_worker.task import (
     OracleSettings,
     Schema,
     SolverSettings,
+    VerifierSettings,
     WarmupSettings,
 )
 
@@ -328,6 +329,11 @@ class RZeroRunSpec(Schema):
     oracle: OracleSettings = Field(
         default_factory=OracleSettings, description="Oracles that check the pseudo-labels (label accuracy)."
     )
+    verifier: VerifierSettings = Field(
+        default_factory=VerifierSettings,
+        description="The Verifier, a third role that judges (question, answer) pairs; labeling.verifier: veto lets "
+        "it drop the kept pseudo-labels it rejects.",
+    )
     solver: SolverSettings = Field(default_factory=SolverSettings, description="Solver GRPO training on kept questions.")
     evaluation: EvaluationSettings = Field(
         default_factory=EvaluationSettings, description="Benchmarks scored after each Solver update."
@@ -372,6 +378,16 @@ class RZeroRunSpec(Schema):
     def _shards_not_above_questions(self) -> "RZeroRunSpec":
         if self.sharding.generate > self.generation.num_questions:
             raise ValueError("sharding.generate: must not exceed generation.numQuestions (a shard would be empty)")
+        return self
+
+    @model_validator(mode="after")
+    def _one_key_per_variable(self) -> "RZeroRunSpec":
+        oracle, verifier = self.oracle.endpoint, self.verifier.endpoint
+        if (oracle is not None and verifier is not None and oracle.api_key_env == verifier.api_key_env
+                and oracle.api_key_secret is not None and verifier.api_key_secret is not None
+                and oracle.api_key_secret != verifier.api_key_secret):
+            raise ValueError("verifier.endpoint.apiKeyEnv: the oracle endpoint reads another Secret key into the "
+                             "same variable; name another variable")
         return self
 
     @property

@@ -13,7 +13,9 @@ from pydantic import Field
 
 from rzero_worker.task import PhaseName, Schema
 
-from .oversight import ApprovalDecision, BestIteration, EarlyStop, ExportStatus, OracleRecord, PendingApproval
+from .oversight import (
+    ApprovalDecision, BestIteration, EarlyStop, ExportStatus, OracleRecord, PendingApproval, VetoRecord,
+)
 
 RunPhase = Literal["Pending", "Running", "Suspended", "Succeeded", "Failed"]
 Stage = Literal[
@@ -92,6 +94,9 @@ class IterationRecord(Schema):
     label_accuracy_ci95: list[float] | None = Field(default=None, description="95% Wilson interval of labelAccuracy.")
     label_oracle: str | None = Field(default=None, description="The oracle labelAccuracy comes from.")
     oracles: dict[str, OracleRecord] = Field(default_factory=dict, description="Label accuracy by oracle.")
+    verifier: VetoRecord | None = Field(
+        default=None, description="The Verifier's veto of the kept labels (labeling.verifier: veto)."
+    )
     answer_entropy: float | None = Field(
         default=None, description="Proxy: mean entropy (bits) of the kept questions' answer distributions."
     )

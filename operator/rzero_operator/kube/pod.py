@@ -106,12 +106,20 @@ def worker_env(
 
 
 def oracle_env(spec: RZeroRunSpec, phase: str) -> list[dict[str, Any]]:
-    """The label Job's endpoint-oracle API key, by reference to its Secret (never the value)."""
-    endpoint = spec.oracle.endpoint
-    if phase != "label" or endpoint is None or endpoint.api_key_secret is None:
+    """The label Job's endpoint API keys (the oracle's, the vetoing Verifier's), by reference to their Secrets
+    (never the values); one variable per name."""
+    if phase != "label":
         return []
-    ref = endpoint.api_key_secret
-    return [{"name": endpoint.api_key_env, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}]
+    endpoints = [spec.oracle.endpoint]
+    if spec.labeling.verifier == "veto":
+        endpoints.append(spec.verifier.endpoint)
+    env: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        if endpoint is not None and endpoint.api_key_secret is not None:
+            ref = endpoint.api_key_secret
+            env.setdefault(endpoint.api_key_env, {"name": endpoint.api_key_env,
+                                                  "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+    return list(env.values())
 
 
 def container_resources(shape: PodResources) -> dict[str, Any]:

@@ -54,6 +54,7 @@ def format_status_table(run_name: str, status: dict) -> str:
     if status.get("message"):
         lines.append(f"  {status['message']}")
     lines += ["", *_columns(header, body)] + ([] if body else ["(no iteration recorded yet)"])
+    lines += veto_lines(status)
     lines += oversight_lines(status)
     score_header, score_body = score_table(rows, digits=1)
     if score_body:
@@ -67,6 +68,19 @@ def label_accuracy_cell(row) -> str:
         return "-"
     low, high = row.label_accuracy_ci95 or (0.0, 1.0)
     return f"{row.label_accuracy:.2f}[{low:.2f}-{high:.2f}]n={row.oracle_checked}"
+
+
+def veto_lines(status: dict) -> list[str]:
+    """One line per iteration whose labels the Verifier vetoed (labeling.verifier: veto)."""
+    from rzero_operator.api.oversight import VetoRecord
+    from rzero_operator.oversight import veto_text
+
+    lines = []
+    for entry in status.get("iterationHistory") or []:
+        if isinstance(entry.get("verifier"), dict):
+            veto = VetoRecord.model_validate(entry["verifier"])
+            lines.append(f"veto, iteration {entry.get('iteration')}: {veto_text(veto)}")
+    return [""] + lines if lines else []
 
 
 def oversight_lines(status: dict) -> list[str]:

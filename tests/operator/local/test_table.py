@@ -34,3 +34,19 @@ def test_label_accuracy_its_interval_and_n_or_the_proxies_and_what_watching_the_
     assert any(line.startswith("waiting for approval: iteration 2 after label") for line in lines)
     assert "gate 1: Approved by alice at 2025-01-01T00:00:00Z (spot-checked)" in lines
     assert "storage: 12.5 MB in committed outputs" in lines
+
+
+def test_the_verifiers_veto_is_one_line_per_iteration_with_its_effect_on_label_accuracy():
+    veto = {"judged": 40, "approved": 30, "rejected": 8, "unparsable": 1, "unavailable": 1, "vetoed": 10,
+            "checkedBefore": 40, "correctBefore": 27, "accuracyBefore": 0.675, "ci95Before": [0.52, 0.799],
+            "checkedAfter": 30, "correctAfter": 24, "accuracyAfter": 0.8, "ci95After": [0.627, 0.905],
+            "correctVetoed": 3, "wrongVetoed": 7, "verifierAccuracy": 0.744, "oracleCompared": 39}
+    status = {"phase": "Running", "iteration": 2, "iterationHistory": [
+        {"iteration": 1, "verifier": veto},
+        {"iteration": 2, "verifier": {"judged": 5, "approved": 5}}]}
+    lines = format_status_table("demo", status).splitlines()
+    assert ("veto, iteration 1: the Verifier vetoed 10 of 40 kept labels (rejected 8, unparsable 1, unavailable 1); "
+            "label accuracy 67.5% [52.0%, 79.9%] before (n=40), 80.0% [62.7%, 90.5%] after (n=30); 3 correct and 7 "
+            "wrong labels vetoed; Verifier agrees with the oracle on 74.4% of 39") in lines
+    assert ("veto, iteration 2: the Verifier vetoed 0 of 5 kept labels (rejected 0, unparsable 0, unavailable 0); "
+            "no oracle checked them") in lines

@@ -13,6 +13,7 @@ from .extract import (
     parse_challenger_output,
 )
 from .reading import Reading
+from .verdict import parse_verdict
 from .verify import GradingPool, default_workers
 from .vote import Vote, grade, majority_vote, vote_many
 
@@ -28,5 +29,6 @@ __all__ = [
     "normalize_answer",
     "numeric_value",
     "parse_challenger_output",
+    "parse_verdict",
     "vote_many",
 ]

@@ -76,6 +76,14 @@ class EndpointOracle:
                  len(questions), ", ".join(f"{k} {v}" for k, v in self.counts.items()))
         return answers
 
+    def replies(self, chats: list[list[dict]]) -> list[str | None]:
+        """The reply content of each chat (None, counted, where there is none), with the same timeouts, retries
+        and budget: the client the endpoint Verifier shares (verifier/judges.py)."""
+        if not chats:
+            return []
+        with ThreadPoolExecutor(max_workers=min(self.settings.concurrency, len(chats))) as pool:
+            return list(pool.map(self._ask, chats))
+
     def metrics(self) -> dict[str, Any]:
         """Counters for the label phase's summary (and `error` when the oracle stopped early)."""
         return {**self.counts, **({"error": self.error} if self.error else {})}
@@ -85,7 +93,9 @@ class EndpointOracle:
     def _answer_one(self, question: str) -> str | None:
         from rzero_worker.grading import extract_boxed
 
-        content = self._ask(question)
+        from rzero_worker.prompts import solver_messages
+
+        content = self._ask(solver_messages(question))
         if content is None:
             return None
         answer = extract_boxed(content)
@@ -93,12 +103,10 @@ class EndpointOracle:
             self._count("no_answer")
         return answer
 
-    def _ask(self, question: str) -> str | None:
+    def _ask(self, messages: list[dict]) -> str | None:
         """The reply's content, or None (counted) when there is none to be had."""
-        from rzero_worker.prompts import solver_messages
-
         payload = {
-            "model": self.settings.model, "messages": solver_messages(question),
+            "model": self.settings.model, "messages": messages,
             "temperature": 0, "max_tokens": self.settings.max_tokens, "n": 1,
         }
         for attempt in range(self.settings.max_retries + 1):

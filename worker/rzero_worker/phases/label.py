@@ -19,16 +19,20 @@ Dropped questions are counted by reason:
 - `ungradable`: the winning answer is one the checker could not decide in time (or too long to grade): it
   never becomes a label. In boxed-only mode also any vote with samples that could not be placed in a class
   in time; in reference mode a timed-out comparison only skips that pair, as in the reference;
-- `out_of_band`: a label exists but its score is outside `settings.band_edges()`.
+- `out_of_band`: a label exists but its score is outside `settings.band_edges()`;
+- with `labeling.verifier: veto` (verifier.py), after the band: `verifier_rejected`, `verifier_unparsable`,
+  `verifier_unavailable` — kept rows the Verifier did not approve. The oracles check the rows before the veto, so
+  the summary tells the label accuracy before and after it; the headline label accuracy is the after-veto one.
 
 Writes `train.jsonl` (kept), `stats.json`, `audit.jsonl` (the first `audit_size` kept questions with all
 their answers, for people to read) and `oracle.jsonl` (every kept question an oracle answered, with the
-oracles' answers and the verdict: the evidence behind the label accuracy). Label-quality proxies (answer
+oracles' answers and the verdict: the evidence behind the label accuracy), and with the veto `vetoed.jsonl` (each
+vetoed row, its reason and the Verifier's output). Label-quality proxies (answer
 entropy, band-edge share: oracles/proxies.py) are recorded whether or not an oracle is configured.
 
 A pod with several GPUs runs the shard as one rank per vLLM engine (distributed.py): rank r answers its
 contiguous part of the questions (seeds by the questions' place in the shard, as with one rank), and rank 0
-gathers the answers, votes and writes.
+gathers the answers, votes and writes; the Verifier runs on rank 0, on its GPU.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ HISTOGRAM_BINS = 10
 # Questions sent to the generator per call: bounds memory and gives progress lines in the log.
 QUESTIONS_PER_CALL = 64
 DROP_REASONS = ("no_challenger_answer", "reference_filter", "no_answer", "majority_none", "ungradable", "out_of_band")
+# With labeling.verifier: veto (verifier.py), kept rows the Verifier did not approve.
+VETO_REASONS = ("verifier_rejected", "verifier_unparsable", "verifier_unavailable")
 
 
 def run(ctx: PhaseContext) -> dict:
@@ -55,7 +61,8 @@ def run(ctx: PhaseContext) -> dict:
     dropped = dict.fromkeys(DROP_REASONS, 0)
     questions = reference_question_filter(shard_questions, dropped, settings.vote)
     log.info("labelling %d questions (shard %s)", len(questions), task.shard.key)
-    answers = ranked_answers(ctx, questions)
+    engine = SolverEngine(ctx)
+    answers = ranked_answers(ctx, questions, engine)
     if not ctx.main_process:
         return {}
 
@@ -65,13 +72,65 @@ def run(ctx: PhaseContext) -> dict:
         votes = vote_many(answers, pool, settings.vote) if questions else []
         rows = [labelled_row(q, a, v, settings.vote) for q, a, v in zip(questions, answers, votes)]
         kept = apply_band(rows, settings.band_edges(), dropped)
+        verifier = judge(ctx, kept, engine)
+        checks = oracle_checks(kept, task, ctx, pool)  # before the veto: the veto's effect is measured
+        kept, vetoed, veto = veto_stage(kept, dropped, checks, verifier)
         matches = challenger_agreement(kept, pool)
-        checks = oracle_checks(kept, task, ctx, pool)
 
     proxies = proxy_metrics(kept, settings.band_edges(), settings.samples)
-    stats = {**label_stats(rows, kept, dropped, matches), **proxies, **checks}
-    write_outputs(ctx, kept, stats, settings.audit_size)
+    stats = {**label_stats(rows, kept, dropped, matches), **proxies, **checks, **veto}
+    write_outputs(ctx, kept, stats, settings.audit_size, vetoed if verifier is not None else None)
     return {"questions": len(shard_questions), **stats}
+
+
+class SolverEngine:
+    """The label Solver's generator, made on first use and shared with a Verifier that is the same model."""
+
+    def __init__(self, ctx: PhaseContext):
+        self.ctx = ctx
+        self._generator = None
+
+    def __call__(self):
+        if self._generator is None:
+            from ..generation import make_generator
+            from ..models import resolve_model
+
+            task: LabelTask = self.ctx.task
+            local = resolve_model(task.solver, self.ctx.storage, self.ctx.cache_dir, field="solver",
+                                  s3_location=task.storage)
+            self._generator = make_generator(local, task.device, cache_dir=self.ctx.cache_dir)
+        return self._generator
+
+    def release(self) -> None:
+        self._generator = None
+
+
+def judge(ctx: PhaseContext, kept: list[dict], engine: SolverEngine):
+    """With `labeling.verifier: veto`, the Verifier's verdict on each kept row (verifier.py); else None."""
+    task: LabelTask = ctx.task
+    if task.verifier is None:
+        return None
+    from ..verifier import judge_kept, make_verifier
+
+    if task.verifier.model is not None and task.verifier.model != task.solver:
+        engine.release()  # the Verifier is another model: the Solver's is not needed any more
+    verifier = make_verifier(task, ctx, engine)
+    judge_kept(kept, verifier)
+    return verifier
+
+
+def veto_stage(kept: list[dict], dropped: dict, checks: dict, verifier) -> tuple[list[dict], list[dict], dict]:
+    """(rows the Solver trains on, vetoed rows, metrics): the veto's, and the headline label accuracy after it."""
+    if verifier is None:
+        return kept, [], {}
+    from ..verifier import apply_veto, headline_after_veto, veto_metrics
+
+    for reason in VETO_REASONS:
+        dropped.setdefault(reason, 0)
+    approved, vetoed = apply_veto(kept, dropped)
+    metrics = veto_metrics(kept, approved, vetoed, verifier, checks.get("oracle"))
+    log.info("verifier vetoed %d of %d kept labels", len(vetoed), len(kept))
+    return approved, vetoed, {**headline_after_veto(checks, approved), "verifier": metrics}
 
 
 def read_questions(ctx: PhaseContext) -> list[dict]:
@@ -79,27 +138,24 @@ def read_questions(ctx: PhaseContext) -> list[dict]:
     return ctx.read_input_jsonl(ctx.task.questions, "questions.jsonl")
 
 
-def ranked_answers(ctx: PhaseContext, questions: list[dict]) -> list[list[str | None]]:
+def ranked_answers(ctx: PhaseContext, questions: list[dict], engine=None) -> list[list[str | None]]:
     """Every question's answers: this rank answers its part, and the parts are gathered in rank order."""
     from .. import distributed
 
     ranks = distributed.current()
     part = distributed.split_evenly(len(questions), ranks.world_size, ranks.rank)
-    mine = solver_answers(ctx, questions[part], offset=part.start) if part.stop > part.start else []
+    mine = solver_answers(ctx, questions[part], offset=part.start, engine=engine) if part.stop > part.start else []
     return [answer for answers in distributed.all_gather(mine) for answer in answers]
 
 
-def solver_answers(ctx: PhaseContext, questions: list[dict], *, offset: int = 0) -> list[list[str | None]]:
+def solver_answers(ctx: PhaseContext, questions: list[dict], *, offset: int = 0, engine=None) -> list[list[str | None]]:
     """The answer of each of the m Solver samples per question, as the run reads them (grading/reading.py);
     `offset`: the place of `questions[0]` in the shard (seeds follow it)."""
-    from ..generation import make_generator
     from ..grading import Reading
-    from ..models import resolve_model
     from ..prompts import solver_messages
 
     task: LabelTask = ctx.task
-    local = resolve_model(task.solver, ctx.storage, ctx.cache_dir, field="solver", s3_location=task.storage)
-    generator = make_generator(local, task.device, cache_dir=ctx.cache_dir)
+    generator = (engine or SolverEngine(ctx))()
     reading = Reading(task.settings.vote)
     answers: list[list[str | None]] = []
     for start in range(0, len(questions), QUESTIONS_PER_CALL):
@@ -204,7 +260,8 @@ def label_stats(rows: list[dict], kept: list[dict], dropped: dict, matches: list
     }
 
 
-def write_outputs(ctx: PhaseContext, kept: list[dict], stats: dict, audit_size: int) -> None:
+def write_outputs(ctx: PhaseContext, kept: list[dict], stats: dict, audit_size: int,
+                  vetoed: list[dict] | None = None) -> None:
     train = [{key: row[key] for key in ("id", "question", "label", "score")} for row in kept]
     audit_keys = ("id", "question", "label", "score", "answers", "challenger_answer", "oracle_answer", "label_correct",
                   "oracle_answers")
@@ -216,6 +273,12 @@ def write_outputs(ctx: PhaseContext, kept: list[dict], stats: dict, audit_size: 
     _write_jsonl(ctx.staging / "audit.jsonl", audit)
     _write_jsonl(ctx.staging / "oracle.jsonl", checked)
     (ctx.staging / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
+    if vetoed is not None:
+        vetoed_keys = ("id", "question", "label", "score", "verifier_verdict", "verifier_output", "oracle_answer",
+                       "label_correct")
+        rows = [{"reason": f"verifier_{row['verifier_verdict']}", **{k: row[k] for k in vetoed_keys if k in row}}
+                for row in vetoed]
+        _write_jsonl(ctx.staging / "vetoed.jsonl", rows)
 
 
 def _write_jsonl(path, rows: list[dict]) -> None:

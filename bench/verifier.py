@@ -1,0 +1,129 @@
+"""The Verifier's veto on SmolLM2, measured: label accuracy of the kept labels with and without `labeling.verifier:
+veto`, against the exact arithmetic oracle, on 2 CPU cores.
+
+    .venv/bin/python bench/verifier.py [--questions 16] [--verifier-tokens 64] [--cache DIR]
+
+What runs: examples/local-demo.yaml's format warm-up of builtin:smollm2-135m-instruct (iteration 0; reused from
+--cache when it holds one), then iteration 1's label phase with the veto on, over `--questions` pure-arithmetic
+questions of the warm-up's kind committed as the generate output (the kind the warmed-up Challenger writes; every one
+is readable by the exact oracle, so the oracle checks every kept label). The Verifier is the default, a copy of the
+Solver's base model (here the warmed-up model, which is also iteration 1's label Solver: one generator serves both).
+The phase votes and applies the band once; its summary holds the kept set before the veto (= without it) and after.
+
+The last line is one JSON object: labels kept without and with the veto, the label accuracy of each with its 95%
+Wilson interval, the correct and wrong labels vetoed, the verdict counts, and the Verifier's accuracy against the
+oracle (an unparsable verdict counts as wrong). The warm-up teaches the Solver and Challenger formats only, never
+the verdict format, so expect a 135M Verifier to give few readable verdicts: the figures say by how much it fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO / "operator"), str(REPO / "worker")]
+BUDGET_S = 300.0
+
+
+def arithmetic_questions(count: int, seed: int) -> list[dict]:
+    """Questions as the generate phase commits them: the warm-up's arithmetic problems, every difficulty."""
+    from rzero_worker.warmup_data import DIFFICULTIES, arithmetic_problem
+
+    rng = random.Random(f"bench-verifier/{seed}")
+    problems = [arithmetic_problem(rng, rng.randrange(len(DIFFICULTIES))) for _ in range(count)]
+    return [{"id": f"i001-s00000-{i:06d}", "question": p.question, "answer": str(p.answer)} for i, p in enumerate(problems)]
+
+
+def spec_for(args, root: Path):
+    """examples/local-demo.yaml with the veto on, its storage in `root`."""
+    import yaml
+
+    from rzero_operator.validate import validate_manifest
+
+    doc = yaml.safe_load((REPO / "examples" / "local-demo.yaml").read_text())
+    doc["spec"]["storage"] = {"uri": str(root)}
+    doc["spec"]["labeling"].update(verifier="veto", samples=args.samples)
+    doc["spec"]["verifier"] = {"maxTokens": args.verifier_tokens, "batchSize": 16}
+    return validate_manifest(doc).spec
+
+
+def commit_questions(storage, prefix: str, rows: list[dict]) -> None:
+    """A committed generate shard, as the generate phase leaves it."""
+    from rzero_worker.storage import commit, join_key
+
+    storage.put_bytes(join_key(prefix, "questions.jsonl"), "".join(json.dumps(r) + "\n" for r in rows).encode())
+    commit(storage, prefix)
+
+
+def run(args) -> dict:
+    from rzero_operator.tasks import build_tasks
+    from rzero_worker.phases import load_phase
+    from rzero_worker.phases.runner import run_phase
+    from rzero_worker.storage import join_key, open_storage
+
+    with tempfile.TemporaryDirectory(prefix="rzero-verifier-bench-") as tmp:
+        root, cache = Path(tmp) / "run", Path(args.cache) if args.cache else Path(tmp) / "cache"
+        spec = spec_for(args, root)
+        started = time.monotonic()
+        (warmup,) = build_tasks(spec, str(root), "bench", 0, "warmup")
+        run_phase(warmup, load_phase("warmup"), cache_dir=cache)
+        warmup_s = time.monotonic() - started
+        storage = open_storage(warmup.storage)
+        commit_questions(storage, "iter-001/generate/shard-00000-of-00001", arithmetic_questions(args.questions, 0))
+        (label,) = build_tasks(spec, str(root), "bench", 1, "label")
+        run_phase(label, load_phase("label"), cache_dir=cache)
+        metrics = json.loads(storage.get_bytes(join_key(label.output, "summary.json")))["metrics"]
+        vetoed = [json.loads(line) for line in storage.get_bytes(join_key(label.output, "vetoed.jsonl")).splitlines()]
+        result = figures(metrics, warmup_s, time.monotonic() - started - warmup_s)
+        result["example_vetoed"] = [{k: row.get(k) for k in ("question", "label", "reason", "label_correct")}
+                                    | {"verifier_output": (row.get("verifier_output") or "")[-300:]} for row in vetoed[:2]]
+        return result
+
+
+def _rate(correct: int, checked: int) -> dict:
+    from rzero_worker.benchmarks.scoring import wilson_interval
+
+    if not checked:
+        return {"accuracy": None, "ci95": None, "n": 0}
+    low, high = wilson_interval(correct, checked)
+    return {"accuracy": round(correct / checked, 3), "ci95": [round(low, 3), round(high, 3)], "n": checked}
+
+
+def figures(metrics: dict, warmup_s: float, label_s: float) -> dict:
+    veto = metrics["verifier"]
+    return {
+        "questions": metrics["questions"],
+        "kept_without_veto": veto["judged"], "kept_with_veto": metrics["kept"],
+        "label_accuracy_without_veto": _rate(veto["correct_before"], veto["checked_before"]),
+        "label_accuracy_with_veto": _rate(veto["correct_after"], veto["checked_after"]),
+        "correct_labels_vetoed": veto["correct_vetoed"], "wrong_labels_vetoed": veto["wrong_vetoed"],
+        "verdicts": {key: veto[key] for key in ("approved", "rejected", "unparsable", "unavailable")},
+        "verifier_accuracy_vs_oracle": _rate(veto["oracle_agreed"], veto["oracle_compared"]),
+        "warmup_s": round(warmup_s, 1), "label_s": round(label_s, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=16, help="arithmetic questions to label")
+    parser.add_argument("--samples", type=int, default=6, help="m: Solver answers per question")
+    parser.add_argument("--verifier-tokens", type=int, default=64, help="new tokens per verdict")
+    parser.add_argument("--cache", default=os.environ.get("RZERO_BENCH_CACHE"),
+                        help="worker cache holding the warm-up (default: a fresh temporary one)")
+    args = parser.parse_args()
+    started = time.monotonic()
+    result = run(args)
+    result.update(wall_s=round(time.monotonic() - started, 1), budget_ratio=round((time.monotonic() - started) / BUDGET_S, 3))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
