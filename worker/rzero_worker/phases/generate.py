@@ -17,11 +17,10 @@ whitespace normalisation is a duplicate and dropped (counted). A completion not 
 
 from __future__ import annotations
 
-import json
 import logging
 
 from ..task import GenerateTask
-from .context import PhaseContext
+from .context import PhaseContext, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +46,8 @@ def run(ctx: PhaseContext) -> dict:
     if not ctx.main_process:
         return {}
     questions, invalid, duplicates = parse_outputs(outputs, id_prefix(task), task.grading.vote)
-    _write_jsonl(ctx.staging / "questions.jsonl", questions)
-    _write_jsonl(ctx.staging / "invalid.jsonl", invalid)
+    write_jsonl(ctx.staging / "questions.jsonl", questions)
+    write_jsonl(ctx.staging / "invalid.jsonl", invalid)
     log.info("%d questions: %d valid, %d invalid, %d duplicates", requested, len(questions), len(invalid), duplicates)
     return {"requested": requested, "valid": len(questions), "invalid": len(invalid), "duplicates": duplicates}
 
@@ -104,7 +103,3 @@ def parse_outputs(outputs: list[str], prefix: str, vote: str = "reference") -> t
         seen.add(key)
         questions.append({"id": item_id, "question": question, "answer": answer})
     return questions, invalid, duplicates
-
-
-def _write_jsonl(path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")

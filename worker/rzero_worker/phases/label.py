@@ -38,7 +38,7 @@ import logging
 
 from ..oracles.proxies import proxy_metrics
 from ..task import LabelTask
-from .context import PhaseContext
+from .context import PhaseContext, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -212,11 +212,7 @@ def write_outputs(ctx: PhaseContext, kept: list[dict], stats: dict, audit_size: 
     oracle_keys = ("id", "question", "label", "score", "oracle_answers", "oracle_answer", "label_correct")
     checked = [{key: row[key] for key in oracle_keys if key in row} for row in kept
                if any(answer is not None for answer in row.get("oracle_answers", {}).values())]
-    _write_jsonl(ctx.staging / "train.jsonl", train)
-    _write_jsonl(ctx.staging / "audit.jsonl", audit)
-    _write_jsonl(ctx.staging / "oracle.jsonl", checked)
+    write_jsonl(ctx.staging / "train.jsonl", train)
+    write_jsonl(ctx.staging / "audit.jsonl", audit)
+    write_jsonl(ctx.staging / "oracle.jsonl", checked)
     (ctx.staging / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
-
-
-def _write_jsonl(path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
