@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 
+from ..corpus import read_corpus
 from ..task import GenerateTask
 from .context import PhaseContext, write_jsonl
 
@@ -38,6 +39,8 @@ def run(ctx: PhaseContext) -> dict:
     from .. import distributed
 
     task: GenerateTask = ctx.task
+    # spec.corpus: read (and refused when it yields no passage: exit 2) before any model is loaded.
+    corpus = read_corpus(task.corpus, task.storage) if task.corpus else None
     ranks = distributed.current()
     requested = shard_share(task.settings.num_questions, task.shard.index, task.shard.count)
     part = distributed.split_evenly(requested, ranks.world_size, ranks.rank)
@@ -49,7 +52,8 @@ def run(ctx: PhaseContext) -> dict:
     write_jsonl(ctx.staging / "questions.jsonl", questions)
     write_jsonl(ctx.staging / "invalid.jsonl", invalid)
     log.info("%d questions: %d valid, %d invalid, %d duplicates", requested, len(questions), len(invalid), duplicates)
-    return {"requested": requested, "valid": len(questions), "invalid": len(invalid), "duplicates": duplicates}
+    metrics = {"requested": requested, "valid": len(questions), "invalid": len(invalid), "duplicates": duplicates}
+    return {**metrics, "corpus": corpus.stats()} if corpus else metrics
 
 
 def id_prefix(task: GenerateTask) -> str:
