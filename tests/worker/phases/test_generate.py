@@ -8,8 +8,9 @@ from rzero_worker.phases.generate import parse_outputs, shard_share
 from rzero_worker.phases.runner import run_phase
 from rzero_worker.phases import load_phase
 from rzero_worker.storage import is_committed, join_key, open_storage
-from rzero_worker.task import CorpusSettings, GenerateTask, GenerationSettings, ModelInput, Sampling, Shard
+from rzero_worker.task import GenerateTask, GenerationSettings, ModelInput, Sampling, Shard
 from support.artefacts import read_jsonl, summary_metrics
+from support.grounded import PassageEcho, write_corpus
 
 
 def generate_task(location, model_dir, *, num_questions=3, shard=Shard(), seed=0) -> GenerateTask:
@@ -141,26 +142,6 @@ def test_a_missing_model_is_a_configuration_error_naming_the_field(local_locatio
 
 # --------------------------------------------------------------------------------------------------
 # Grounded in spec.corpus
-
-
-def write_corpus(root, count=5):
-    root.mkdir()
-    for i in range(count):
-        (root / f"doc{i}.txt").write_text(f"Document {i} says the answer is {i * 7}. " * 3)
-    return CorpusSettings(uri=str(root), passage_chars=200, overlap_chars=40)
-
-
-class PassageEcho:
-    """A Challenger that asks about the passage it is shown, and records every prompt."""
-
-    def __init__(self):
-        self.prompts = []
-
-    def generate(self, prompts, n, sampling, seed):
-        self.prompts.extend(prompts)
-        passages = [prompt[1]["content"].split("<passage>\n", 1)[1].split("\n</passage>", 1)[0] for prompt in prompts]
-        return [[f"<question>Which number does '{text[:10]}' give?</question> \\boxed{{{text[9]}}}"] * n
-                for text in passages]
 
 
 def test_with_a_corpus_each_candidate_asks_about_its_own_passage_and_keeps_its_provenance(

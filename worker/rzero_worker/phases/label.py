@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 HISTOGRAM_BINS = 10
 # Questions sent to the generator per call: bounds memory and gives progress lines in the log.
 QUESTIONS_PER_CALL = 64
+# A grounded question's passage and provenance (generate.py, spec.corpus): kept in the audit sample; the
+# provenance alone in train.jsonl, the Solver's dataset (the Solver never sees the passage).
+GROUNDING_KEYS = ("passage", "provenance")
 DROP_REASONS = ("no_challenger_answer", "reference_filter", "no_answer", "majority_none", "ungradable", "out_of_band")
 
 
@@ -142,6 +145,7 @@ def labelled_row(question: dict, answers: list[str | None], vote, mode: str) -> 
         "answers": answers,
         "challenger_answer": question.get("answer"),
         "class_sizes": [size for _, size in vote.classes],
+        **{key: question[key] for key in GROUNDING_KEYS if key in question},  # spec.corpus: where it came from
     }
 
 
@@ -205,9 +209,9 @@ def label_stats(rows: list[dict], kept: list[dict], dropped: dict, matches: list
 
 
 def write_outputs(ctx: PhaseContext, kept: list[dict], stats: dict, audit_size: int) -> None:
-    train = [{key: row[key] for key in ("id", "question", "label", "score")} for row in kept]
+    train = [{key: row[key] for key in ("id", "question", "label", "score", "provenance") if key in row} for row in kept]
     audit_keys = ("id", "question", "label", "score", "answers", "challenger_answer", "oracle_answer", "label_correct",
-                  "oracle_answers")
+                  "oracle_answers", *GROUNDING_KEYS)
     audit = [{key: row[key] for key in audit_keys if key in row} for row in kept[:audit_size]]
     oracle_keys = ("id", "question", "label", "score", "oracle_answers", "oracle_answer", "label_correct")
     checked = [{key: row[key] for key in oracle_keys if key in row} for row in kept
