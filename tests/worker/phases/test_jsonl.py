@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from rzero_worker.phases import generate, label, load_phase
-from rzero_worker.phases.context import jsonl_bytes, parse_jsonl, valid_text, write_jsonl
+from rzero_worker.phases.context import jsonl_bytes, parse_jsonl, write_jsonl
 from rzero_worker.phases.runner import run_phase
-from rzero_worker.storage import join_key, open_storage
+from rzero_worker.storage import open_storage
 from rzero_worker.task import (
     BenchmarkSpec,
     EvaluateTask,
@@ -22,8 +20,8 @@ from rzero_worker.task import (
     LabelingSettings,
     LabelTask,
     ModelInput,
-    Sampling,
 )
+from rzero_worker.text import valid_text
 from support.artefacts import commit_jsonl_shards
 
 LONE = json.loads('"\\ud800"')  # what a JSON document with a lone-surrogate escape reads as

@@ -35,6 +35,7 @@ from rzero_worker.storage import (
     join_key,
     read_manifest,
 )
+from rzero_worker.text import valid_text
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +51,6 @@ class ConfigurationError(Exception):
 
 class InputNotReadyError(Exception):
     """A run-relative input is not (fully) committed. Exit 1: the operator may retry."""
-
-
-def valid_text(text: str) -> str:
-    """`text` as UTF-8 can hold it: each lone surrogate replaced by U+FFFD, a surrogate pair held as two code
-    points joined into the character it encodes; any other text unchanged."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text
 
 
 _LINE_SEPARATORS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
