@@ -11,7 +11,7 @@ starting with '.' are ignored), a local path or `s3://bucket/key` read with the 
 region (`storage`, the task's location) and the run's credentials (the standard AWS chain, as all storage).
 
 Formats (`settings.format`): `auto` reads each file by its extension (.jsonl/.ndjson: one JSON object per
-line; .parquet; .txt/.md/.rst: the file is one document; anything else is skipped as unsupported_file);
+line; .parquet; .txt/.md/.markdown/.rst: the file is one document; anything else is skipped as unsupported_file);
 `jsonl` and `parquet` read every file so; `text-dir` reads every file as one text document. A JSONL or
 Parquet document's text is the field `textField`, its id the field `idField` where the row has one (a string
 or an integer), else `<file>:<line>` (`<file>:row <n>` for Parquet); a text file's id is its name.
@@ -24,11 +24,12 @@ be read or parsed (unreadable_file), a file of no known format (unsupported_file
 documents. A corpus that yields no passage is a CorpusError naming the location and what was skipped.
 
 Passages: each document's text is cut into windows of at most `passageChars` characters, ending at a
-paragraph break or whitespace in the window's last quarter where there is one; the next window starts at most
-`overlapChars` before the previous end and `passageChars - overlapChars` after the previous start (moved
-forward to a word's start), so a document of n characters makes at most n / (passageChars - overlapChars) + 1. Offsets are characters of the
-document's text: `passage.text == text[start:end]`. Passages equal after whitespace normalisation are kept
-once (the first, in file and document order), the others counted as duplicates.
+paragraph break or whitespace in the window's last quarter where there is one; the next window starts at
+most `overlapChars` before the previous end and `passageChars - overlapChars` after the previous start
+(moved forward to a word's start), so n characters make at most n / (passageChars - overlapChars) + 1
+passages. Offsets are characters of the document's text: `passage.text == text[start:end]`. Passages equal
+after whitespace normalisation are kept once (the first, in file and document order), the others counted
+as duplicates.
 
 Sampling is a pure function of (seed, iteration, prompt index): sha256 of the three picks a passage, so a
 phase resumed after a kill samples the same passages for the same prompts (on the same corpus: its
@@ -126,8 +127,9 @@ def _files(uri: str, storage: StorageLocation | None) -> tuple[Storage, list[str
         parent, _, name = key.strip("/").rpartition("/")
 
         def at(prefix: str) -> Storage:
-            location = StorageLocation(uri=f"s3://{bucket}/{prefix}".rstrip("/"), region=storage.region if storage else None,
-                                       endpoint_url=storage.endpoint_url if storage else None)
+            location = StorageLocation(uri=f"s3://{bucket}/{prefix}".rstrip("/"),
+                                       endpoint_url=storage.endpoint_url if storage else None,
+                                       region=storage.region if storage else None)
             return open_storage(location, setting=f"corpus.uri {uri!r}")
 
         backend = at(parent)  # names relative to the corpus location, as for a local path
@@ -222,7 +224,8 @@ class _Reader:
             raise CorpusError(f"corpus file {source}: reading Parquet needs pyarrow (pip install pyarrow)") from None
         try:
             table = parquet.ParquetFile(io.BytesIO(data))
-            wanted = [name for name in (self.settings.text_field, self.settings.id_field) if name in table.schema_arrow.names]
+            fields = (self.settings.text_field, self.settings.id_field)
+            wanted = [name for name in fields if name in table.schema_arrow.names]
             rows = table.read(columns=wanted).to_pylist() if wanted else [{}] * table.metadata.num_rows
         except Exception as error:  # pyarrow raises several types for a damaged file
             log.debug("corpus: %s is not a readable Parquet file: %s", source, error)

@@ -360,7 +360,9 @@ class CorpusSettings(Schema):
         description="auto: each file by its extension (.jsonl/.ndjson JSON lines, .parquet, .txt/.md one document "
         "per file); jsonl, parquet: every file in that format; text-dir: every file one text document.",
     )
-    text_field: str = Field(default="text", min_length=1, max_length=256, description="JSONL/Parquet field with a document's text.")
+    text_field: str = Field(
+        default="text", min_length=1, max_length=256, description="JSONL/Parquet field with a document's text."
+    )
     id_field: str = Field(
         default="id", min_length=1, max_length=256,
         description="JSONL/Parquet field with a document's id, where a row has one (else: file and line or row).",
@@ -721,7 +723,9 @@ class GenerateTask(TaskBase):
     shard: Shard = Field(default_factory=Shard)
     settings: GenerationSettings = Field(default_factory=GenerationSettings)
     grading: Grading = Field(default_factory=Grading, description="The run's reading of Challenger outputs.")
-    corpus: CorpusSettings | None = Field(default=None, description="The run's spec.corpus: passages to ground questions in.")
+    corpus: CorpusSettings | None = Field(
+        default=None, description="The run's spec.corpus: passages to ground questions in."
+    )
 
 
 class LabelTask(TaskBase):
