@@ -340,8 +340,9 @@ class GenerationSettings(Schema):
     batch_size: int = Field(default=64, ge=1, le=100000, description="Prompts per generation call.")
 
 
-# A file or directory: s3://bucket/key or a local path (no other scheme); the same form as spec.storage.uri.
-LOCATION_URI = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|[^:]*)$"
+# A file or directory: s3://bucket/key or a local path (no other scheme, no control characters); the form of
+# spec.storage.uri and spec.corpus.uri.
+LOCATION_URI = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\x00-\x1f\x7f]*)?|[^:\x00-\x1f\x7f]*)$"
 CorpusFormat = Literal["auto", "jsonl", "parquet", "text-dir"]
 
 
@@ -352,8 +353,8 @@ class CorpusSettings(Schema):
 
     uri: str = Field(
         min_length=1, max_length=1024, pattern=LOCATION_URI,
-        description="A file or a directory of files: a local path or s3://bucket/key (read with the run's storage "
-        "endpoint, region and credentials).",
+        description="A file or a directory of files: s3://bucket/key (read with the run's storage endpoint, region "
+        "and credentials) or a local path (`rzero run`; the operator refuses a local path: no volume holds it).",
     )
     format: CorpusFormat = Field(
         default="auto",
