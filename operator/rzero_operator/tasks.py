@@ -143,6 +143,7 @@ def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: 
         return GenerateTask(
             **common, output=f"{out}/{shard.key}", challenger=_challenger_model(spec, i), shard=shard,
             settings=spec.generation.model_copy(deep=True), grading=spec.labeling.grading(),
+            corpus=spec.corpus.model_copy(deep=True) if spec.corpus else None,
         )
     if phase == "label":
         return LabelTask(

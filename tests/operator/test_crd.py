@@ -217,3 +217,23 @@ def test_documented_defaults_are_what_a_manifest_without_the_field_gets():
             continue  # inside an optional block that is unset by default: the type's own default applies
         assert json.loads(text) == _at(effective, path), f"docs/configuration.md: {path} documents {text}"
     assert documented["labeling.sampling.topK"] == "40"  # the block's default, not Sampling's -1
+
+
+def test_the_corpus_overlap_rule_refuses_in_the_words_rzero_validate_uses():
+    pytest.importorskip("celpy", reason="evaluates the CRD's CEL rules with cel-python (test extra)")
+    from support.crd_server import ApiServerModel
+
+    doc = {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {"name": "demo"},
+           "spec": {"model": "m", "storage": {"uri": "runs"}, "corpus": {"uri": "docs", "passageChars": 400,
+                                                                          "overlapChars": 201}}}
+    [server] = ApiServerModel(build_crd()).create(copy.deepcopy(doc))
+    with pytest.raises(InvalidManifest) as caught:
+        validate_manifest(doc)
+    [ours] = caught.value.errors
+
+    assert server.endswith("overlapChars must be at most half of passageChars (each passage moves on by at least "
+                           "half its size)")
+    assert ours == ("spec.corpus.overlapChars: must be at most half of passageChars (each passage moves on by at "
+                    "least half its size)")
+    doc["spec"]["corpus"]["overlapChars"] = 200
+    assert ApiServerModel(build_crd()).create(copy.deepcopy(doc)) == [] and validate_manifest(doc)

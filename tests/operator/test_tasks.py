@@ -135,6 +135,15 @@ def test_settings_come_from_the_spec_blocks():
     assert one("generate", 1, spec).settings.num_questions == 100
 
 
+def test_every_generate_shard_carries_the_corpus_and_no_corpus_means_none():
+    spec = make_spec(corpus={"uri": "s3://docs/library", "format": "jsonl", "passageChars": 800}, sharding={"generate": 2})
+    tasks = build_tasks(spec, ROOT, "demo", 1, "generate")
+    assert [(t.corpus.uri, t.corpus.format, t.corpus.passage_chars, t.corpus.overlap_chars) for t in tasks] == [
+        ("s3://docs/library", "jsonl", 800, 200)] * 2
+    assert all(parse_task(t.wire()) == t for t in tasks)
+    assert one("generate", 1).corpus is None and "corpus" not in one("generate", 1).wire()
+
+
 def test_seeds_differ_by_iteration_phase_and_shard_and_are_reproducible():
     tasks = build_tasks(make_spec(sharding={"generate": 2}), ROOT, "demo", 1, "generate")
     assert tasks[0].seed != tasks[1].seed

@@ -54,6 +54,12 @@ def test_a_minimal_manifest_is_valid_and_gets_the_reference_defaults():
         ({"oracle": {"endpoint": {"url": "http://o/v1", "model": "o", "apiKeySecret": {"name": "a", "key": "k"}}},
           "verifier": {"endpoint": {"url": "http://v/v1", "model": "v", "apiKeySecret": {"name": "b", "key": "k"}}}},
          "spec.verifier.endpoint.apiKeyEnv: the oracle endpoint reads another Secret key into the same variable"),
+        ({"corpus": {"uri": "docs", "passageChars": 500, "overlapChars": 300}},
+         "spec.corpus.overlapChars: must be at most half of passageChars"),
+        ({"corpus": {"uri": "https://example.com/docs"}}, "spec.corpus.uri: 'https://example.com/docs' is not s3://"),
+        ({"corpus": {"passageChars": 500}}, "spec.corpus.uri: is required"),
+        ({"corpus": {"uri": "docs", "format": "csv"}}, "spec.corpus.format: must be one of"),
+        ({"corpus": {"uri": "docs", "passageChars": 50}}, "spec.corpus.passageChars: must be >= 100"),
     ],
 )
 def test_errors_name_the_field_by_its_camel_case_path(spec, expected):
@@ -120,3 +126,10 @@ def test_an_integral_number_is_an_integer_as_kubectl_sends_it():
     assert errors_of(manifest(iterations=1.5)) == ["spec.iterations: must be an integer, got number 1.5"]
     assert errors_of(manifest(resources={"tolerations": [{"key": "k", "effect": "NoExecute",
                                                           "tolerationSeconds": 1e21}]}))
+
+
+def test_a_corpus_gets_its_defaults_and_no_corpus_is_r_zero_as_it_is():
+    assert validate_manifest(manifest()).spec.corpus is None
+    corpus = validate_manifest(manifest(corpus={"uri": "s3://docs/library.jsonl"})).spec.corpus
+    assert (corpus.format, corpus.text_field, corpus.id_field) == ("auto", "text", "id")
+    assert (corpus.passage_chars, corpus.overlap_chars, corpus.max_document_bytes) == (1500, 200, 4 * 1024 * 1024)

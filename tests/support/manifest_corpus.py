@@ -31,6 +31,8 @@ RICH_SPEC: dict[str, Any] = {
                    "solverSampling": {"temperature": 1.0, "topP": 1.0, "topK": 40, "maxTokens": 512},
                    "reward": "paper", "repetitionWeight": 1.0, "bleuDistanceThreshold": 0.5},
     "generation": {"numQuestions": 100, "sampling": {"temperature": 1.0, "topP": 0.95}, "batchSize": 8},
+    "corpus": {"uri": "s3://docs/library", "format": "jsonl", "textField": "body", "idField": "key",
+               "passageChars": 1000, "overlapChars": 100, "maxDocumentBytes": 1048576},
     "labeling": {"samples": 10, "band": "code", "minScore": 0.3, "maxScore": 0.8, "gradingTimeoutS": 5.0,
                  "gradingWorkers": 2, "auditSize": 10, "sampling": {"topK": 40}},
     "solver": {"grpo": {"steps": 15, "groupSize": 5}, "formatWeight": 0.1},

@@ -53,6 +53,16 @@ def test_termination_log_goes_to_the_env_path(tmp_path, monkeypatch):
     assert json.loads(target.read_text()) == summary
 
 
+def test_a_lone_surrogate_in_the_error_text_is_written_as_the_replacement_character(tmp_path, monkeypatch):
+    target = tmp_path / "termination-log"
+    monkeypatch.setenv("RZERO_TERMINATION_LOG", str(target))
+    lone = json.loads('"\\ud800"')  # document text an error message may quote (task fields cannot hold one)
+
+    write_termination_log(make_failure_summary("label", f"line 3: {lone} is not a number", parse_task(LABEL_TASK)))
+
+    assert json.loads(target.read_bytes().decode("utf-8"))["error"] == "line 3: \ufffd is not a number"
+
+
 def test_no_termination_log_outside_a_pod(monkeypatch, tmp_path):
     monkeypatch.delenv("RZERO_TERMINATION_LOG", raising=False)
     monkeypatch.setattr("rzero_worker.summary.TERMINATION_LOG", tmp_path / "absent")

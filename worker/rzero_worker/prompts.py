@@ -36,6 +36,30 @@ CHALLENGER_USER_PROMPT = (
     "Remember to format the output exactly as instructed."
 )
 
+# spec.corpus: the Challenger reads a passage of the run's documents and asks about it (rzero's own wording,
+# after SPICE, arXiv 2510.24684; the output format is R-Zero's, so the same parser and format rule apply).
+# The Solver is never shown the passage, so the question must stand on its own.
+GROUNDED_CHALLENGER_SYSTEM_PROMPT = (
+    "You are an expert examiner. You are given a passage from a document.\n"
+    "FIRST, in your private scratch-pad, think step-by-step to design one new, non-trivial question whose answer "
+    "is stated in or follows from the passage, with a short exact answer: a number, a name, a value or a few "
+    "words. The question will be asked WITHOUT the passage, so it must be self-contained: name the subject it is "
+    "about and never refer to \"the passage\" or \"the text\".\n"
+    "THEN, without revealing any of your private thoughts, output **exactly** the following two blocks:\n\n"
+    "<question>\n"
+    "{The full question on one or more lines}\n"
+    "</question>\n\n"
+    r"\boxed{final_answer}"
+    "\n\n"
+    "Do NOT output anything else—no explanations, no extra markup."
+)
+
+GROUNDED_CHALLENGER_USER_PROMPT = (
+    "<passage>\n{passage}\n</passage>\n\n"
+    "Generate one question answerable from this passage, with its answer. "
+    "Remember to format the output exactly as instructed."
+)
+
 SOLVER_SYSTEM_PROMPT = r"Please reason step by step, and put your final answer within \boxed{}."
 
 
@@ -44,6 +68,15 @@ def challenger_messages() -> list[dict]:
     return [
         {"role": "system", "content": CHALLENGER_SYSTEM_PROMPT},
         {"role": "user", "content": CHALLENGER_USER_PROMPT},
+    ]
+
+
+def grounded_challenger_messages(passage: str) -> list[dict]:
+    """The chat the Challenger answers with one question grounded in `passage` (document text: untrusted, it
+    is only ever shown between the <passage> tags)."""
+    return [
+        {"role": "system", "content": GROUNDED_CHALLENGER_SYSTEM_PROMPT},
+        {"role": "user", "content": GROUNDED_CHALLENGER_USER_PROMPT.replace("{passage}", passage)},
     ]
 
 

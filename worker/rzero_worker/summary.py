@@ -8,11 +8,12 @@ summary stays in storage). Stdlib only: the operator imports this module.
 from __future__ import annotations
 
 import json
-import json
 import logging
 import math
 import os
 from pathlib import Path
+
+from .text import valid_text
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def make_failure_summary(phase: str, error: str, task=None) -> dict:
 
 
 def encode_summary(summary: dict) -> bytes:
-    return json.dumps(summary, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return valid_text(json.dumps(summary, separators=(",", ":"), ensure_ascii=False, default=str)).encode()
 
 
 def fit_summary(summary: dict, limit: int = TERMINATION_LOG_LIMIT) -> dict:

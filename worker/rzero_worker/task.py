@@ -340,6 +340,51 @@ class GenerationSettings(Schema):
     batch_size: int = Field(default=64, ge=1, le=100000, description="Prompts per generation call.")
 
 
+# A file or directory: s3://bucket/key or a local path (no other scheme, no control characters); the form of
+# spec.storage.uri and spec.corpus.uri.
+LOCATION_URI = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\x00-\x1f\x7f]*)?|[^:\x00-\x1f\x7f]*)$"
+CorpusFormat = Literal["auto", "jsonl", "parquet", "text-dir"]
+
+
+class CorpusSettings(Schema):
+    """Documents of the run's own domain, split into passages for a grounded Challenger (rzero_worker/corpus.py).
+    A document that cannot be read as text is skipped and counted by reason; a corpus with no passage fails
+    the phase (exit 2)."""
+
+    uri: str = Field(
+        min_length=1, max_length=1024, pattern=LOCATION_URI,
+        description="A file or a directory of files: s3://bucket/key (read with the run's storage endpoint, region "
+        "and credentials) or a local path (`rzero run`; the operator refuses a local path: no volume holds it).",
+    )
+    format: CorpusFormat = Field(
+        default="auto",
+        description="auto: each file by its extension (.jsonl/.ndjson JSON lines, .parquet, .txt/.md one document "
+        "per file); jsonl, parquet: every file in that format; text-dir: every file one text document.",
+    )
+    text_field: str = Field(
+        default="text", min_length=1, max_length=256, description="JSONL/Parquet field with a document's text."
+    )
+    id_field: str = Field(
+        default="id", min_length=1, max_length=256,
+        description="JSONL/Parquet field with a document's id, where a row has one (else: file and line or row).",
+    )
+    passage_chars: int = Field(default=1500, ge=100, le=100_000, description="Characters per passage (at most).")
+    overlap_chars: int = Field(
+        default=200, ge=0, le=50_000, description="Characters a passage shares with the next one of its document."
+    )
+    max_document_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1, le=1024**3,
+        description="Larger documents (a JSONL line, a Parquet text, a text file) are skipped as too_large.",
+    )
+
+    @model_validator(mode="after")
+    def _overlap_below_passage(self) -> "CorpusSettings":
+        if 2 * self.overlap_chars > self.passage_chars:
+            raise ValueError("overlapChars: must be at most half of passageChars (each passage moves on by at least "
+                             "half its size)")
+        return self
+
+
 # How model outputs are read and m sampled answers become a vote (grading/reading.py, grading/vote.py): the
 # reference code's rules or rzero's boxed-only reading. One mode per run, for every phase.
 VoteMode = Literal["reference", "boxed-only"]
@@ -737,6 +782,9 @@ class GenerateTask(TaskBase):
     shard: Shard = Field(default_factory=Shard)
     settings: GenerationSettings = Field(default_factory=GenerationSettings)
     grading: Grading = Field(default_factory=Grading, description="The run's reading of Challenger outputs.")
+    corpus: CorpusSettings | None = Field(
+        default=None, description="The run's spec.corpus: passages to ground questions in."
+    )
 
 
 class LabelTask(TaskBase):

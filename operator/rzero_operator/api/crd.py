@@ -65,6 +65,11 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
             "fieldPath": ".minScore",
         },
     ],
+    "CorpusSettings": [
+        {"rule": "2 * self.overlapChars <= self.passageChars",
+         "message": "overlapChars must be at most half of passageChars (each passage moves on by at least half its size)",
+         "fieldPath": ".overlapChars"},
+    ],
     "RetrySpec": [
         {"rule": "self.maxBackoffSeconds >= self.backoffSeconds",
          "message": "maxBackoffSeconds must be at least backoffSeconds", "fieldPath": ".maxBackoffSeconds"},

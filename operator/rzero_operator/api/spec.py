@@ -16,7 +16,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from rzero_worker.task import (
+    LOCATION_URI,
     ChallengerSettings,
+    CorpusSettings,
     DeviceHints,
     EvaluationSettings,
     GenerationSettings,
@@ -42,7 +44,7 @@ IMAGE = (
     r"[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*"
     r"(:[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
 )
-STORAGE_URI = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|[^:]*)$"
+STORAGE_URI = LOCATION_URI  # s3://bucket/prefix or a local path (also corpus.uri)
 # Label keys and values (also taint keys and node selector keys): a qualified name, with an optional DNS
 # subdomain prefix and '/', then a name of at most 63 characters.
 LABEL_KEY = (
@@ -322,6 +324,10 @@ class RZeroRunSpec(Schema):
     )
     generation: GenerationSettings = Field(
         default_factory=GenerationSettings, description="Candidate question generation by the Challenger."
+    )
+    corpus: CorpusSettings | None = Field(
+        default=None, description="Your own documents: passages for a grounded Challenger (unset: R-Zero's "
+        "questions from nothing).",
     )
     labeling: LabelingSettings = Field(
         default_factory=LabelingSettings, description="Majority-vote pseudo-labels and the agreement band filter."

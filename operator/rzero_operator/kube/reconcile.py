@@ -11,8 +11,8 @@ being deleted, waited for), never reused.
 When the API server refuses an object of the attempt (a 4xx other than conflict/not-found: an invalid Job,
 a quota), the refusal is fed back to the plan as a failed attempt in the same reconcile: a configuration
 error fails the run, anything else is retried with backoff; either way the server's message is in the
-status, a condition and a Warning event. A run whose storage is a local path is refused (InvalidSpec): on a
-cluster no volume holds it and the worker's root filesystem is read-only. So is one that cannot fit its GPUs
+status, a condition and a Warning event. A run whose storage (or spec.corpus) is a local path is refused
+(InvalidSpec): on a cluster no volume holds it and the worker's root filesystem is read-only. So is one that cannot fit its GPUs
 (sizing_auto.size: the errors `rzero validate` prints, in the same words); its auto fields (cpuOffload,
 rolloutGpuMemoryUtilization, memory) are sized before the plan sees the spec, and its sizing warnings reach the
 plan, which reports them once per generation (SpecValid's message and a Warning event each).
@@ -55,6 +55,10 @@ STATUS_REFUSED_RETRY_S = 30.0  # a status the server refuses is usually refused 
 LOCAL_STORAGE = (
     "spec.storage.uri: a local path cannot be used on a cluster (phase pods mount no volume for it and their "
     "root filesystem is read-only); use s3://bucket/prefix — local paths are for `rzero run`"
+)
+LOCAL_CORPUS = (
+    "spec.corpus.uri: a local path cannot be used on a cluster (phase pods mount no volume for it); use "
+    "s3://bucket/key — local paths are for `rzero run`"
 )
 WAIT = "wait"  # a create found an object that is not ours yet: try again shortly
 START_REASONS = ("PhaseStarted", "PhaseRestarted")
@@ -150,8 +154,11 @@ class Reconciler:
         now = self.clock()
         try:
             spec = validate_manifest({key: body.get(key) for key in ("apiVersion", "kind", "metadata", "spec")}).spec
-            if not spec.storage.is_s3:
-                raise InvalidManifest([LOCAL_STORAGE])
+            local = [LOCAL_STORAGE] if not spec.storage.is_s3 else []
+            if spec.corpus is not None and not spec.corpus.uri.startswith("s3://"):
+                local.append(LOCAL_CORPUS)
+            if local:
+                raise InvalidManifest(local)
             sized = size(spec)  # what `rzero validate` checks: the same findings, in the same words
             if sized.errors:
                 raise InvalidManifest(sized.errors)

@@ -160,6 +160,16 @@ def test_a_local_storage_path_is_refused_on_a_cluster(operators, job_driver, tmp
     assert job_driver.jobs() == []
 
 
+def test_a_local_corpus_path_is_refused_on_a_cluster(operators, job_driver, tmp_path):
+    operators.start()
+    job_driver.create_run("demo", tiny_spec(tmp_path, corpus={"uri": str(tmp_path / "docs")}))
+    status = wait_for(lambda: (s := job_driver.status("demo")).get("conditions") and s, 10, "a condition")
+    spec_valid = condition(status, "SpecValid")
+    assert spec_valid["status"] == "False" and spec_valid["reason"] == "InvalidSpec"
+    assert "spec.corpus.uri: a local path cannot be used on a cluster" in spec_valid["message"]
+    assert job_driver.jobs() == []
+
+
 def test_events_survive_a_failed_status_write_and_are_never_doubled(operators, job_driver, tmp_path, kube_emulator):
     """The operator posts a transition's events, then fails to write the status (as if it died there); the
     next reconcile re-decides the same transition: the same event names, answered 409, one event each."""

@@ -50,6 +50,16 @@ def test_custom_fields_plain_answers_and_limit(tmp_path):
     ]
 
 
+def test_a_question_holding_unicode_line_separators_is_one_row(tmp_path):
+    question = "First line\u2028second\x85third\u2029end: what is 2+2?"
+    path = tmp_path / "raw.jsonl"
+    path.write_text(json.dumps({"question": question, "answer": "4"}, ensure_ascii=False) + "\r\n", encoding="utf-8")
+
+    [item] = load_benchmark(BenchmarkSpec(name="raw", path=str(path))).items
+
+    assert (item.question, item.gold) == (question, "4")
+
+
 def test_boxed_answer_format_takes_the_last_box():
     assert read_gold(r"first \boxed{1}, then \boxed{\frac{1}{2}}", "boxed") == r"\frac{1}{2}"
 

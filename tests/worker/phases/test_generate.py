@@ -9,7 +9,8 @@ from rzero_worker.phases.runner import run_phase
 from rzero_worker.phases import load_phase
 from rzero_worker.storage import is_committed, join_key, open_storage
 from rzero_worker.task import GenerateTask, GenerationSettings, ModelInput, Sampling, Shard
-from support.artefacts import read_jsonl
+from support.artefacts import read_jsonl, summary_metrics
+from support.grounded import PassageEcho, write_corpus
 
 
 def generate_task(location, model_dir, *, num_questions=3, shard=Shard(), seed=0) -> GenerateTask:
@@ -137,3 +138,49 @@ def test_a_missing_model_is_a_configuration_error_naming_the_field(local_locatio
     task = generate_task(local_location, tmp_path / "no-such-model")
     with pytest.raises(ModelSourceError, match=f"{field}.source"):
         run_phase(task, load_phase("generate"), cache_dir=tmp_path / "cache")
+
+
+# --------------------------------------------------------------------------------------------------
+# Grounded in spec.corpus
+
+
+def test_with_a_corpus_each_candidate_asks_about_its_own_passage_and_keeps_its_provenance(
+    local_location, tmp_path, monkeypatch
+):
+    from rzero_worker import generation, models
+    from rzero_worker.corpus import read_corpus
+    from rzero_worker.prompts import GROUNDED_CHALLENGER_SYSTEM_PROMPT
+
+    challenger = PassageEcho()
+    monkeypatch.setattr(models, "resolve_model", lambda *args, **kwargs: None)
+    monkeypatch.setattr(generation, "make_generator", lambda *args, **kwargs: challenger)
+    corpus_settings = write_corpus(tmp_path / "docs")
+    task = generate_task(local_location, "unused", num_questions=7).model_copy(update={"corpus": corpus_settings})
+    task.settings.batch_size = 3
+
+    assert run_phase(task, load_phase("generate"), cache_dir=tmp_path / "cache") == 0
+
+    storage = open_storage(local_location)
+    questions = read_jsonl(storage, join_key(task.output, "questions.jsonl"))
+    corpus = read_corpus(corpus_settings)
+    expected = [corpus.sample(task.seed, task.iteration, i) for i in range(7)]
+    assert [row["provenance"] for row in questions] == [p.provenance() for p in expected]
+    assert [row["passage"] for row in questions] == [p.text for p in expected]
+    assert all(row["question"].startswith(f"Which number does '{row['passage'][:10]}'") for row in questions)
+    assert [prompt[0]["content"] for prompt in challenger.prompts] == [GROUNDED_CHALLENGER_SYSTEM_PROMPT] * 7
+    assert summary_metrics(storage, task.output)["corpus"]["passages"] == len(corpus.passages)
+
+
+def test_a_grounded_shard_run_again_reads_the_same_passages(local_location, tiny_model_dir, tmp_path):
+    corpus_settings = write_corpus(tmp_path / "docs", count=12)
+    first = generate_task(local_location, tiny_model_dir, num_questions=3, seed=5).model_copy(
+        update={"corpus": corpus_settings})
+    second = first.model_copy(update={"output": "iter-001/generate-again/shard-00000-of-00001"})
+    for task in (first, second):
+        assert run_phase(task, load_phase("generate"), cache_dir=tmp_path / "cache") == 0
+
+    storage = open_storage(local_location)
+    rows = [read_jsonl(storage, join_key(task.output, "invalid.jsonl"))
+            + read_jsonl(storage, join_key(task.output, "questions.jsonl")) for task in (first, second)]
+    assert len(rows[0]) == 3 and rows[0] == rows[1]  # the tiny random model: outputs and passages alike
+    assert all(row["provenance"]["source"].startswith(str(tmp_path / "docs")) for row in rows[0])

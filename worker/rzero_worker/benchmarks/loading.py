@@ -78,7 +78,8 @@ def read_rows(path: str, storage: StorageLocation | None) -> list[tuple[str, obj
         rows = [(f"row {number}", row) for number, row in enumerate(_parquet_rows(path, data), start=1)]
     else:
         rows = []
-        for line_no, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        # split on \n only: U+2028, U+0085 and the like are text inside a JSON string, not line ends
+        for line_no, line in enumerate(data.decode("utf-8").split("\n"), start=1):
             if not line.strip():
                 continue
             try:

@@ -3,6 +3,15 @@
 A phase is `run(ctx: PhaseContext) -> dict` (its metrics). It reads inputs through the context, writes
 its output files into `ctx.staging`, and, if it trains, saves resumable checkpoints with
 `ctx.save_checkpoint`. The runner (runner.py) uploads and commits the staging directory afterwards.
+
+Every phase writes its JSONL files with `write_jsonl` (and `ctx.read_input_jsonl` reads them back): rows carry
+text from models, benchmark files and documents, so the writer must not fail on any `str` it is given. A `str`
+can hold a lone surrogate (json.loads('"\\ud800"') makes one) that UTF-8 cannot encode: it is written as
+U+FFFD, the replacement character, so the file stays valid UTF-8 for every reader (people, jq, the next phase's
+tokenizer), rather than kept as a `\\ud800` escape that would hand the same unencodable `str` to each reader. A
+surrogate pair held as two code points is written as the character it encodes. U+2028, U+2029 and U+0085,
+which JSON leaves raw but `str.splitlines` splits on, are written as escapes: one row is one line for any
+reader.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from rzero_worker.storage import (
     join_key,
     read_manifest,
 )
+from rzero_worker.text import valid_text
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +51,25 @@ class ConfigurationError(Exception):
 
 class InputNotReadyError(Exception):
     """A run-relative input is not (fully) committed. Exit 1: the operator may retry."""
+
+
+_LINE_SEPARATORS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
+def jsonl_bytes(rows: list[dict]) -> bytes:
+    """One JSON object per line, UTF-8 (see the module's docstring: never fails on text)."""
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    return valid_text(text).translate(_LINE_SEPARATORS).encode("utf-8")
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    """The phases' one JSONL writer: `rows` into the file `path`."""
+    Path(path).write_bytes(jsonl_bytes(rows))
+
+
+def parse_jsonl(data: bytes) -> list[dict]:
+    """The rows of a file `write_jsonl` wrote (lines split on \\n only, as it writes them)."""
+    return [json.loads(line) for line in data.decode("utf-8").split("\n") if line.strip()]
 
 
 def default_cache_dir() -> Path:
@@ -155,8 +184,7 @@ class PhaseContext:
         checked against its manifest (size and sha256) and refused (IntegrityError) when it differs."""
         rows: list[dict] = []
         for prefix in self.input_prefixes(key):
-            text = self.storage.get_committed_bytes(prefix, filename).decode("utf-8")
-            rows.extend(json.loads(line) for line in text.splitlines() if line.strip())
+            rows.extend(parse_jsonl(self.storage.get_committed_bytes(prefix, filename)))
         return rows
 
     def download_input(self, prefix: str) -> Path:

@@ -22,7 +22,7 @@ from ..benchmarks import Benchmark, BenchmarkError, BenchmarkItem, load_benchmar
 from ..benchmarks.answers import judge, predict
 from ..benchmarks.scoring import mean_accuracy, paper_averages
 from ..task import BenchmarkSpec, EvaluateTask, Sampling
-from .context import ConfigurationError, PhaseContext
+from .context import ConfigurationError, PhaseContext, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def run(ctx: PhaseContext) -> dict:
         for spec, benchmark in loaded:
             items = benchmark.items[task.shard.index :: task.shard.count]
             rows = evaluate_benchmark(generator, benchmark, spec, items, task, pool)
-            _write_jsonl(ctx.staging / f"items-{benchmark.name}.jsonl", rows)
+            write_jsonl(ctx.staging / f"items-{benchmark.name}.jsonl", rows)
             scores[benchmark.name] = rows_score(
                 rows, preset=spec.preset, multiple_choice=benchmark.scoring == "choice", k=spec.samples
             )
@@ -129,7 +129,3 @@ def _sample_verdicts(benchmark: Benchmark, items: list[BenchmarkItem], sampled: 
     verdicts = iter(judge(benchmark.scoring, flat_predictions, flat_golds, pool))
     counts = [sum(next(verdicts) is True for _ in predictions) for predictions in per_item]
     return counts, per_item
-
-
-def _write_jsonl(path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")

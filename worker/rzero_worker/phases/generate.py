@@ -13,15 +13,21 @@ candidate is kept, duplicates too. boxed-only: a completion needs a non-blank qu
 missing: None; the label phase drops such a question), and a question equal to an earlier one after
 whitespace normalisation is a duplicate and dropped (counted). A completion not read is invalid
 (`invalid.jsonl`, with the raw output, for people to read).
+
+With spec.corpus (corpus.py), candidate i of the shard answers the grounded Challenger prompt (prompts.py) of
+passage `corpus.sample(task seed, iteration, i)`, one prompt per candidate, and its row (valid or invalid)
+keeps `passage` (the text) and `provenance` (document id, source file, character offsets). The Solver is
+never shown the passage. The corpus is read before any model is loaded: one with no passage fails the phase
+(exit 2); its counts (documents, passages, skipped by reason) are in the metrics under `corpus`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 
+from ..corpus import read_corpus
 from ..task import GenerateTask
-from .context import PhaseContext
+from .context import PhaseContext, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -39,31 +45,38 @@ def run(ctx: PhaseContext) -> dict:
     from .. import distributed
 
     task: GenerateTask = ctx.task
+    # spec.corpus: read (and refused when it yields no passage: exit 2) before any model is loaded.
+    corpus = read_corpus(task.corpus, task.storage) if task.corpus else None
     ranks = distributed.current()
     requested = shard_share(task.settings.num_questions, task.shard.index, task.shard.count)
     part = distributed.split_evenly(requested, ranks.world_size, ranks.rank)
-    mine = challenger_outputs(ctx, part.stop - part.start, seed_offset=ranks.rank * RANK_SEED_STRIDE)
+    # Candidate i of the shard reads passage sample(seed, iteration, i): a re-run reads the same ones.
+    passages = [corpus.sample(task.seed, task.iteration, i) for i in range(requested)] if corpus else None
+    mine = challenger_outputs(ctx, part.stop - part.start, seed_offset=ranks.rank * RANK_SEED_STRIDE,
+                              passages=passages[part.start : part.stop] if passages else None)
     outputs = [text for texts in distributed.all_gather(mine) for text in texts]
     if not ctx.main_process:
         return {}
-    questions, invalid, duplicates = parse_outputs(outputs, id_prefix(task), task.grading.vote)
-    _write_jsonl(ctx.staging / "questions.jsonl", questions)
-    _write_jsonl(ctx.staging / "invalid.jsonl", invalid)
+    questions, invalid, duplicates = parse_outputs(outputs, id_prefix(task), task.grading.vote, passages)
+    write_jsonl(ctx.staging / "questions.jsonl", questions)
+    write_jsonl(ctx.staging / "invalid.jsonl", invalid)
     log.info("%d questions: %d valid, %d invalid, %d duplicates", requested, len(questions), len(invalid), duplicates)
-    return {"requested": requested, "valid": len(questions), "invalid": len(invalid), "duplicates": duplicates}
+    metrics = {"requested": requested, "valid": len(questions), "invalid": len(invalid), "duplicates": duplicates}
+    return {**metrics, "corpus": corpus.stats()} if corpus else metrics
 
 
 def id_prefix(task: GenerateTask) -> str:
     return f"i{task.iteration:03d}-s{task.shard.index:05d}"
 
 
-def challenger_outputs(ctx: PhaseContext, requested: int, *, seed_offset: int = 0) -> list[str]:
-    """`requested` Challenger completions, generated `settings.batch_size` at a time."""
+def challenger_outputs(ctx: PhaseContext, requested: int, *, seed_offset: int = 0, passages=None) -> list[str]:
+    """`requested` Challenger completions, generated `settings.batch_size` at a time; with `passages` (one per
+    completion), completion i answers the grounded prompt of passage i."""
     if requested <= 0:
         return []
     from ..generation import make_generator
     from ..models import resolve_model
-    from ..prompts import challenger_messages
+    from ..prompts import challenger_messages, grounded_challenger_messages
 
     task: GenerateTask = ctx.task
     local = resolve_model(task.challenger, ctx.storage, ctx.cache_dir, field="challenger", s3_location=task.storage)
@@ -73,17 +86,21 @@ def challenger_outputs(ctx: PhaseContext, requested: int, *, seed_offset: int = 
     while len(outputs) < requested:
         size = min(task.settings.batch_size, requested - len(outputs))
         seed = task.seed + task.shard.index * SHARD_SEED_STRIDE + seed_offset + batch_number
-        # One prompt, `size` samples: every candidate answers the same Challenger prompt.
-        [samples] = generator.generate([challenger_messages()], n=size, sampling=task.settings.sampling, seed=seed)
-        outputs.extend(samples)
+        if passages:  # one grounded prompt per candidate, one sample each
+            chunk = [grounded_challenger_messages(p.text) for p in passages[len(outputs) : len(outputs) + size]]
+            outputs.extend(s for [s] in generator.generate(chunk, n=1, sampling=task.settings.sampling, seed=seed))
+        else:  # one prompt, `size` samples: every candidate answers the same Challenger prompt
+            [samples] = generator.generate([challenger_messages()], n=size, sampling=task.settings.sampling, seed=seed)
+            outputs.extend(samples)
         batch_number += 1
         log.info("generated %d/%d candidates", len(outputs), requested)
     return outputs
 
 
-def parse_outputs(outputs: list[str], prefix: str, vote: str = "reference") -> tuple[list[dict], list[dict], int]:
+def parse_outputs(outputs: list[str], prefix: str, vote: str = "reference",
+                  passages=None) -> tuple[list[dict], list[dict], int]:
     """(valid questions, invalid outputs, duplicate count) under the reading `vote`. Ids number the candidates
-    in order."""
+    in order; with `passages` (one per output), each row keeps its passage and provenance."""
     from ..grading import Reading
 
     reading = Reading(vote)
@@ -91,10 +108,11 @@ def parse_outputs(outputs: list[str], prefix: str, vote: str = "reference") -> t
     duplicates = 0
     for index, text in enumerate(outputs):
         item_id = f"{prefix}-{index:06d}"
+        grounding = {"passage": passages[index].text, "provenance": passages[index].provenance()} if passages else {}
         parsed = reading.generated(text)
         if parsed is None:
             reason = "no_question" if "</question>" not in (text or "") or not reading.reference else "no_box"
-            invalid.append({"id": item_id, "output": text, "reason": reason})
+            invalid.append({"id": item_id, "output": text, "reason": reason, **grounding})
             continue
         question, answer = parsed
         key = " ".join(question.split())
@@ -102,9 +120,5 @@ def parse_outputs(outputs: list[str], prefix: str, vote: str = "reference") -> t
             duplicates += 1
             continue
         seen.add(key)
-        questions.append({"id": item_id, "question": question, "answer": answer})
+        questions.append({"id": item_id, "question": question, "answer": answer, **grounding})
     return questions, invalid, duplicates
-
-
-def _write_jsonl(path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")

@@ -42,13 +42,16 @@ import logging
 
 from ..oracles.proxies import proxy_metrics
 from ..task import LabelTask
-from .context import PhaseContext
+from .context import PhaseContext, write_jsonl
 
 log = logging.getLogger(__name__)
 
 HISTOGRAM_BINS = 10
 # Questions sent to the generator per call: bounds memory and gives progress lines in the log.
 QUESTIONS_PER_CALL = 64
+# A grounded question's passage and provenance (generate.py, spec.corpus): kept in the audit sample; the
+# provenance alone in train.jsonl, the Solver's dataset (the Solver never sees the passage).
+GROUNDING_KEYS = ("passage", "provenance")
 DROP_REASONS = ("no_challenger_answer", "reference_filter", "no_answer", "majority_none", "ungradable", "out_of_band")
 # With labeling.verifier: veto (verifier.py), kept rows the Verifier did not approve.
 VETO_REASONS = ("verifier_rejected", "verifier_unparsable", "verifier_unavailable")
@@ -198,6 +201,7 @@ def labelled_row(question: dict, answers: list[str | None], vote, mode: str) -> 
         "answers": answers,
         "challenger_answer": question.get("answer"),
         "class_sizes": [size for _, size in vote.classes],
+        **{key: question[key] for key in GROUNDING_KEYS if key in question},  # spec.corpus: where it came from
     }
 
 
@@ -262,24 +266,20 @@ def label_stats(rows: list[dict], kept: list[dict], dropped: dict, matches: list
 
 def write_outputs(ctx: PhaseContext, kept: list[dict], stats: dict, audit_size: int,
                   vetoed: list[dict] | None = None) -> None:
-    train = [{key: row[key] for key in ("id", "question", "label", "score")} for row in kept]
+    train = [{key: row[key] for key in ("id", "question", "label", "score", "provenance") if key in row} for row in kept]
     audit_keys = ("id", "question", "label", "score", "answers", "challenger_answer", "oracle_answer", "label_correct",
-                  "oracle_answers")
+                  "oracle_answers", *GROUNDING_KEYS)
     audit = [{key: row[key] for key in audit_keys if key in row} for row in kept[:audit_size]]
     oracle_keys = ("id", "question", "label", "score", "oracle_answers", "oracle_answer", "label_correct")
     checked = [{key: row[key] for key in oracle_keys if key in row} for row in kept
                if any(answer is not None for answer in row.get("oracle_answers", {}).values())]
-    _write_jsonl(ctx.staging / "train.jsonl", train)
-    _write_jsonl(ctx.staging / "audit.jsonl", audit)
-    _write_jsonl(ctx.staging / "oracle.jsonl", checked)
+    write_jsonl(ctx.staging / "train.jsonl", train)
+    write_jsonl(ctx.staging / "audit.jsonl", audit)
+    write_jsonl(ctx.staging / "oracle.jsonl", checked)
     (ctx.staging / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
     if vetoed is not None:
         vetoed_keys = ("id", "question", "label", "score", "verifier_verdict", "verifier_output", "oracle_answer",
-                       "label_correct")
+                       "label_correct", *GROUNDING_KEYS)
         rows = [{"reason": f"verifier_{row['verifier_verdict']}", **{k: row[k] for k in vetoed_keys if k in row}}
                 for row in vetoed]
-        _write_jsonl(ctx.staging / "vetoed.jsonl", rows)
-
-
-def _write_jsonl(path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+        write_jsonl(ctx.staging / "vetoed.jsonl", rows)

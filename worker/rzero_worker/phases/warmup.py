@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from ..task import WarmupTask
-from .context import PhaseContext
+from .context import PhaseContext, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def warm_up(ctx: PhaseContext, local) -> dict:
     model.requires_grad_(False)
     probe = format_probe(model, tokenizer, settings.probe_samples, seed=task.seed)
     save_checkpoint(model, tokenizer, ctx.staging / "model", dtype=compute)
-    _write_jsonl(ctx.staging / "examples.jsonl", examples[:SAMPLE_EXAMPLES])
+    write_jsonl(ctx.staging / "examples.jsonl", examples[:SAMPLE_EXAMPLES])
     return {"steps": len(losses), "examples": len(examples), "trainable_weights": trainable,
             "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
             "losses": [round(loss, 4) for loss in losses[:: max(1, len(losses) // 50)]], **probe}
@@ -150,9 +150,3 @@ def _store_in_cache(staging: Path, metrics: dict, cached: Path) -> None:
     except OSError as error:  # a full or read-only cache only costs the next run a warm-up
         log.warning("could not keep the warm-up in the cache %s: %s", cached, error)
         shutil.rmtree(partial, ignore_errors=True)
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-
-

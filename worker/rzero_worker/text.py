@@ -1,0 +1,17 @@
+"""Text as UTF-8 can hold it (stdlib only: the summary and the JSONL writer share it).
+
+A Python `str` can hold a lone surrogate (json.loads('"\\ud800"') makes one from a document's escape) that no
+UTF-8 file can: encoding it raises UnicodeEncodeError. `valid_text` replaces each with U+FFFD, the
+replacement character, and joins a surrogate pair held as two code points into the character it encodes.
+"""
+
+from __future__ import annotations
+
+
+def valid_text(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD and each surrogate pair joined; any other text unchanged."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
