@@ -85,7 +85,7 @@ def test_label_writes_train_audit_and_oracle_rows_holding_lone_surrogates(local_
     questions = [{"id": "q0", "question": f"What is 2+2? {LONE}", "answer": "4"},
                  {"id": f"q1{LONE}", "question": "2+2", "answer": "4"}]  # the arithmetic oracle reads this one
     commit_jsonl_shards(local_location, "iter-001/generate", "questions.jsonl", [questions])
-    monkeypatch.setattr(label, "solver_answers", lambda ctx, questions, offset=0: [["4", "4", "5"] for _ in questions])
+    monkeypatch.setattr(label, "solver_answers", lambda ctx, questions, offset=0, engine=None: [["4", "4", "5"] for _ in questions])
     task = LabelTask(run="demo", iteration=1, storage=local_location, output="iter-001/label/shard-00000-of-00001",
                      solver=ModelInput(source="unused"), questions="iter-001/generate",
                      settings=LabelingSettings(samples=3, grading_workers=1, min_score=0.5, max_score=0.9),

@@ -28,7 +28,7 @@ def test_provenance_goes_from_the_passage_to_the_audit_sample_and_the_solvers_da
     assert run_phase(generate, load_phase("generate"), cache_dir=tmp_path / "cache") == 0
     shown_to_solver = []
 
-    def solver_answers(ctx, questions, offset=0):
+    def solver_answers(ctx, questions, offset=0, engine=None):
         shown_to_solver.extend(q["question"] for q in questions)
         return [[q["answer"], q["answer"], "-1"] for q in questions]
 
