@@ -149,24 +149,15 @@ def test_a_configmap_being_deleted_is_waited_for(operators, job_driver, tmp_path
     job_driver.wait_for_job("demo-i000-evaluate-a1", timeout=10)
 
 
-def test_a_local_storage_path_is_refused_on_a_cluster(operators, job_driver, tmp_path, kube_emulator):
+@pytest.mark.parametrize("field", ["storage", "corpus"])
+def test_a_local_path_is_refused_on_a_cluster(operators, job_driver, tmp_path, kube_emulator, field):
     operators.start()
-    job_driver.create_run("demo", tiny_spec(tmp_path, storage={"uri": str(tmp_path / "runs")}))
+    job_driver.create_run("demo", tiny_spec(tmp_path, **{field: {"uri": str(tmp_path / "local")}}))
     status = wait_for(lambda: (s := job_driver.status("demo")).get("conditions") and s, 10, "a condition")
     spec_valid = condition(status, "SpecValid")
     assert spec_valid["status"] == "False" and spec_valid["reason"] == "InvalidSpec"
-    assert "spec.storage.uri: a local path cannot be used on a cluster" in spec_valid["message"]
+    assert f"spec.{field}.uri: a local path cannot be used on a cluster" in spec_valid["message"]
     assert any("a local path cannot be used" in e["message"] for e in warnings(kube_emulator, job_driver.namespace))
-    assert job_driver.jobs() == []
-
-
-def test_a_local_corpus_path_is_refused_on_a_cluster(operators, job_driver, tmp_path):
-    operators.start()
-    job_driver.create_run("demo", tiny_spec(tmp_path, corpus={"uri": str(tmp_path / "docs")}))
-    status = wait_for(lambda: (s := job_driver.status("demo")).get("conditions") and s, 10, "a condition")
-    spec_valid = condition(status, "SpecValid")
-    assert spec_valid["status"] == "False" and spec_valid["reason"] == "InvalidSpec"
-    assert "spec.corpus.uri: a local path cannot be used on a cluster" in spec_valid["message"]
     assert job_driver.jobs() == []
 
 
