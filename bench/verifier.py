@@ -14,6 +14,13 @@ The last line is one JSON object: labels kept without and with the veto, the lab
 Wilson interval, the correct and wrong labels vetoed, the verdict counts, and the Verifier's accuracy against the
 oracle (an unparsable verdict counts as wrong). The warm-up teaches the Solver and Challenger formats only, never
 the verdict format, so expect a 135M Verifier to give few readable verdicts: the figures say by how much it fails.
+
+Measured (2 shared CPU cores, load 5-8): `--questions 32 --samples 6 --verifier-tokens 96`: 15 labels kept without
+the veto, 1 right (6.7% [1.2%, 29.8%]); with it none: all 15 verdicts unparsable (14 wrong and 1 right label
+vetoed), Verifier accuracy 0/15; warm-up 397 s, labelling 1,177 s. `--questions 12 --samples 4` (warm-up cached):
+12 kept, 0 right, all vetoed as unparsable; the Verifier writes "14 * 59 = 909. The answer is \\boxed{909}." — the
+Solver's format the warm-up taught it. On an idle machine the labelling is several times faster (the second run's
+label phase had 271 CPU-seconds in 1,012 s of wall time).
 """
 
 from __future__ import annotations
