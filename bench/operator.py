@@ -1,4 +1,4 @@
-"""Operator control-loop benchmark: the kmock Kubernetes API emulator (no cluster needed), and with --server a real control plane.
+"""Operator control-loop benchmark: the kmock API emulator (no cluster needed) and, with --server, a real one.
 
     .venv/bin/python bench/operator.py [--runs 1 20] [--iterations 1] [--idle-seconds 60] [--server]
 
