@@ -39,7 +39,7 @@ from typing import Any
 import kopf
 
 from .client import KubeApi
-from .observe import job_finished
+from .observe import awaiting_pods, job_finished
 from .job_cache import JobCache
 from .reconcile import TERMINAL_PHASES, Outcome, Reconciler
 from . import naming
@@ -125,6 +125,7 @@ class Handlers:
         self.seen: set[tuple[str, str]] = set()  # runs the run watch has shown (and not deleted)
         self._in_flight: dict[tuple[str, str], asyncio.Task] = {}
         self._again: set[tuple[str, str]] = set()
+        self._polls: dict[tuple[str, str], str] = {}  # run -> the Job its next requeue only looks at for pods
 
     async def requeue_loop(self) -> None:
         """Every tick, reconcile the runs that are due (one reconcile per run at a time). Runs until cancelled."""
@@ -133,9 +134,21 @@ class Handlers:
             for key in self.schedule.due():
                 if key in self.finished:
                     self.schedule.forget(key)
+                elif self._pods_came(key):
+                    self.schedule.after(key, None)  # the look for a FailedCreate has nothing to find
                 elif key not in self._in_flight:
                     self.schedule.after(key, None)  # not due again until this one reports back
                     self.kick(key)
+
+    def _pods_came(self, key: tuple[str, str]) -> bool:
+        """The run is due only to look whether its Job got pods, and the Job watch shows that it did (or
+        that it finished: that event reconciles the run by itself)."""
+        job = self._polls.get(key)
+        cached = self.jobs.get(key[0], job) if job is not None else None
+        if cached is None or awaiting_pods(cached) or key in self._in_flight:
+            return False
+        del self._polls[key]
+        return True
 
     def kick(self, key: tuple[str, str]) -> None:
         """Reconcile the run now; while one is in flight, once more after it (coalesced), unless it finished."""
@@ -165,8 +178,13 @@ class Handlers:
         try:
             outcome = await loop.run_in_executor(self.executor, self.reconciler.reconcile, namespace, name)
         except Exception:
+            self._polls.pop(key, None)
             self.schedule.after(key, ERROR_RETRY_S)
             raise
+        if outcome.awaiting_pods is not None:
+            self._polls[key] = outcome.awaiting_pods
+        else:
+            self._polls.pop(key, None)
         if outcome.gone:
             self.finished.discard(key)
             self.schedule.forget(key)
@@ -206,6 +224,7 @@ class Handlers:
                 self.schedule.forget(key)
                 self.finished.discard(key)
                 self.seen.discard(key)
+                self._polls.pop(key, None)
                 return
             self.seen.add(key)
             if finished(body):

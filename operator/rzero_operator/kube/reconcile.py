@@ -84,6 +84,10 @@ class Outcome:
     status_writes: int = 0
     phase: str | None = None  # the run's phase as last decided (Succeeded/Failed: nothing more to do)
     gone: bool = False  # the run does not exist (any more)
+    # The Job whose pods are awaited when `requeue_after` is only the plan's look for a FailedCreate
+    # (plan.STARTING_POLL_S; no phaseDeadlineSeconds timer): once the Job watch shows its pods, that look
+    # has nothing to find and may be skipped (handlers.py).
+    awaiting_pods: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -146,6 +150,7 @@ class Reconciler:
         return outcome
 
     def _round(self, body: dict, outcome: Outcome) -> None:
+        outcome.awaiting_pods = None  # said again by this round's decision, if at all
         meta = body.get("metadata") or {}
         namespace, name = meta["namespace"], meta["name"]
         run = RunRef(name=name, namespace=namespace, uid=meta.get("uid") or "")
@@ -180,14 +185,18 @@ class Reconciler:
             self._status_refused(body, error, outcome)
             return  # nothing acts on a step the status cannot record
         outcome.requeue_after = decision.requeue_after
+        untimed = spec.phase_deadline_seconds is None
         if decision.stop is not None:
             self._stop(run, decision.stop, outcome)
+        elif decision.start is None and observed.starting and untimed:
+            outcome.awaiting_pods = status.current.name if status.current is not None else None
         if decision.start is not None:
             refusal = self._start(run, spec, decision.start, outcome)
             if refusal is not None:
                 self._after_refusal(body, spec, decision, observed, refusal, outcome)
             elif decision.start.name in outcome.created + outcome.adopted:
                 self._post(body, held)
+                outcome.awaiting_pods = decision.start.name if untimed else None
 
     def _observe(
         self, run: RunRef, spec: RZeroRunSpec, status: RZeroRunStatus, generation: int | None,

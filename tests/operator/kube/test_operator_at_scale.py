@@ -58,6 +58,7 @@ def test_a_finished_run_makes_no_request_over_many_resync_periods_while_a_runnin
     job_driver.create_run("failed", tiny_spec(tmp_path, iterations=1, retry={"maxAttempts": 1}))
     job_driver.fail(job_driver.wait_for_job("failed-i000-evaluate-a1"))
     wait_for(lambda: job_driver.status("failed").get("phase") == "Failed", 10, "the failed run")
+    quiet(kube_emulator, 0.0)  # the last status writes of the finished runs are behind us
     job_driver.create_run("running", tiny_spec(tmp_path, iterations=1))
     job_driver.wait_for_job("running-i000-evaluate-a1")
     since = time.monotonic()
@@ -120,3 +121,26 @@ def test_kopfs_per_handler_lines_are_quiet_by_default_and_can_be_brought_back(mo
         root.setLevel(level)
         logging.getLogger("kopf.objects").setLevel(logging.NOTSET)
 
+
+
+def test_once_the_job_watch_shows_pods_the_look_for_a_failed_create_is_skipped(operators, job_driver, tmp_path,
+                                                                               kube_emulator):
+    operators.start(tick_s=0.05, resync_s=60)
+    job_driver.create_run("demo", tiny_spec(tmp_path, iterations=1))
+    job = job_driver.wait_for_job("demo-i000-evaluate-a1")
+    quiet(kube_emulator, 0.0, quiet_s=0.5)  # the start's own requests are done, well within 2 s
+    since = time.monotonic()
+    job_driver.api.request(  # the Job controller made its pod: status.active
+        "PATCH", f"/apis/batch/v1/namespaces/{job_driver.namespace}/jobs/{job['metadata']['name']}/status",
+        body={"status": {"active": 1}}, content_type="application/merge-patch+json")
+    time.sleep(3)  # past plan.STARTING_POLL_S (2 s) after the start
+    assert [(r.method, r.path) for r in operator_requests(kube_emulator, since)] == []
+    job_driver.succeed(job)  # the watch still drives the run
+    job_driver.wait_for_job("demo-i001-challenger-a1")
+
+
+def test_a_job_without_pods_is_still_looked_at_within_seconds(operators, job_driver, tmp_path, kube_emulator):
+    operators.start(tick_s=0.05, resync_s=60)
+    job_driver.create_run("demo", tiny_spec(tmp_path, iterations=1))
+    job_driver.failed_create(job_driver.wait_for_job("demo-i000-evaluate-a1"), 'serviceaccount "x" not found')
+    wait_for(lambda: job_driver.status("demo").get("phase") == "Failed", 8, "the FailedCreate to fail the run")
