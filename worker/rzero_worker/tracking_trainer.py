@@ -3,9 +3,9 @@ TRL's own training logs, the warm-up's loss, and each phase's summary metrics.
 
 - Training (Challenger, Solver): `TrackerCallback` forwards every `on_log` of the trainer, all of TRL's
   numbers as they are (reward, reward_std, kl, clip_ratio/*, entropy, completions/mean_length, grad_norm,
-  learning_rate, num_tokens, step_time, ...) under `train/`, at the optimizer update (`global_step`); it adds
-  the one rate TRL does not log: `perf/tokens_per_second` (num_tokens gained over the wall time between logs). After a resume
-  it first replays the restored log history, so the committed curves start at update 1.
+  learning_rate, num_tokens, step_time, ...) under `train/`, at the optimizer update (`global_step`); it
+  adds the one rate TRL does not log: `perf/tokens_per_second` (num_tokens gained over the wall time between
+  two logs). After a resume it first replays the restored log history, so the committed curves start at 1.
 - Warm-up: `train/loss` per optimizer step (prefix_sft.train's `on_step`).
 - Every phase: its summary metrics under `phase/` at step = iteration, plus for generate
   `phase/questions_per_second` and `phase/valid_share`, for label `phase/kept_share` and the agreement
