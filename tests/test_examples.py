@@ -102,6 +102,8 @@ def test_the_demo_shows_every_part_of_r_zero_acting(smollm2_gguf):
     assert figures["oracle_checked"] > 0 and figures["label_accuracy"] is not None
     assert figures["challenger_reward_std"] > 0 and figures["solver_reward_std"] > 0
     assert figures["eval_accuracy_base"] > 0
+    # every phase left its TensorBoard run in its committed output (tracking.py), both roles included
+    assert {"iter-001/challenger", "iter-001/solver", "iter-000/warmup"} <= figures["tensorboard_runs"].keys()
     # Issue 9 asked for 3 GB of worker memory; full fine-tuning of 135M parameters in float32 holds 2.2 GB of
     # weights, gradients and AdamW state plus the frozen Solver (0.5 GB) before any activation: measured 4.8 GB
     # in the Challenger phase. This bound catches a regression (8.6 GB with whole-batch forward passes).

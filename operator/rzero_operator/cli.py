@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_watch_commands(sub)
 
+    board = sub.add_parser("tensorboard", help="TensorBoard on a run's step-level curves (every phase, every iteration).")
+    _add_run_location(board, file_required=False)
+    board.add_argument("--port", type=int, default=None, help="TensorBoard's port (default: its own, 6006).")
+    board.add_argument("--print", dest="print_only", action="store_true", help="Print the command instead of running it.")
+
     validate = sub.add_parser("validate", help="Validate RZeroRun manifests offline.")
     validate.add_argument("files", metavar="FILE", type=Path, nargs="+", help="YAML files (multi-document ok).")
 
@@ -307,6 +312,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return make_report(args.file, root=args.root, out=args.out)
 
 
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    from rzero_operator.local.tensorboard import run_tensorboard
+
+    return run_tensorboard(args.file, args.root, port=args.port, print_only=args.print_only)
+
+
 def cmd_approve(args: argparse.Namespace) -> int:
     from rzero_operator.local.approve import cmd_approve as approve
 
@@ -340,6 +351,7 @@ COMMANDS = {
     "run": cmd_run,
     "status": cmd_status,
     "report": cmd_report,
+    "tensorboard": cmd_tensorboard,
     "approve": cmd_approve,
     "export": cmd_export,
     "validate": cmd_validate,

@@ -320,7 +320,19 @@ def _record_success(ctx: _Context, cur: CurrentAttempt) -> None:
         st.latest_score = record.mean_score
     st.current = None
     ctx.events.append(("Normal", "PhaseSucceeded", f"{cur.name}: {cur.phase} of iteration {cur.iteration} succeeded"))
+    ctx.events += tracking_events(cur, summaries)
     ctx.events += oversight.after_success(ctx.spec, st, cur.iteration, cur.phase, summaries, ctx.now)
+
+
+def tracking_events(cur: CurrentAttempt, summaries: list[dict]) -> list[Event]:
+    """A Warning when spec.tracking's trackers failed in a phase that succeeded (`tracking_errors` in its
+    summaries: a tracker never fails a phase; its TensorBoard files are committed all the same)."""
+    errors = sum(int(metrics.get("tracking_errors") or 0) for metrics in
+                 (s.get("metrics") for s in summaries if isinstance(s, dict)) if isinstance(metrics, dict))
+    if not errors:
+        return []
+    return [("Warning", "TrackingFailed", f"{cur.name}: {errors} tracker call(s) failed in {cur.phase} of iteration "
+             f"{cur.iteration} (see the phase log); its TensorBoard files are in its output")]
 
 
 def _fail_attempt(

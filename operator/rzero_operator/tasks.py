@@ -119,13 +119,14 @@ def verifier_input(spec: RZeroRunSpec) -> VerifierInput | None:
 
 
 def task_common(spec: RZeroRunSpec, run_root: str, run_name: str, iteration: int, phase: str, shard: int = 0) -> dict:
-    """The fields every task of (iteration, phase, shard) shares: run, iteration, storage, seed, device."""
+    """The fields every task of (iteration, phase, shard) shares: run, iteration, storage, seed, device, tracking."""
     return dict(
         run=run_name,
         iteration=iteration,
         storage=StorageLocation(uri=run_root, endpoint_url=spec.storage.endpoint, region=spec.storage.region),
         seed=derive_seed(spec.seed, iteration, phase, shard),
         device=spec.device.model_copy(deep=True),
+        tracking=spec.tracking.model_copy(deep=True),
     )
 
 

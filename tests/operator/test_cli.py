@@ -18,7 +18,7 @@ from rzero_operator.local.layout import LocalLayout
 from rzero_operator.local.state import LocalState, save_state
 
 REPO = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ("run", "status", "report", "validate", "init", "crd", "benchmarks", "operator", "worker")
+SUBCOMMANDS = ("run", "status", "report", "tensorboard", "validate", "init", "crd", "benchmarks", "operator", "worker")
 
 GOOD = textwrap.dedent(
     """
@@ -261,3 +261,26 @@ def test_report_writes_the_markdown_and_plots_of_a_local_run(tmp_path, capsys):
     assert main(["report", str(manifest), "--root", str(tmp_path), "--out", str(tmp_path / "rep")]) == 0
     assert (tmp_path / "rep" / "report.md").exists()
     assert (tmp_path / "rep" / "evaluation-scores.png").exists()
+
+
+def test_tensorboard_runs_tensorboard_on_the_run_root_of_a_manifest(tmp_path, monkeypatch):
+    from rzero_operator.local import tensorboard
+
+    manifest = _saved_run(tmp_path)
+    calls = []
+    monkeypatch.setattr(tensorboard, "find_tensorboard", lambda: "/opt/bin/tensorboard")
+    monkeypatch.setattr(tensorboard.subprocess, "call", lambda argv: calls.append(argv) or 0)
+    assert main(["tensorboard", str(manifest), "--root", str(tmp_path), "--port", "6007"]) == 0
+    run_root = LocalLayout.resolve("tiny", "runs", root=tmp_path).run_root("u1")
+    assert calls == [["/opt/bin/tensorboard", "--logdir", str(run_root), "--port", "6007"]]
+
+
+def test_tensorboard_prints_the_command_when_tensorboard_is_not_installed(tmp_path, monkeypatch, capsys):
+    from rzero_operator.local import tensorboard
+
+    monkeypatch.setattr(tensorboard, "find_tensorboard", lambda: None)
+    assert main(["tensorboard", "--root", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"tensorboard --logdir {tmp_path.resolve()}"
+    assert "tensorboard is not installed here" in captured.err
+    assert main(["tensorboard", "--root", str(tmp_path), "--print"]) == 0

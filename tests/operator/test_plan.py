@@ -106,6 +106,16 @@ def test_every_resume_point_starts_exactly_the_next_step(done):
     assert next_step(spec, status) == expected
 
 
+def test_failed_tracker_calls_in_a_successful_phase_become_one_warning_event_and_the_run_goes_on():
+    spec = make_spec()
+    status = run_through(spec, 2)  # challenger done, generate running
+    summary = {**SUMMARIES["generate"], "metrics": {**SUMMARIES["generate"]["metrics"], "tracking_errors": 2}}
+    decision = decide(spec, status, observed("succeeded", summaries=(summary, summary)), NOW)
+    assert [e[1] for e in decision.events] == ["PhaseSucceeded", "TrackingFailed", "PhaseStarted"]
+    assert decision.events[1][0] == "Warning" and "4 tracker call(s) failed in generate of iteration 1" in decision.events[1][2]
+    assert decision.start.phase == "label"
+
+
 def test_running_attempt_waits_without_events_and_is_idempotent():
     spec = make_spec()
     status = run_through(spec, 3)

@@ -176,3 +176,16 @@ def test_a_successful_phase_exits_0_and_commits(tmp_path, termination_log, monke
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["metrics"]["invalid"] == 2
     assert json.loads(termination_log.read_text()) == summary
+
+
+@pytest.mark.parametrize("field", ["wandb", "mlflow"])
+def test_a_tracker_whose_client_is_not_installed_exits_2_naming_the_field(field, tmp_path, termination_log, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == field else real(name, *a))
+    task = {**generate_task(tmp_path), "tracking": {field: {}}}
+    assert main(["generate", "--task-json", json.dumps(task)]) == 2
+    error = json.loads(termination_log.read_text())["error"]
+    assert f"tracking.{field} is set but the {field} package is not installed" in error
+    assert not is_committed(open_storage(StorageLocation(uri=str(tmp_path))), OUTPUT)

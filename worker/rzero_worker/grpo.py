@@ -33,6 +33,9 @@ divides by the number of micro-batches of the update; TRL's "bnpo" is exactly th
 whole update) and "grpo" (mean over sequences of per-sequence token means) are the other two choices.
 verl also clamps the k3 KL at ±10 per token, TRL does not: they differ only when a token's KL exceeds 10.
 
+Curves: every trainer log (TRL's own metrics per optimizer update) goes to the phase's trackers through
+`tracking_trainer.TrackerCallback`: TensorBoard event files under the committed output, W&B / MLflow when set.
+
 Resume: every `save_every` rollout steps the trainer's checkpoint (weights, optimizer, scheduler, RNG,
 trainer state) is uploaded through `ctx.save_checkpoint`; a restarted phase fetches `ctx.latest_checkpoint()`
 and passes it to `trainer.train(resume_from_checkpoint=...)`, which restores the update counter. Saves fall
@@ -52,6 +55,7 @@ from trl import GRPOConfig
 
 from .grpo_trainer import RZeroGRPOTrainer
 from .task import GRPOSettings
+from .tracking import NoTrackers
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +240,10 @@ def train_grpo(ctx, model, tokenizer, reward_func: Callable, dataset, settings: 
         ref_model = _sharded_reference(model, compute_dtype, settings)
     recorder = StepRecorder(settings.updates_per_step)
     uploader = CheckpointUploader(lambda step, directory: distributed.save_checkpoint(ctx, step, directory))
-    trainer = _build_trainer(model, tokenizer, reward_func, dataset, config, ref_model, callbacks=[uploader, recorder],
+    from .tracking_trainer import TrackerCallback
+
+    callbacks = [uploader, recorder, TrackerCallback(getattr(ctx, "trackers", None) or NoTrackers())]
+    trainer = _build_trainer(model, tokenizer, reward_func, dataset, config, ref_model, callbacks=callbacks,
                              settings=settings)
     if fsdp:
         distributed.reduce_in_float32(trainer, compute_dtype)

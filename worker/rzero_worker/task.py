@@ -507,6 +507,58 @@ class SecretKeySelector(Schema):
     key: str = Field(min_length=1, max_length=253, description="Key within the Secret.")
 
 
+class WandbSettings(Schema):
+    """Weights & Biases: one W&B run per phase and iteration, grouped by the RZeroRun (namespace/name/uid)."""
+
+    project: str = Field(default="rzero", min_length=1, max_length=128, description="W&B project.")
+    entity: str | None = Field(default=None, min_length=1, max_length=128, description="W&B team or user.")
+    mode: Literal["online", "offline"] = Field(
+        default="online",
+        description="offline: no server is contacted; the run is written under the phase output's wandb/ "
+        "folder (upload it later with `wandb sync`).",
+    )
+    base_url: str | None = Field(
+        default=None, max_length=1024, pattern=r"^https?://[^\s]+$", description="A self-hosted W&B server."
+    )
+    api_key_secret: SecretKeySelector | None = Field(
+        default=None,
+        description="Kubernetes: the Secret key holding the W&B API key; every phase Job gets it as WANDB_API_KEY "
+        "(a secretKeyRef: the key never appears in the spec, status, logs or events). Local runs: export it.",
+    )
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20, description="Extra tags (the run, iteration and phase are always tags)."
+    )
+
+
+class MlflowSettings(Schema):
+    """MLflow: one MLflow run per phase and iteration in the experiment `rzero/<namespace>/<name>`."""
+
+    tracking_uri: str | None = Field(
+        default=None, max_length=1024, pattern=r"^(https?|file|databricks)(://|:)[^\s]*$",
+        description="The tracking server (http://mlflow:5000); unset: a file store under the phase output's "
+        "mlruns/ folder (offline; open it with `mlflow ui --backend-store-uri`).",
+    )
+    experiment: str | None = Field(
+        default=None, min_length=1, max_length=256, description="Experiment name; default rzero/<namespace>/<name>."
+    )
+    token_secret: SecretKeySelector | None = Field(
+        default=None,
+        description="Kubernetes: the Secret key holding a tracking server token; every phase Job gets it as "
+        "MLFLOW_TRACKING_TOKEN (by reference only).",
+    )
+    tags: dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(max_length=256)]] = Field(
+        default_factory=dict, max_length=20, description="Extra tags (rzero.run, rzero.iteration, rzero.phase are always set)."
+    )
+
+
+class TrackingSettings(Schema):
+    """Experiment trackers besides TensorBoard, whose event files every phase always writes under its output
+    (tensorboard/). A tracker that fails never fails a phase: a warning and `tracking_errors` in its summary."""
+
+    wandb: WandbSettings | None = Field(default=None, description="Weights & Biases (needs the rzero[wandb] extra).")
+    mlflow: MlflowSettings | None = Field(default=None, description="MLflow (needs the rzero[mlflow] extra).")
+
+
 class OracleEndpointSettings(Schema):
     """An OpenAI-compatible chat completions endpoint (a vLLM server or any provider) answering the sampled
     questions with the Solver's prompt at temperature 0. The API key travels only by reference."""
@@ -760,6 +812,7 @@ class TaskBase(Schema):
         description="Run-relative checkpoint prefixes to delete before the phase runs (spec.retention; the "
         "operator computes them). Only training checkpoints match: nothing else can be named here.",
     )
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings, description="The run's spec.tracking.")
 
 
 class WarmupTask(TaskBase):

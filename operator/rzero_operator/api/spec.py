@@ -26,6 +26,7 @@ from rzero_worker.task import (
     OracleSettings,
     Schema,
     SolverSettings,
+    TrackingSettings,
     VerifierSettings,
     WarmupSettings,
 )
@@ -371,6 +372,11 @@ class RZeroRunSpec(Schema):
     )
     export: ExportSpec = Field(
         default_factory=ExportSpec, description="Export the best and last Solver with a model card at the end."
+    )
+    tracking: TrackingSettings = Field(
+        default_factory=TrackingSettings,
+        description="Experiment trackers (W&B, MLflow) for the step-level curves, besides the TensorBoard event "
+        "files every phase writes into its output; credentials only by Secret reference.",
     )
 
     @model_validator(mode="after")

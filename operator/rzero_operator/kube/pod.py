@@ -122,6 +122,13 @@ def oracle_env(spec: RZeroRunSpec, phase: str) -> list[dict[str, Any]]:
     return list(env.values())
 
 
+def tracking_env(spec: RZeroRunSpec) -> list[dict[str, Any]]:
+    """Every phase Job's tracker credentials (spec.tracking), by reference to their Secrets (never the value)."""
+    pairs = [("WANDB_API_KEY", spec.tracking.wandb and spec.tracking.wandb.api_key_secret),
+             ("MLFLOW_TRACKING_TOKEN", spec.tracking.mlflow and spec.tracking.mlflow.token_secret)]
+    return [{"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}} for var, ref in pairs if ref]
+
+
 def container_resources(shape: PodResources) -> dict[str, Any]:
     if shape.memory is None:  # the reconciler sizes the spec first; a Job without a memory limit is never made
         raise ValueError("resources.memory is unset: size the spec first (sizing_auto.resolve)")
@@ -163,7 +170,8 @@ def pod_spec(
         "image": image,
         "imagePullPolicy": spec.resources.image_pull_policy,
         "command": worker_command(phase, sharded=sharded, layout=layout),
-        "env": worker_env(spec, nodes=nodes, job=job, service=service, defaults=storage_defaults) + oracle_env(spec, phase),
+        "env": worker_env(spec, nodes=nodes, job=job, service=service, defaults=storage_defaults) + oracle_env(spec, phase)
+        + tracking_env(spec),
         "resources": container_resources(shape),
         "volumeMounts": mounts,
         # The worker writes its summary JSON to /dev/termination-log; on a crash the log tail explains why.

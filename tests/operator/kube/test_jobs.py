@@ -82,6 +82,27 @@ def test_every_object_carries_the_standard_labels_and_a_controller_owner_referen
                          "controller": True, "blockOwnerDeletion": True}
 
 
+@pytest.mark.parametrize("phase", ["challenger", "generate", "label", "solver", "evaluate"])
+def test_tracker_credentials_reach_every_phase_job_only_as_secret_references(phase):
+    spec = make_spec(tracking={
+        "wandb": {"mode": "offline", "apiKeySecret": {"name": "wandb", "key": "api-key"}},
+        "mlflow": {"trackingUri": "http://mlflow:5000", "tokenSecret": {"name": "mlflow", "key": "token"}},
+    })
+    objects = build_phase_objects(RUN, spec, start_for(spec, 1, phase))
+    env = {item["name"]: item for item in container(objects.job)["env"]}
+    assert env["WANDB_API_KEY"] == {"name": "WANDB_API_KEY", "valueFrom": {"secretKeyRef": {"name": "wandb", "key": "api-key"}}}
+    assert env["MLFLOW_TRACKING_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "mlflow", "key": "token"}
+    task = json.loads(next(iter(objects.config_map["data"].values())))
+    assert task["tracking"]["wandb"]["apiKeySecret"] == {"name": "wandb", "key": "api-key"}  # the name, not a value
+    assert task["tracking"]["mlflow"]["trackingUri"] == "http://mlflow:5000"
+
+
+def test_no_tracker_credentials_without_spec_tracking():
+    spec = make_spec()
+    env = {item["name"] for item in container(build_phase_objects(RUN, spec, start_for(spec, 1, "solver")).job)["env"]}
+    assert not env & {"WANDB_API_KEY", "MLFLOW_TRACKING_TOKEN"}
+
+
 def test_credentials_travel_only_as_secret_references():
     spec = make_spec(resources={"env": [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}]})
     objects = build_phase_objects(RUN, spec, start_for(spec, 1, "solver"))

@@ -154,6 +154,18 @@ def test_a_run_goes_to_succeeded_with_its_history_filled(tmp_path, tiny_model_di
     assert "run tiny: Succeeded" in out
     report = Path(state.run_root) / "report" / "report.md"
     assert report.exists() and "| 1 |" in report.read_text()
+    # every phase left a TensorBoard run in its committed output (the tiny model's Solver may keep no question
+    # to train on: tests/worker/test_tracking.py checks both roles' step curves)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    root = Path(state.run_root)
+    runs = {str(p.parent.parent.relative_to(root)) for p in root.glob("iter-*/**/tensorboard/events.out.tfevents.*")}
+    assert runs == {"iter-000/evaluate/shard-00000-of-00001", "iter-001/challenger", "iter-001/solver",
+                    "iter-001/generate/shard-00000-of-00001", "iter-001/label/shard-00000-of-00001",
+                    "iter-001/evaluate/shard-00000-of-00001"}
+    events = EventAccumulator(str(root / "iter-001" / "challenger" / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/reward")] == [1]  # one rollout step of one update
 
 
 def test_a_killed_run_resumes_without_redoing_committed_phases(tmp_path, tiny_model_dir):

@@ -55,15 +55,18 @@ def test_a_phase_commits_its_staging_files_and_summary(storage_location, termina
     assert run_phase(task, writes_questions(calls)) == 0
     store = open_storage(storage_location)
     manifest = read_manifest(store, OUTPUT)
-    assert [f.path for f in manifest.files] == ["questions.jsonl", "summary.json"]
+    paths = [f.path for f in manifest.files]
+    assert paths[:2] == ["questions.jsonl", "summary.json"]
+    [events] = paths[2:]  # the phase's TensorBoard run (tracking.py): committed with its output
+    assert events.startswith("tensorboard/events.out.tfevents.")
     summary = json.loads(store.get_bytes(f"{OUTPUT}/summary.json"))
     assert summary["apiVersion"] == "rzero.dev/summary-v1" and summary["output"] == OUTPUT
     peak = summary["metrics"].pop("peak_rss_mb")  # every phase reports its worker's peak memory
     cpu = summary["metrics"].pop("cpu_seconds")  # and CPU time
     assert 10 < peak < 100_000 and cpu >= 0
-    questions_bytes = manifest.files[0].size
+    committed_bytes = manifest.files[0].size + manifest.files[2].size  # all but the summary itself
     assert summary["metrics"] == {"requested": 1, "valid": 1, "invalid": 0, "duplicates": 0,
-                                  "output_bytes": questions_bytes}
+                                  "output_bytes": committed_bytes}
     summary["metrics"].update(peak_rss_mb=peak, cpu_seconds=cpu)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == summary
     assert json.loads(termination_log.read_text()) == summary
@@ -101,7 +104,9 @@ def test_a_failing_phase_commits_nothing_and_the_next_run_cleans_up(storage_loca
 
     store.put_bytes(f"{OUTPUT}/stale-from-a-killed-upload.jsonl", b"partial")
     run_phase(task, writes_questions([]))
-    assert store.list(OUTPUT) == [f"{OUTPUT}/{MANIFEST_NAME}", f"{OUTPUT}/questions.jsonl", f"{OUTPUT}/summary.json"]
+    listed = store.list(OUTPUT)
+    assert listed[:3] == [f"{OUTPUT}/{MANIFEST_NAME}", f"{OUTPUT}/questions.jsonl", f"{OUTPUT}/summary.json"]
+    assert [key.split("/")[-2] for key in listed[3:]] == ["tensorboard"]  # this attempt's event file only
 
 
 @pytest.mark.parametrize("metrics", [None, [1, 2], {"x": float("nan")}, {"x": object()}])

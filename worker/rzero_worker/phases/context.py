@@ -36,6 +36,7 @@ from rzero_worker.storage import (
     read_manifest,
 )
 from rzero_worker.text import valid_text
+from rzero_worker.tracking import NoTrackers, Trackers
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class PhaseContext:
     cache_dir: Path  # downloaded models and inputs, kept across phases on the same machine
     keep_checkpoints: int = 2  # committed checkpoints kept in storage; older ones are pruned
     main_process: bool = field(default_factory=is_main_process)
+    trackers: Trackers = field(default_factory=NoTrackers)  # TensorBoard + spec.tracking (tracking.py); rank 0
 
     # ---------------------------------------------------------------------------------------------
     # Training checkpoints: <output>.ckpt/step-NNNNNN/, each committed with its own manifest

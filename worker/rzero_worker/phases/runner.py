@@ -10,8 +10,10 @@
    delete half-written files under task.output (a previous attempt died mid-upload). The
    `<output>.ckpt/` checkpoints stay: that is how a killed training phase resumes.
    Then delete the checkpoints `task.prune` names (spec.retention), recorded as metrics `pruned`.
-3. metrics = impl(ctx) (plus `output_bytes`, the size of what is committed); write summary.json into the
-   staging dir; upload it under task.output; commit (manifest last); drop the now useless checkpoints;
+3. metrics = impl(ctx) (plus `output_bytes`, the size of what is committed), with `ctx.trackers` open on
+   rank 0 (TensorBoard under the staging dir's tensorboard/, and spec.tracking's trackers: tracking.py); send
+   the summary's metrics to them and close them (`tracking_errors`: failed tracker calls); write summary.json
+   into the staging dir; upload it under task.output; commit (manifest last); drop the now useless checkpoints;
    print the summary JSON; write the termination log.
 
 Exceptions from impl propagate (nothing is committed); the CLI turns them into exit codes.
@@ -29,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from rzero_worker import distributed
+from rzero_worker import distributed, tracking
 from rzero_worker.phases.context import (
     CACHE_DIR_ENV,
     ConfigurationError,
@@ -74,6 +76,10 @@ def run_phase(
         _announce(summary)
         return 0
 
+    try:
+        tracking.check_clients(getattr(task, "tracking", None))
+    except tracking.TrackingConfigurationError as error:
+        raise ConfigurationError(str(error)) from None
     main = is_main_process()
     with _scratch(workdir, task.phase) as scratch:
         ctx = PhaseContext(
@@ -93,18 +99,34 @@ def run_phase(
             pruned = prune(storage, getattr(task, "prune", []))
 
         started = time.monotonic()
-        metrics = _checked_metrics(impl(ctx))
+        if main:
+            ctx.trackers = tracking.open_trackers(task, ctx.staging)
+        try:
+            metrics = _checked_metrics(impl(ctx))
+        except BaseException:
+            ctx.trackers.close()  # nothing is committed; the next attempt writes fresh event files
+            raise
         metrics.setdefault("peak_rss_mb", peak_rss_mb())
         metrics.setdefault("cpu_seconds", cpu_seconds())
-        metrics["output_bytes"] = _tree_bytes(ctx.staging)
         if pruned:
             metrics["pruned"] = pruned
-        summary = make_summary(task, metrics, time.monotonic() - started)
+        summary = _tracked_summary(ctx, task, metrics, time.monotonic() - started)
         if main:
             _commit_output(ctx, summary)
     if main:  # the other ranks' metrics cover their share only; rank 0 speaks for the phase
         _announce(summary)
     return 0
+
+
+def _tracked_summary(ctx: PhaseContext, task, metrics: dict, seconds: float) -> dict:
+    """The summary, after its metrics went to the trackers and they were closed (their files are part of the
+    output): `tracking_errors` counts the tracker calls that failed, `output_bytes` what is committed."""
+    tracking.log_phase_summary(ctx.trackers, make_summary(task, metrics, seconds))
+    ctx.trackers.close()
+    if ctx.trackers.errors:
+        metrics["tracking_errors"] = ctx.trackers.errors
+    metrics["output_bytes"] = _tree_bytes(ctx.staging)
+    return make_summary(task, metrics, seconds)
 
 
 def prune(storage: Storage, prefixes: list[str]) -> dict[str, int]:

@@ -65,6 +65,7 @@ def warm_up(ctx: PhaseContext, local) -> dict:
 
     from ..models import compute_dtype_name, load_model, resolve_device, save_checkpoint
     from ..prefix_sft import encode_example, train
+    from ..tracking import warmup_step_logger
     from ..warmup_data import warmup_examples
 
     task: WarmupTask = ctx.task
@@ -79,7 +80,13 @@ def warm_up(ctx: PhaseContext, local) -> dict:
     log.info("format warm-up: %d steps of %d examples, %d of %d weights trainable", settings.steps,
              settings.batch_size, trainable, sum(p.numel() for p in model.parameters()))
     torch.manual_seed(task.seed)
-    losses = train(model, batches, learning_rate=settings.learning_rate, compute_dtype=compute, on_step=_log_step)
+    to_trackers = warmup_step_logger(ctx.trackers)
+
+    def on_step(step: int, steps: int, loss: float) -> None:
+        _log_step(step, steps, loss)
+        to_trackers(step, steps, loss)
+
+    losses = train(model, batches, learning_rate=settings.learning_rate, compute_dtype=compute, on_step=on_step)
     model.requires_grad_(False)
     probe = format_probe(model, tokenizer, settings.probe_samples, seed=task.seed)
     save_checkpoint(model, tokenizer, ctx.staging / "model", dtype=compute)
