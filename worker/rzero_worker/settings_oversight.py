@@ -1,0 +1,190 @@
+"""Settings of the run's independent judges and observers: oracles (model, endpoint), the Verifier, the trackers,
+and Secret references for their keys. Also the RZeroRun spec blocks. Re-exported by `rzero_worker.task`:
+import from there."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from .settings_common import ENV_NAME, ModelInput, Schema
+
+class OracleModelSettings(Schema):
+    """A strong model answering the sampled questions greedily with the Solver's prompt (its last \\boxed{})."""
+
+    source: str = Field(
+        min_length=1, max_length=1024,
+        description="The oracle model: a local HF directory, a .gguf file, s3://..., "
+        "'builtin:smollm2-135m-instruct' or a Hugging Face hub id.",
+    )
+    max_tokens: int = Field(default=4096, ge=1, le=65536, description="New tokens per answer.")
+    batch_size: int = Field(default=32, ge=1, le=100000, description="Questions per generation call.")
+
+
+class SecretKeySelector(Schema):
+    name: str = Field(min_length=1, max_length=253, description="Secret name (the run's namespace).")
+    key: str = Field(min_length=1, max_length=253, description="Key within the Secret.")
+
+
+class WandbSettings(Schema):
+    """Weights & Biases: one W&B run per phase and iteration, grouped by the RZeroRun (namespace/name/uid)."""
+
+    project: str = Field(default="rzero", min_length=1, max_length=128, description="W&B project.")
+    entity: str | None = Field(default=None, min_length=1, max_length=128, description="W&B team or user.")
+    mode: Literal["online", "offline"] = Field(
+        default="online",
+        description="offline: no server is contacted; the run is written under the phase output's wandb/ "
+        "folder (upload it later with `wandb sync`).",
+    )
+    base_url: str | None = Field(
+        default=None, max_length=1024, pattern=r"^https?://[^\s]+$", description="A self-hosted W&B server."
+    )
+    api_key_secret: SecretKeySelector | None = Field(
+        default=None,
+        description="Kubernetes: the Secret key holding the W&B API key; every phase Job gets it as WANDB_API_KEY "
+        "(a secretKeyRef: the key never appears in the spec, status, logs or events). Local runs: export it.",
+    )
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20, description="Extra tags (the run, iteration and phase are always tags)."
+    )
+
+
+class MlflowSettings(Schema):
+    """MLflow: one MLflow run per phase and iteration in the experiment `rzero/<namespace>/<name>`."""
+
+    tracking_uri: str | None = Field(
+        default=None, max_length=1024, pattern=r"^(https?|file|databricks)(://|:)[^\s]*$",
+        description="The tracking server (http://mlflow:5000); unset: a file store under the phase output's "
+        "mlruns/ folder (offline; open it with `mlflow ui --backend-store-uri`).",
+    )
+    experiment: str | None = Field(
+        default=None, min_length=1, max_length=256, description="Experiment name; default rzero/<namespace>/<name>."
+    )
+    token_secret: SecretKeySelector | None = Field(
+        default=None,
+        description="Kubernetes: the Secret key holding a tracking server token; every phase Job gets it as "
+        "MLFLOW_TRACKING_TOKEN (by reference only).",
+    )
+    tags: dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(max_length=256)]] = Field(
+        default_factory=dict, max_length=20, description="Extra tags (rzero.run, rzero.iteration, rzero.phase are always set)."
+    )
+
+
+class TrackingSettings(Schema):
+    """Experiment trackers besides TensorBoard, whose event files every phase always writes under its output
+    (tensorboard/). A tracker that fails never fails a phase: a warning and `tracking_errors` in its summary."""
+
+    wandb: WandbSettings | None = Field(default=None, description="Weights & Biases (needs the rzero[wandb] extra).")
+    mlflow: MlflowSettings | None = Field(default=None, description="MLflow (needs the rzero[mlflow] extra).")
+
+
+class OracleEndpointSettings(Schema):
+    """An OpenAI-compatible chat completions endpoint (a vLLM server or any provider) answering the sampled
+    questions with the Solver's prompt at temperature 0. The API key travels only by reference."""
+
+    url: str = Field(
+        max_length=1024, pattern=r"^https?://[^\s]+$",
+        description="Base URL, e.g. https://api.openai.com/v1 or http://vllm:8000/v1 (/chat/completions is "
+        "appended unless the URL already ends with it).",
+    )
+    model: str = Field(min_length=1, max_length=256, description="The model name sent with each request.")
+    api_key_secret: SecretKeySelector | None = Field(
+        default=None,
+        description="Kubernetes: the Secret key holding the API key; the label Job gets it as the variable "
+        "named by apiKeyEnv (a secretKeyRef: the key never appears in the spec, status, logs or events).",
+    )
+    api_key_env: str = Field(
+        default="RZERO_ORACLE_API_KEY", max_length=253, pattern=ENV_NAME,
+        description="The environment variable the worker reads the API key from (local runs: export it "
+        "before `rzero run`); unset or empty = no Authorization header.",
+    )
+    timeout_seconds: float = Field(default=120.0, gt=0, le=3600, description="Per request: connect and read timeout.")
+    max_retries: int = Field(
+        default=4, ge=0, le=20, description="Retries of a request answered 429 or 5xx, or timed out (exponential backoff)."
+    )
+    backoff_seconds: float = Field(
+        default=2.0, ge=0, le=600, description="Wait before the first retry; doubles after each (a Retry-After header wins)."
+    )
+    max_requests: int = Field(
+        default=1000, ge=1, le=1_000_000,
+        description="Request budget per iteration, retries included (split across label shards); questions "
+        "left when it is spent are not checked.",
+    )
+    max_tokens: int = Field(default=4096, ge=1, le=65536, description="max_tokens of each request.")
+    concurrency: int = Field(default=4, ge=1, le=64, description="Requests in flight at once.")
+
+
+class OracleSettings(Schema):
+    """Independent answers that check the pseudo-labels of kept questions (label accuracy, label drift).
+
+    The exact arithmetic oracle checks every kept question it can read. A model or endpoint oracle answers a
+    seeded random sample of `sampleSize` kept questions per iteration; the label accuracy reported for the
+    iteration is the sampled oracle's where one is set (the endpoint's when both are), else the arithmetic
+    oracle's. Every oracle's own counts are recorded as well."""
+
+    arithmetic: bool = Field(
+        default=True,
+        description="Check every kept question that is pure arithmetic against its exact value (free; "
+        "questions with words or variables are not checked).",
+    )
+    sample_size: int = Field(
+        default=64, ge=0, le=100000,
+        description="Kept questions per iteration the model and endpoint oracles answer: a seeded random "
+        "sample, split evenly across label shards.",
+    )
+    model: OracleModelSettings | None = Field(default=None, description="A model oracle, run greedily in the label Job.")
+    endpoint: OracleEndpointSettings | None = Field(
+        default=None, description="An OpenAI-compatible chat endpoint oracle."
+    )
+
+
+VerifierMode = Literal["frozen"]
+
+
+class VerifierSettings(Schema):
+    """spec.verifier: the third role (DESIGN.md §5), a frozen judge of (question, answer) pairs: a model run
+    greedily in the label Job, or an OpenAI-compatible endpoint (LLM-as-judge). Its prompt is
+    prompts.verifier_messages, its output is read by grading.parse_verdict. Used when `labeling.verifier` is
+    `veto`."""
+
+    mode: VerifierMode = Field(
+        default="frozen",
+        description="frozen: the Verifier's weights never change (the only mode so far; a Verifier trained by "
+        "GRPO each iteration is planned as `trained`).",
+    )
+    model: str | None = Field(
+        default=None, min_length=1, max_length=1024,
+        description="The Verifier model: a local HF directory, a .gguf file, s3://..., "
+        "'builtin:smollm2-135m-instruct' or a Hugging Face hub id. Unset (and no endpoint): a copy of the "
+        "Solver's base model as iteration 1 reads it (the warmed-up model with spec.warmup): a fixed judge, the "
+        "same in every iteration, that does not share the current Solver's mistakes.",
+    )
+    endpoint: OracleEndpointSettings | None = Field(
+        default=None,
+        description="An OpenAI-compatible chat endpoint as the Verifier instead of a model (the endpoint oracle's "
+        "client: key by Secret reference, timeouts, retries, a request budget per iteration).",
+    )
+    max_tokens: int = Field(default=4096, ge=1, le=65536, description="New tokens per verdict (model Verifier).")
+    batch_size: int = Field(default=32, ge=1, le=100000, description="Pairs per generation call (model Verifier).")
+
+    @model_validator(mode="after")
+    def _model_or_endpoint(self) -> "VerifierSettings":
+        if self.model is not None and self.endpoint is not None:
+            raise ValueError("endpoint: set model or endpoint, not both")
+        return self
+
+
+class VerifierInput(Schema):
+    """The label task's Verifier, resolved by the operator: exactly one of a model or an endpoint."""
+
+    model: ModelInput | None = Field(default=None, description="The Verifier model (a source or a run artefact).")
+    endpoint: OracleEndpointSettings | None = Field(default=None, description="The endpoint Verifier.")
+    max_tokens: int = Field(default=4096, ge=1, le=65536)
+    batch_size: int = Field(default=32, ge=1, le=100000)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "VerifierInput":
+        if (self.model is None) == (self.endpoint is None):
+            raise ValueError("exactly one of model or endpoint must be set")
+        return self
