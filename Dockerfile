@@ -49,9 +49,10 @@ COPY worker ./worker
 # One coherent set of pins (DESIGN §2): vLLM 0.31.0 pins torch==2.13.0 and transformers<5.18; TRL 1.16's
 # vLLM extra wants vllm<=0.31. torch goes first, by exact version (PyPI's Linux wheel is the CUDA build and
 # brings its CUDA libraries), so resolving the rest never swaps it. `.` is this package: its pins are pyproject's.
+# The tracker clients (wandb, mlflow) are in the image so that spec.tracking works on a cluster as it does locally.
 # hadolint ignore=DL3013
 RUN pip install torch==2.13.0 \
- && pip install '.[worker,vllm]' \
+ && pip install '.[worker,vllm,wandb,mlflow]' \
  && rm -rf /src
 # Ubuntu 24.04 images ship a user `ubuntu` with uid 1000: replace it with ours.
 RUN (userdel --remove ubuntu 2>/dev/null || true) \

@@ -64,7 +64,7 @@ def pyproject_pins() -> dict[str, str]:
 
 def test_the_worker_image_installs_pyproject_extras_with_torch_pinned_the_same():
     runs = " ".join(args for keyword, args in stages()["worker"] if keyword == "RUN")
-    assert "'.[worker,vllm]'" in runs
+    assert "'.[worker,vllm,wandb,mlflow]'" in runs  # spec.tracking's clients too
     pins = pyproject_pins()
     assert pins["torch"] == "2.13.0" and pins["vllm"] == "0.31.0" and pins["transformers"] == "5.17.0"
     for package, version in re.findall(r"\b([a-z][a-z0-9_-]*)==([0-9][^\s'\"]*)", runs):
