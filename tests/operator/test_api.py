@@ -101,6 +101,18 @@ def test_label_summaries_of_several_shards_are_summed_and_weighted():
     assert record.oracle_checked is None and record.label_accuracy is None  # no oracle ran
 
 
+def test_vote_and_document_agreement_adds_up_over_shards():
+    record = IterationRecord(iteration=1)
+    apply_summaries(record, "label", "iter-001/label", [
+        {"metrics": {"kept": 2, "document_compared": 4, "document_agree": 1}},
+        {"metrics": {"kept": 3, "document_compared": 6, "document_agree": 6}},
+    ])
+    assert (record.document_compared, record.document_agreement) == (10, pytest.approx(0.7))
+    ungrounded = IterationRecord(iteration=1)
+    apply_summaries(ungrounded, "label", "iter-001/label", [{"metrics": {"kept": 2, "document_compared": 0}}])
+    assert ungrounded.document_agreement is None and ungrounded.document_compared is None
+
+
 def test_label_accuracy_adds_up_the_oracle_checks_of_every_shard():
     record = IterationRecord(iteration=1)
     apply_summaries(record, "label", "iter-001/label", [

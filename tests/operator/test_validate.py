@@ -60,11 +60,20 @@ def test_a_minimal_manifest_is_valid_and_gets_the_reference_defaults():
         ({"corpus": {"passageChars": 500}}, "spec.corpus.uri: is required"),
         ({"corpus": {"uri": "docs", "format": "csv"}}, "spec.corpus.format: must be one of"),
         ({"corpus": {"uri": "docs", "passageChars": 50}}, "spec.corpus.passageChars: must be >= 100"),
+        ({"labeling": {"label": "document"}}, "spec.labeling.label: document labels are the grounded Challenger's"
+         " answers; they need spec.corpus"),
+        ({"labeling": {"label": "oracle"}}, "spec.labeling.label: must be one of 'vote' or 'document'"),
     ],
 )
 def test_errors_name_the_field_by_its_camel_case_path(spec, expected):
     errors = errors_of(manifest(**spec))
     assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_document_labels_with_a_corpus_are_valid_and_vote_is_the_default():
+    assert validate_manifest(manifest()).spec.labeling.label == "vote"
+    run = validate_manifest(manifest(corpus={"uri": "docs"}, labeling={"label": "document"}))
+    assert run.spec.labeling.label == "document"
 
 
 def test_missing_required_fields_are_named():

@@ -207,6 +207,7 @@ def reported_cases() -> list[tuple[str, dict]]:
         "name with NUL": manifest(spec(), metadata={"name": "de\x00mo"}),
         "name with a dot": manifest(spec(), metadata={"name": "de.mo"}),
         "unknown top-level field": manifest(spec(), extra=1),
+        "document labels without a corpus": manifest(spec(labeling={"label": "document"})),
     }
     return list(cases.items())
 

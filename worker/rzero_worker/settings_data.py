@@ -124,6 +124,14 @@ class LabelingSettings(Schema):
     )
     grading_workers: int = Field(default=0, ge=0, le=256, description="Grader processes; 0 = CPU count.")
     audit_size: int = Field(default=50, ge=0, le=10000, description="Kept questions saved with all answers.")
+    label: Literal["vote", "document"] = Field(
+        default="vote",
+        description="Where the label comes from. vote: R-Zero's majority vote of the Solver's answers. document "
+        "(needs spec.corpus): the grounded Challenger's answer from its passage; the vote is still computed, its "
+        "score still decides the band (the band keeps the questions the Solver is unsure of; the label is the "
+        "document's), and whether vote and document agree is recorded per question; a question without a "
+        "usable document answer (blank, or not comparable with the vote in time) is dropped (no_document_answer).",
+    )
     verifier: Literal["off", "veto"] = Field(
         default="off",
         description="veto: after the vote and the band, spec.verifier judges each kept (question, majority "

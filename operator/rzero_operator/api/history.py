@@ -69,6 +69,10 @@ def _apply_label(record: IterationRecord, metrics: list[dict[str, Any]]) -> None
     record.questions_kept = _total(metrics, "kept")
     record.mean_agreement = _weighted_mean(metrics, "mean_agreement", "questions")
     record.label_matches_challenger = _weighted_mean(metrics, "label_matches_challenger", "kept")
+    compared, agree = _total(metrics, "document_compared"), _total(metrics, "document_agree")
+    if compared:
+        record.document_compared = compared
+        record.document_agreement = (agree or 0) / compared
     reasons: dict[str, int] = {}
     for m in metrics:
         for reason, count in (m.get("dropped") or {}).items():

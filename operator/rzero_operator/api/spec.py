@@ -393,6 +393,13 @@ class RZeroRunSpec(Schema):
         return self
 
     @model_validator(mode="after")
+    def _document_labels_need_a_corpus(self) -> "RZeroRunSpec":
+        if self.labeling.label == "document" and self.corpus is None:
+            raise ValueError("labeling.label: document labels are the grounded Challenger's answers; they need "
+                             "spec.corpus")
+        return self
+
+    @model_validator(mode="after")
     def _one_key_per_variable(self) -> "RZeroRunSpec":
         oracle, verifier = self.oracle.endpoint, self.verifier.endpoint
         if (oracle is not None and verifier is not None and oracle.api_key_env == verifier.api_key_env

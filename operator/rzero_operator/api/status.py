@@ -87,6 +87,13 @@ class IterationRecord(Schema):
     label_matches_challenger: float | None = Field(
         default=None, description="Share of kept labels equal to the Challenger's own answer (drift signal)."
     )
+    document_agreement: float | None = Field(
+        default=None, description="spec.corpus: share of the grounded questions whose vote equals the document's "
+        "answer (the Challenger's), over those with both (label-quality signal)."
+    )
+    document_compared: int | None = Field(
+        default=None, description="spec.corpus: grounded questions with both a vote and a document answer."
+    )
     oracle_checked: int | None = Field(default=None, description="Kept questions an oracle answered.")
     label_accuracy: float | None = Field(
         default=None, description="Share of the oracle-checked pseudo-labels the oracle agrees with."

@@ -20,9 +20,19 @@ Dropped questions are counted by reason:
   never becomes a label. In boxed-only mode also any vote with samples that could not be placed in a class
   in time; in reference mode a timed-out comparison only skips that pair, as in the reference;
 - `out_of_band`: a label exists but its score is outside `settings.band_edges()`;
+- `no_document_answer` (`labeling.label: document`): the Challenger's answer is blank, or it could not be compared
+  with the vote's in time;
 - with `labeling.verifier: veto` (verifier.py), after the band: `verifier_rejected`, `verifier_unparsable`,
   `verifier_unavailable` — kept rows the Verifier did not approve. The oracles check the rows before the veto, so
   the summary tells the label accuracy before and after it; the headline label accuracy is the after-veto one.
+
+With `labeling.label: document` (spec.corpus) the label is the grounded Challenger's answer, the one it read in
+its passage (`challenger_answer`); the vote is still computed and its score still decides the band: the band keeps
+the questions the Solver is unsure of, the label is the document's (the vote's answer stays in the row as
+`vote_label`). For every grounded question (either source) whose vote gave an answer, `document_agrees` records
+whether the vote's answer is equivalent to the Challenger's under the run's checker (the vote's equivalence), and
+the stats of a grounded shard count them: `document_compared`, `document_agree`, `document_agreement` (their share) and
+`document_undecided` (comparisons not decided in time).
 
 Writes `train.jsonl` (kept), `stats.json`, `audit.jsonl` (the first `audit_size` kept questions with all
 their answers, for people to read) and `oracle.jsonl` (every kept question an oracle answered, with the
@@ -53,6 +63,8 @@ QUESTIONS_PER_CALL = 64
 # provenance alone in train.jsonl, the Solver's dataset (the Solver never sees the passage).
 GROUNDING_KEYS = ("passage", "provenance")
 DROP_REASONS = ("no_challenger_answer", "reference_filter", "no_answer", "majority_none", "ungradable", "out_of_band")
+# With labeling.label: document, questions whose document answer cannot be a label.
+DOCUMENT_REASONS = ("no_document_answer",)
 # With labeling.verifier: veto (verifier.py), kept rows the Verifier did not approve.
 VETO_REASONS = ("verifier_rejected", "verifier_unparsable", "verifier_unavailable")
 
@@ -61,8 +73,8 @@ def run(ctx: PhaseContext) -> dict:
     task: LabelTask = ctx.task
     settings = task.settings
     shard_questions = read_questions(ctx)[task.shard.index :: task.shard.count]
-    dropped = dict.fromkeys(DROP_REASONS, 0)
-    questions = reference_question_filter(shard_questions, dropped, settings.vote)
+    dropped = dict.fromkeys(DROP_REASONS + (DOCUMENT_REASONS if settings.label == "document" else ()), 0)
+    questions = reference_question_filter(shard_questions, dropped, settings.vote, settings.label)
     log.info("labelling %d questions (shard %s)", len(questions), task.shard.key)
     engine = SolverEngine(ctx)
     answers = ranked_answers(ctx, questions, engine)
@@ -73,7 +85,9 @@ def run(ctx: PhaseContext) -> dict:
 
     with GradingPool(workers=settings.grading_workers or None, **settings.grading().pool_limits()) as pool:
         votes = vote_many(answers, pool, settings.vote) if questions else []
-        rows = [labelled_row(q, a, v, settings.vote) for q, a, v in zip(questions, answers, votes)]
+        rows = [labelled_row(q, a, v, settings.vote, settings.label) for q, a, v in zip(questions, answers, votes)]
+        grounded = settings.label == "document" or any("passage" in q for q in shard_questions)
+        agreement = document_agreement(rows, pool) if grounded else {}
         kept = apply_band(rows, settings.band_edges(), dropped)
         verifier = judge(ctx, kept, engine)
         checks = oracle_checks(kept, task, ctx, pool)  # before the veto: the veto's effect is measured
@@ -81,7 +95,7 @@ def run(ctx: PhaseContext) -> dict:
         matches = challenger_agreement(kept, pool)
 
     proxies = proxy_metrics(kept, settings.band_edges(), settings.samples)
-    stats = {**label_stats(rows, kept, dropped, matches), **proxies, **checks, **veto}
+    stats = {**label_stats(rows, kept, dropped, matches), **agreement, **proxies, **checks, **veto}
     write_outputs(ctx, kept, stats, settings.audit_size, vetoed if verifier is not None else None)
     return {"questions": len(shard_questions), **stats}
 
@@ -174,13 +188,19 @@ def solver_answers(ctx: PhaseContext, questions: list[dict], *, offset: int = 0,
     return answers
 
 
-def reference_question_filter(questions: list[dict], dropped: dict, mode: str = "reference") -> list[dict]:
+def reference_question_filter(questions: list[dict], dropped: dict, mode: str = "reference",
+                              source: str = "vote") -> list[dict]:
     """The checks before a question is answered (counted in `dropped`, the rest returned): a Challenger answer
-    (an empty one counts in reference mode) and, in reference mode, the reference's '证明'/'box' filter."""
+    (an empty one counts in reference mode; with `source` document it must not be blank) and, in reference mode,
+    the reference's '证明'/'box' filter."""
+    from ..grading.extract import is_empty_answer
+
     kept = []
     for question in questions:
         if question.get("answer") is None:
             dropped["no_challenger_answer"] += 1
+        elif source == "document" and is_empty_answer(question["answer"]):
+            dropped["no_document_answer"] += 1
         elif mode == "reference" and ("证明" in question["question"] or "box" in question["question"].lower()):
             dropped["reference_filter"] += 1
         else:
@@ -188,14 +208,17 @@ def reference_question_filter(questions: list[dict], dropped: dict, mode: str = 
     return kept
 
 
-def labelled_row(question: dict, answers: list[str | None], vote, mode: str) -> dict:
+def labelled_row(question: dict, answers: list[str | None], vote, mode: str, source: str = "vote") -> dict:
+    """A voted question; with `source` document its label is the Challenger's answer and `vote_label` the vote's."""
+    document = {"vote_label": vote.label, "label_source": "document"} if source == "document" else {}
     return {
         # an undecidable winner is never a label; boxed-only also distrusts any vote with undecided samples
         "ungradable": vote.label_undecidable or (mode != "reference" and vote.ungradable > 0),
         "majority_none": vote.majority_none,
         "id": question["id"],
         "question": question["question"],
-        "label": vote.label,
+        "label": question.get("answer") if source == "document" else vote.label,
+        **document,
         "score": vote.share_of_valid if mode == "reference" else vote.score,
         "reference_mode": mode == "reference",
         "answers": answers,
@@ -210,10 +233,12 @@ def drop_reason(row: dict, band: tuple[float, float]) -> str | None:
     low, high = band
     if row["majority_none"]:
         return "majority_none"
-    if row["label"] is None:
+    if row.get("vote_label", row["label"]) is None:
         return "no_answer"
     if row["ungradable"]:
         return "ungradable"
+    if "vote_label" in row and row.get("document_agrees") is None:
+        return "no_document_answer"
     if row["reference_mode"] and "text" in row["label"].lower():
         return "reference_filter"
     if not low <= row["score"] <= high:
@@ -248,6 +273,24 @@ def challenger_agreement(kept: list[dict], pool) -> list[bool]:
     return [bool(next(verdicts)) if row["challenger_answer"] else False for row in kept]
 
 
+def document_agreement(rows: list[dict], pool) -> dict:
+    """Is the vote's answer equivalent to the document's (the grounded Challenger's)? Recorded as `document_agrees`
+    (True, False, or None when undecided in time) on each grounded or document-labelled row whose vote gave a
+    gradable answer and whose Challenger answer is not blank; counted in the returned stats."""
+    from ..grading.extract import is_empty_answer
+
+    compared = [row for row in rows if ("passage" in row or "vote_label" in row) and not is_empty_answer(
+        row["challenger_answer"]) and row.get("vote_label", row["label"]) is not None and not row["ungradable"]]
+    verdicts = pool.equivalent([(row.get("vote_label", row["label"]), row["challenger_answer"]) for row in compared]
+                               ) if compared else []
+    for row, verdict in zip(compared, verdicts):
+        row["document_agrees"] = verdict
+    decided = [verdict for verdict in verdicts if verdict is not None]
+    return {"document_compared": len(decided), "document_agree": sum(decided),
+            "document_agreement": sum(decided) / len(decided) if decided else None,
+            "document_undecided": len(verdicts) - len(decided)}
+
+
 def label_stats(rows: list[dict], kept: list[dict], dropped: dict, matches: list[bool]) -> dict:
     """Metrics of ARCHITECTURE.md; every voted question's score feeds the histogram and mean (a "None"
     majority too, as in the reference's score plot)."""
@@ -268,7 +311,7 @@ def write_outputs(ctx: PhaseContext, kept: list[dict], stats: dict, audit_size: 
                   vetoed: list[dict] | None = None) -> None:
     train = [{key: row[key] for key in ("id", "question", "label", "score", "provenance") if key in row} for row in kept]
     audit_keys = ("id", "question", "label", "score", "answers", "challenger_answer", "oracle_answer", "label_correct",
-                  "oracle_answers", *GROUNDING_KEYS)
+                  "oracle_answers", "vote_label", "document_agrees", *GROUNDING_KEYS)
     audit = [{key: row[key] for key in audit_keys if key in row} for row in kept[:audit_size]]
     oracle_keys = ("id", "question", "label", "score", "oracle_answers", "oracle_answer", "label_correct")
     checked = [{key: row[key] for key in oracle_keys if key in row} for row in kept
