@@ -55,6 +55,19 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))] if ordered else 0.0
 
 
+
+def request_figures(working, idle, restart, kind, *, runs: int, jobs: int, idle_s: float) -> dict:
+    """The request counts both back ends report (kmock's request log, the real server's audit log)."""
+    return {
+        "requests_per_job": round(len(working) / jobs, 2),
+        "requests_per_iteration_of_5_jobs": round(5 * len(working) / jobs, 1),
+        "requests_breakdown_per_run": {k: round(v / runs, 2) for k, v in
+                                       sorted(collections.Counter(kind(r) for r in working).items())},
+        "idle_requests_per_minute": round(len(idle) * 60.0 / idle_s, 1) if idle_s else None,
+        "restart_requests": len(restart),
+        "restart_requests_breakdown": dict(sorted(collections.Counter(kind(r) for r in restart).items())),
+    }
+
 def drive(driver: JobDriver, runs: list[str], phases_per_run: int, timeout: float) -> None:
     """Complete every Job as it appears until every run has had all its phases."""
     done: set[str] = set()
@@ -163,13 +176,7 @@ def scenario(runs: int, iterations: int, idle_s: float, workdir: Path) -> dict:
         "transition_median_s": round(statistics.median(delays), 4) if delays else None,
         "transition_p95_s": round(percentile(delays, 0.95), 4),
         "transition_max_s": round(max(delays), 4) if delays else None,
-        "requests_per_job": round(len(working) / jobs, 2),
-        "requests_per_iteration_of_5_jobs": round(5 * len(working) / jobs, 1),
-        "requests_breakdown_per_run": {k: round(v / runs, 2) for k, v in
-                                       sorted(collections.Counter(kind(r) for r in working).items())},
-        "idle_requests_per_minute": round(len(idle) * 60.0 / idle_s, 1) if idle_s else None,
-        "restart_requests": len(restart),
-        "restart_requests_breakdown": dict(sorted(collections.Counter(kind(r) for r in restart).items())),
+        **request_figures(working, idle, restart, kind, runs=runs, jobs=jobs, idle_s=idle_s),
         "wall_s": round(wall, 2),
     }
 
@@ -245,13 +252,7 @@ def server_scenario(plane: ControlPlane, runs: int, iterations: int, idle_s: flo
     jobs = runs * (1 + 5 * iterations)
     return {
         "runs": runs, "iterations": iterations, "jobs": jobs,
-        "requests_per_job": round(len(working) / jobs, 2),
-        "requests_per_iteration_of_5_jobs": round(5 * len(working) / jobs, 1),
-        "requests_breakdown_per_run": {k: round(v / runs, 2) for k, v in
-                                       sorted(collections.Counter(audit_kind(e) for e in working).items())},
-        "idle_requests_per_minute": round(len(idle) * 60.0 / idle_s, 1) if idle_s else None,
-        "restart_requests": len(restart),
-        "restart_requests_breakdown": dict(sorted(collections.Counter(audit_kind(e) for e in restart).items())),
+        **request_figures(working, idle, restart, audit_kind, runs=runs, jobs=jobs, idle_s=idle_s),
         "peak_rss_mb": round(rss, 1), "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
     }
 

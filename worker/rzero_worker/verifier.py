@@ -26,7 +26,7 @@ import logging
 import os
 from typing import Callable
 
-from .task import LabelTask, Sampling, VerifierInput
+from .task import LabelTask, VerifierInput
 
 log = logging.getLogger(__name__)
 
@@ -57,22 +57,16 @@ class ModelVerifier:
         self._generator = None
 
     def judge(self, pairs: list[tuple[str, str]]) -> list[str | None]:
+        from .generation.base import greedy_replies
         from .prompts import verifier_messages
 
         if not pairs:
             return []
         if self._generator is None:
             self._generator = self._load()
-        sampling = Sampling(temperature=0.0, max_tokens=self.settings.max_tokens)
-        outputs: list[str | None] = []
-        size = self.settings.batch_size
-        for start in range(0, len(pairs), size):
-            chunk = pairs[start : start + size]
-            replies = self._generator.generate([verifier_messages(q, a) for q, a in chunk], n=1, sampling=sampling,
-                                               seed=0)
-            outputs.extend(samples[0] if samples else None for samples in replies)
-            log.info("verifier judged %d/%d labels", len(outputs), len(pairs))
-        return outputs
+        chats = [verifier_messages(question, answer) for question, answer in pairs]
+        return greedy_replies(self._generator, chats, max_tokens=self.settings.max_tokens,
+                              batch_size=self.settings.batch_size, log=log, what="verifier judged labels")
 
     def metrics(self) -> dict:
         return {}

@@ -60,3 +60,17 @@ def check_request(prompts: list, n: int) -> None:
         raise TypeError("prompts must be a list")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+
+
+def greedy_replies(generator: Generator, prompts: list[Prompt], *, max_tokens: int, batch_size: int,
+                   log=None, what: str = "replies") -> list[str | None]:
+    """One greedy (temperature 0, seed 0) reply per prompt, `batch_size` prompts per call: the judges' way to ask
+    a model (the model oracle, the model Verifier). A prompt the backend returned nothing for reads None."""
+    sampling = Sampling(temperature=0.0, max_tokens=max_tokens)
+    replies: list[str | None] = []
+    for start in range(0, len(prompts), batch_size):
+        outputs = generator.generate(prompts[start : start + batch_size], n=1, sampling=sampling, seed=0)
+        replies.extend(samples[0] if samples else None for samples in outputs)
+        if log is not None:
+            log.info("%s: %d/%d", what, len(replies), len(prompts))
+    return replies

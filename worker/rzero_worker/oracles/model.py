@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from rzero_worker.task import ModelInput, OracleModelSettings, Sampling
+from rzero_worker.task import ModelInput, OracleModelSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class ModelOracle:
         return make_generator(local, task.device, cache_dir=self.ctx.cache_dir, batch_size=self.settings.batch_size)
 
     def answer(self, questions: list[str]) -> list[str | None]:
+        from rzero_worker.generation.base import greedy_replies
         from rzero_worker.grading import extract_boxed
         from rzero_worker.prompts import solver_messages
 
@@ -44,14 +45,7 @@ class ModelOracle:
             return []
         if self._generator is None:
             self._generator = self._load()
-        sampling = Sampling(temperature=0.0, max_tokens=self.settings.max_tokens)
-        answers: list[str | None] = []
-        size = self.settings.batch_size
-        for start in range(0, len(questions), size):
-            chunk = questions[start : start + size]
-            outputs = self._generator.generate(
-                [solver_messages(question) for question in chunk], n=1, sampling=sampling, seed=0
-            )
-            answers.extend(extract_boxed(samples[0]) for samples in outputs)
-            log.info("oracle model answered %d/%d questions", len(answers), len(questions))
-        return answers
+        replies = greedy_replies(self._generator, [solver_messages(question) for question in questions],
+                                 max_tokens=self.settings.max_tokens, batch_size=self.settings.batch_size, log=log,
+                                 what="oracle model answered questions")
+        return [extract_boxed(reply) if reply is not None else None for reply in replies]
