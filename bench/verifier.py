@@ -12,8 +12,9 @@ The phase votes and applies the band once; its summary holds the kept set before
 
 The last line is one JSON object: labels kept without and with the veto, the label accuracy of each with its 95%
 Wilson interval, the correct and wrong labels vetoed, the verdict counts, and the Verifier's accuracy against the
-oracle (an unparsable verdict counts as wrong). The warm-up teaches the Solver and Challenger formats only, never
-the verdict format, so expect a 135M Verifier to give few readable verdicts: the figures say by how much it fails.
+oracle (an unparsable verdict counts as wrong). With the veto on, the warm-up also trains on Verifier-format
+examples (warmup.verifierExamples, 0.3 of the batches by default: right and near-miss answers ending in
+\\boxed{correct}/\\boxed{incorrect}); the figures below say how far that takes a 135M Verifier.
 
 Measured (2 shared CPU cores, load 5-8): `--questions 32 --samples 6 --verifier-tokens 96`: 15 labels kept without
 the veto, 1 right (6.7% [1.2%, 29.8%]); with it none: all 15 verdicts unparsable (14 wrong and 1 right label
@@ -89,6 +90,8 @@ def run(args) -> dict:
         metrics = json.loads(storage.get_bytes(join_key(label.output, "summary.json")))["metrics"]
         vetoed = [json.loads(line) for line in storage.get_bytes(join_key(label.output, "vetoed.jsonl")).splitlines()]
         result = figures(metrics, warmup_s, time.monotonic() - started - warmup_s)
+        warmed = json.loads(storage.get_bytes(join_key(warmup.output, "summary.json")))["metrics"]
+        result["warmup_probe"] = {k: v for k, v in warmed.items() if k.startswith("probe_") and "example" not in k}
         result["example_vetoed"] = [{k: row.get(k) for k in ("question", "label", "reason", "label_correct")}
                                     | {"verifier_output": (row.get("verifier_output") or "")[-300:]} for row in vetoed[:2]]
         return result

@@ -114,7 +114,7 @@ def near_miss(rng: random.Random, problem: Problem) -> int:
             i = rng.choice(pairs)
             return int(digits[:i] + digits[i + 1] + digits[i] + digits[i + 2 :])
     if kind == 2 and problem.steps:
-        left, operator, right = problem.steps[-1].split(" = ")[0].split(" ")
+        left, _, right = problem.steps[-1].split(" = ")[0].split(" ")
         a, b = int(left), int(right)
         others = [v for v in (a + b, a - b, a * b) if v != answer and v >= 0]
         if others:
