@@ -22,6 +22,11 @@ vetoed), Verifier accuracy 0/15; warm-up 397 s, labelling 1,177 s. `--questions 
 12 kept, 0 right, all vetoed as unparsable; the Verifier writes "14 * 59 = 909. The answer is \\boxed{909}." — the
 Solver's format the warm-up taught it. On an idle machine the labelling is several times faster (the second run's
 label phase had 271 CPU-seconds in 1,012 s of wall time).
+
+With the Verifier examples in the warm-up (same machine, load 5-8), `--questions 12 --samples 4 --verifier-tokens 96`:
+warm-up 788 s, its probe 7/8 verdicts readable and 5/8 right; labelling 92 s: 5 kept without the veto, none right
+(0% [0%, 43.4%]); all 5 verdicts readable and `incorrect`, so none kept with the veto (5 wrong labels vetoed, none
+right), Verifier accuracy against the oracle 5/5.
 """
 
 from __future__ import annotations
