@@ -12,8 +12,9 @@ The phase votes and applies the band once; its summary holds the kept set before
 
 The last line is one JSON object: labels kept without and with the veto, the label accuracy of each with its 95%
 Wilson interval, the correct and wrong labels vetoed, the verdict counts, and the Verifier's accuracy against the
-oracle (an unparsable verdict counts as wrong). The warm-up teaches the Solver and Challenger formats only, never
-the verdict format, so expect a 135M Verifier to give few readable verdicts: the figures say by how much it fails.
+oracle (an unparsable verdict counts as wrong). With the veto on, the warm-up also trains on Verifier-format
+examples (warmup.verifierExamples, 0.3 of the batches by default: right and near-miss answers ending in
+\\boxed{correct}/\\boxed{incorrect}); the figures below say how far that takes a 135M Verifier.
 
 Measured (2 shared CPU cores, load 5-8): `--questions 32 --samples 6 --verifier-tokens 96`: 15 labels kept without
 the veto, 1 right (6.7% [1.2%, 29.8%]); with it none: all 15 verdicts unparsable (14 wrong and 1 right label
@@ -21,6 +22,11 @@ vetoed), Verifier accuracy 0/15; warm-up 397 s, labelling 1,177 s. `--questions 
 12 kept, 0 right, all vetoed as unparsable; the Verifier writes "14 * 59 = 909. The answer is \\boxed{909}." — the
 Solver's format the warm-up taught it. On an idle machine the labelling is several times faster (the second run's
 label phase had 271 CPU-seconds in 1,012 s of wall time).
+
+With the Verifier examples in the warm-up (same machine, load 5-8), `--questions 12 --samples 4 --verifier-tokens 96`:
+warm-up 788 s, its probe 7/8 verdicts readable and 5/8 right; labelling 92 s: 5 kept without the veto, none right
+(0% [0%, 43.4%]); all 5 verdicts readable and `incorrect`, so none kept with the veto (5 wrong labels vetoed, none
+right), Verifier accuracy against the oracle 5/5.
 """
 
 from __future__ import annotations
@@ -89,6 +95,8 @@ def run(args) -> dict:
         metrics = json.loads(storage.get_bytes(join_key(label.output, "summary.json")))["metrics"]
         vetoed = [json.loads(line) for line in storage.get_bytes(join_key(label.output, "vetoed.jsonl")).splitlines()]
         result = figures(metrics, warmup_s, time.monotonic() - started - warmup_s)
+        warmed = json.loads(storage.get_bytes(join_key(warmup.output, "summary.json")))["metrics"]
+        result["warmup_probe"] = {k: v for k, v in warmed.items() if k.startswith("probe_") and "example" not in k}
         result["example_vetoed"] = [{k: row.get(k) for k in ("question", "label", "reason", "label_correct")}
                                     | {"verifier_output": (row.get("verifier_output") or "")[-300:]} for row in vetoed[:2]]
         return result

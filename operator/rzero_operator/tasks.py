@@ -29,6 +29,7 @@ from rzero_worker.task import (
     SolverTask,
     StorageLocation,
     VerifierInput,
+    WarmupSettings,
     WarmupTask,
 )
 
@@ -118,6 +119,20 @@ def verifier_input(spec: RZeroRunSpec) -> VerifierInput | None:
     return VerifierInput(model=model, **common)
 
 
+# warmup.verifierExamples when unset in a run whose Verifier is the warmed-up base model (labeling.verifier: veto)
+DEFAULT_VERIFIER_EXAMPLES = 0.3
+
+
+def warmup_settings(spec: RZeroRunSpec) -> WarmupSettings:
+    """spec.warmup as the warm-up task carries it: with Verifier-format examples by default when the run's
+    Verifier is a copy of the warmed-up model (a veto without verifier.model or verifier.endpoint)."""
+    settings = spec.warmup.model_copy(deep=True)
+    own_verifier = spec.labeling.verifier == "veto" and spec.verifier.model is None and spec.verifier.endpoint is None
+    if settings.verifier_examples is None and own_verifier:
+        return settings.model_copy(update={"verifier_examples": DEFAULT_VERIFIER_EXAMPLES})
+    return settings
+
+
 def task_common(spec: RZeroRunSpec, run_root: str, run_name: str, iteration: int, phase: str, shard: int = 0) -> dict:
     """The fields every task of (iteration, phase, shard) shares: run, iteration, storage, seed, device, tracking."""
     return dict(
@@ -134,7 +149,7 @@ def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: 
     common = task_common(spec, run_root, run_name, i, phase, shard.index)
     out = phase_key(i, phase)
     if phase == "warmup":
-        return WarmupTask(**common, output=out, model=ModelInput(source=spec.model), settings=spec.warmup.model_copy(deep=True))
+        return WarmupTask(**common, output=out, model=ModelInput(source=spec.model), settings=warmup_settings(spec))
     if phase == "challenger":
         return ChallengerTask(
             **common, output=out, challenger=_challenger_model(spec, i - 1), solver=_solver_model(spec, i - 1),

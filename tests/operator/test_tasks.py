@@ -110,6 +110,21 @@ def test_the_veto_gives_the_label_task_a_verifier_by_default_a_copy_of_the_solve
     assert parse_task(task.wire()).verifier == task.verifier
 
 
+def test_a_veto_whose_verifier_is_the_warmed_up_model_gets_verifier_examples_in_the_warm_up_by_default():
+    def share(**fields):
+        return one("warmup", 0, make_spec(warmup={"enabled": True, **fields.pop("warmup", {})}, **fields)).settings
+
+    assert share().verifier_examples is None and share().verifier_share() == 0  # no Verifier: the warm-up as before
+    assert share(labeling={"verifier": "veto"}).verifier_examples == 0.3
+    assert share(labeling={"verifier": "veto"}, warmup={"verifierExamples": 0.5}).verifier_examples == 0.5
+    assert share(labeling={"verifier": "veto"}, warmup={"verifierExamples": 0}).verifier_share() == 0
+    # a Verifier that is not the warmed-up model learns nothing from the warm-up
+    assert share(labeling={"verifier": "veto"}, verifier={"model": "judge-dir"}).verifier_examples is None
+    endpoint = {"endpoint": {"url": "http://judge/v1", "model": "j"}}
+    assert share(labeling={"verifier": "veto"}, verifier=endpoint).verifier_examples is None
+    assert share(warmup={"verifierExamples": 0.2}).verifier_examples == 0.2  # asked for: kept
+
+
 def test_solver_trains_the_previous_solver_on_this_iterations_labels():
     task = one("solver", 2)
     assert (task.solver.artifact, task.dataset, task.output) == ("iter-001/solver", "iter-002/label", "iter-002/solver")

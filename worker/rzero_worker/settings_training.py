@@ -225,13 +225,25 @@ class WarmupSettings(Schema):
         description="Train only the top k decoder layers (and the final norm); 0 = every weight. Fewer is "
         "cheaper: the frozen layers need no backward pass.",
     )
-    challenger_share: float = Field(default=0.5, ge=0, le=1, description="Share of Challenger-format examples.")
+    challenger_share: float = Field(
+        default=0.5, ge=0, le=1, description="Share of Challenger-format examples (of those not Verifier-format)."
+    )
+    verifier_examples: float | None = Field(
+        default=None, ge=0, le=1,
+        description="Share of Verifier-format examples (the Verifier prompt with a right or near-miss proposed "
+        "answer, a short check and \\boxed{correct} or \\boxed{incorrect}, half each). Unset: 0.3 when "
+        "labeling.verifier is veto and the Verifier is the default copy of the base model, else none.",
+    )
     word_share: float = Field(default=0.25, ge=0, le=1, description="Share of word problems (the rest: arithmetic).")
     max_length: int = Field(default=512, ge=32, le=65536, description="Tokens per example (longer are truncated).")
     probe_samples: int = Field(
         default=8, ge=0, le=1024,
         description="After training, sample this many outputs of each role and report the share in format.",
     )
+
+    def verifier_share(self) -> float:
+        """The share of Verifier-format examples this warm-up trains on (unset: none)."""
+        return self.verifier_examples or 0.0
 
 
 class SolverSettings(Schema):

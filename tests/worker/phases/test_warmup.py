@@ -53,6 +53,23 @@ def test_the_cache_key_changes_with_what_the_result_depends_on(local_location, t
     assert cache_key(warmup_task(local_location, tiny_model_dir, output="elsewhere"), local) == key
     assert cache_key(warmup_task(local_location, tiny_model_dir, learning_rate=3e-4), local) != key
     assert cache_key(base.model_copy(update={"seed": 6}), local) != key
+    assert cache_key(warmup_task(local_location, tiny_model_dir, verifier_examples=0.3), local) != key
+    assert cache_key(warmup_task(local_location, tiny_model_dir, verifier_examples=0), local) == key  # same data
+
+
+def test_a_warm_up_with_verifier_examples_trains_commits_and_probes_the_verdict_format(
+    local_location, tiny_model_dir, tmp_path
+):
+    storage = open_storage(local_location)
+    task = warmup_task(local_location, tiny_model_dir, verifier_examples=1.0)
+
+    assert run_phase(task, load_phase("warmup"), cache_dir=tmp_path / "cache") == 0
+
+    assert is_committed(storage, task.output)
+    metrics = json.loads(storage.get_bytes(join_key(task.output, "summary.json")))["metrics"]
+    assert metrics["steps"] == 2 and metrics["final_loss"] > 0
+    assert 0 <= metrics["probe_verifier_accuracy"] <= metrics["probe_verifier_parsable"] <= 1
+    assert {e["role"] for e in read_jsonl(storage, join_key(task.output, "examples.jsonl"))} == {"verifier"}
 
 
 def test_only_the_top_layers_train_when_asked(tiny_model_dir):
@@ -95,3 +112,41 @@ def test_generated_examples_are_in_the_two_formats_and_their_answers_are_exact(s
             assert exact == answer
             checked += 1
     assert checked > 200  # most examples are arithmetic the oracle can read
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_verifier_examples_are_the_verifier_prompt_with_right_and_near_miss_answers_half_each(seed):
+    from rzero_worker.grading import parse_verdict
+    from rzero_worker.oracles.arithmetic import solve
+    from rzero_worker.prompts import verifier_messages
+    from rzero_worker.warmup_data import warmup_examples
+
+    examples = warmup_examples(60, 8, seed, challenger_share=0.5, word_share=0.25, verifier_share=0.3)
+
+    assert warmup_examples(60, 8, seed, verifier_share=0.3) == examples  # seeded
+    roles = [e["role"] for e in examples]
+    assert 80 < roles.count("verifier") < 240 and roles.count("challenger") and roles.count("solver")
+    assert all(len(set(roles[i : i + 8])) == 1 for i in range(0, 480, 8))  # one role per batch
+    verdicts, gaps = [], []
+    for example in (e for e in examples if e["role"] == "verifier"):
+        question, proposed = example["prompt"][-1]["content"].split("\n\nProposed final answer: ")
+        question = question.removeprefix("Problem:\n")
+        assert example["prompt"] == verifier_messages(question, proposed)
+        verdict = parse_verdict(example["completion"][0]["content"])
+        verdicts.append(verdict)
+        exact = solve(question)
+        if exact is not None:  # arithmetic: the verdict taught is the true one
+            assert verdict is (exact == proposed)
+            if not verdict:
+                gaps.append(abs(int(exact) - int(proposed)))
+    assert None not in verdicts and abs(verdicts.count(True) - verdicts.count(False)) <= 1  # balanced
+    assert gaps and gaps.count(1) < len(gaps)  # near misses: off by one, and other kinds too
+
+
+def test_verifier_examples_take_whole_batches_from_the_others_and_none_are_drawn_without_a_share():
+    from rzero_worker.warmup_data import warmup_examples
+
+    without = warmup_examples(20, 4, 3, challenger_share=0.5)
+    assert "verifier" not in {e["role"] for e in without}
+    everything = warmup_examples(20, 4, 3, challenger_share=0.5, verifier_share=1.0)
+    assert {e["role"] for e in everything} == {"verifier"} and len(everything) == len(without)

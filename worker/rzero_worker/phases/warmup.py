@@ -54,9 +54,15 @@ def cache_key(task: WarmupTask, local) -> str:
         if path.is_file() and (local.gguf_file is None or path.name == local.gguf_file)
     ) if not local.hub else []
     identity = {"model": task.model.wire(), "path": str(local.path), "files": files,
-                "settings": task.settings.wire(), "seed": task.seed, "device": task.device.dtype,
+                "settings": _settings_identity(task.settings), "seed": task.seed, "device": task.device.dtype,
                 "version": WARMUP_VERSION}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _settings_identity(settings) -> dict:
+    """The settings as the key reads them: no Verifier examples (unset or 0) is one setting, the warm-up's
+    data before Verifier examples existed, so such runs keep reusing their cached warm-ups."""
+    return settings.model_copy(update={"verifier_examples": settings.verifier_share() or None}).wire()
 
 
 def warm_up(ctx: PhaseContext, local) -> dict:
@@ -73,7 +79,8 @@ def warm_up(ctx: PhaseContext, local) -> dict:
     model, tokenizer = load_model(local, task.device, trainable=True)
     trainable = freeze_all_but_top_layers(model, settings.trainable_layers)
     examples = warmup_examples(settings.steps, settings.batch_size, task.seed,
-                               challenger_share=settings.challenger_share, word_share=settings.word_share)
+                               challenger_share=settings.challenger_share, word_share=settings.word_share,
+                               verifier_share=settings.verifier_share())
     encoded = [_truncated(encode_example(tokenizer, example), settings.max_length) for example in examples]
     batches = [encoded[i : i + settings.batch_size] for i in range(0, len(encoded), settings.batch_size)]
     compute = compute_dtype_name(task.device, resolve_device(task.device))
@@ -88,7 +95,8 @@ def warm_up(ctx: PhaseContext, local) -> dict:
 
     losses = train(model, batches, learning_rate=settings.learning_rate, compute_dtype=compute, on_step=on_step)
     model.requires_grad_(False)
-    probe = format_probe(model, tokenizer, settings.probe_samples, seed=task.seed)
+    probe = format_probe(model, tokenizer, settings.probe_samples, seed=task.seed,
+                         verifier=settings.verifier_share() > 0)
     save_checkpoint(model, tokenizer, ctx.staging / "model", dtype=compute)
     write_jsonl(ctx.staging / "examples.jsonl", examples[:SAMPLE_EXAMPLES])
     return {"steps": len(losses), "examples": len(examples), "trainable_weights": trainable,
@@ -117,9 +125,10 @@ def freeze_all_but_top_layers(model, layers: int) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def format_probe(model, tokenizer, samples: int, *, seed: int) -> dict:
+def format_probe(model, tokenizer, samples: int, *, seed: int, verifier: bool = False) -> dict:
     """Share of fresh outputs in format: Challenger outputs with a question and a boxed answer, Solver
-    answers with a box (on the probe's own questions, drawn like the warm-up's)."""
+    answers with a box (on the probe's own questions, drawn like the warm-up's); with `verifier`, also the
+    Verifier's verdicts on right and near-miss answers (verifier_probe)."""
     if not samples:
         return {}
     import random
@@ -139,8 +148,35 @@ def format_probe(model, tokenizer, samples: int, *, seed: int) -> dict:
     valid = sum(1 for text in challenger if all(parse_challenger_output(text)))
     boxed = sum(1 for (text,) in answers if extract_boxed(text))
     log.info("format probe: %d/%d Challenger outputs and %d/%d Solver answers in format", valid, samples, boxed, samples)
-    return {"probe_challenger_valid": valid / samples, "probe_solver_boxed": boxed / samples,
-            "probe_challenger_example": challenger[0][:300]}
+    probe = {"probe_challenger_valid": valid / samples, "probe_solver_boxed": boxed / samples,
+             "probe_challenger_example": challenger[0][:300]}
+    return {**probe, **(verifier_probe(generator, samples, seed=seed) if verifier else {})}
+
+
+def verifier_probe(generator, samples: int, *, seed: int) -> dict:
+    """Verdicts of the warmed-up model on `samples` fresh (question, proposed answer) pairs, half right and half
+    near misses, sampled greedily as the veto reads them: the share readable and the share right."""
+    import random
+
+    from ..grading import parse_verdict
+    from ..prompts import verifier_messages
+    from ..task import Sampling
+    from ..warmup_data import draw_problem, near_miss
+
+    rng = random.Random(seed + 2)
+    pairs = []
+    for index in range(samples):
+        problem = draw_problem(rng, 0.25)
+        proposed = problem.answer if index % 2 == 0 else near_miss(rng, problem)
+        pairs.append((verifier_messages(problem.question, str(proposed)), proposed == problem.answer))
+    outputs = generator.generate([chat for chat, _ in pairs], n=1, sampling=Sampling(temperature=0.0, max_tokens=96),
+                                 seed=seed)
+    verdicts = [parse_verdict(text) for (text,) in outputs]
+    readable = sum(verdict is not None for verdict in verdicts)
+    right = sum(verdict is truth for verdict, (_, truth) in zip(verdicts, pairs, strict=True))
+    log.info("format probe: %d/%d Verifier verdicts readable, %d right", readable, samples, right)
+    return {"probe_verifier_parsable": readable / samples, "probe_verifier_accuracy": right / samples,
+            "probe_verifier_example": outputs[0][0][-300:]}
 
 
 def _store_in_cache(staging: Path, metrics: dict, cached: Path) -> None:
