@@ -22,3 +22,19 @@ def commit_jsonl_shards(location, key: str, filename: str, shards: list[list[dic
         prefix = f"{key}/shard-{index:05d}-of-{len(shards):05d}"
         storage.put_bytes(join_key(prefix, filename), "".join(json.dumps(row) + "\n" for row in rows).encode())
         commit(storage, prefix)
+
+
+def die_after_checkpoint(monkeypatch, step: int, error: BaseException) -> None:
+    """Make a training phase raise `error` right after the checkpoint of optimizer update `step` is uploaded, once:
+    a kill whose resume point is committed; the next attempt runs as usual."""
+    from rzero_worker.grpo import CheckpointUploader
+
+    upload, killed = CheckpointUploader.on_save, []
+
+    def upload_then_die(self, args, state, control, **kwargs):
+        upload(self, args, state, control, **kwargs)
+        if state.global_step == step and not killed:
+            killed.append(step)
+            raise error
+
+    monkeypatch.setattr(CheckpointUploader, "on_save", upload_then_die)

@@ -13,7 +13,6 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rzero_worker import tracking
-from rzero_worker.grpo import CheckpointUploader
 from rzero_worker.phases import load_phase
 from rzero_worker.phases.context import ConfigurationError
 from rzero_worker.phases.runner import run_phase
@@ -31,7 +30,7 @@ from rzero_worker.task import (
     TrackingSettings,
     WandbSettings,
 )
-from support.artefacts import commit_jsonl_shards, summary_metrics
+from support.artefacts import commit_jsonl_shards, die_after_checkpoint, summary_metrics
 
 ROWS = [{"id": "q1", "question": "What is 2+2?", "label": "4", "score": 0.5},
         {"id": "q2", "question": "What is 3*3?", "label": "9", "score": 0.6}]
@@ -94,18 +93,10 @@ def summary_metrics_of(location, role):
 def test_a_resumed_phase_commits_whole_curves_each_update_once(tiny_model_dir, tmp_path, monkeypatch):
     location = run_root(tmp_path)
     commit_jsonl_shards(location, "iter-001/label", "train.jsonl", [ROWS])
-    upload = CheckpointUploader.on_save
-
-    def upload_then_die(self, args, state, control, **kwargs):
-        upload(self, args, state, control, **kwargs)
-        if state.global_step == 2:
-            raise RuntimeError("killed after the checkpoint of update 2")
-
-    monkeypatch.setattr(CheckpointUploader, "on_save", upload_then_die)
+    die_after_checkpoint(monkeypatch, 2, RuntimeError("killed after the checkpoint of update 2"))
     with pytest.raises(RuntimeError, match="killed"):
         run_phase(solver_task(location, tiny_model_dir), load_phase("solver"), cache_dir=tmp_path / "cache")
     assert not list(Path(location.uri).rglob("events.out.tfevents.*")), "nothing is committed by a killed attempt"
-    monkeypatch.setattr(CheckpointUploader, "on_save", upload)
     run_phase(solver_task(location, tiny_model_dir), load_phase("solver"), cache_dir=tmp_path / "cache")
 
     events = list((Path(location.uri) / "iter-001" / "solver" / "tensorboard").glob("events.out.tfevents.*"))

@@ -55,7 +55,6 @@ from trl import GRPOConfig
 
 from .grpo_trainer import RZeroGRPOTrainer
 from .task import GRPOSettings
-from .tracking import NoTrackers
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +241,7 @@ def train_grpo(ctx, model, tokenizer, reward_func: Callable, dataset, settings: 
     uploader = CheckpointUploader(lambda step, directory: distributed.save_checkpoint(ctx, step, directory))
     from .tracking_trainer import TrackerCallback
 
-    callbacks = [uploader, recorder, TrackerCallback(getattr(ctx, "trackers", None) or NoTrackers())]
+    callbacks = [uploader, recorder, TrackerCallback(ctx.trackers)]
     trainer = _build_trainer(model, tokenizer, reward_func, dataset, config, ref_model, callbacks=callbacks,
                              settings=settings)
     if fsdp:

@@ -3,13 +3,12 @@
 import pytest
 
 from rzero_worker.grading import GradingPool
-from rzero_worker.grpo import CheckpointUploader
 from rzero_worker.phases import load_phase
 from rzero_worker.phases.runner import run_phase
 from rzero_worker.phases.solver import SolverReward
 from rzero_worker.storage import is_committed, join_key, open_storage
 from rzero_worker.task import GRPOSettings, ModelInput, SolverGRPOSettings, SolverSettings, SolverTask
-from support.artefacts import commit_jsonl_shards, summary_metrics
+from support.artefacts import commit_jsonl_shards, die_after_checkpoint, summary_metrics
 
 TRAIN_ROWS = [
     {"id": "q1", "question": "What is 2+2?", "label": "4", "score": 0.5},
@@ -82,21 +81,13 @@ def test_a_killed_solver_resumes_from_its_last_checkpoint_and_ends_at_the_same_s
 ):
     commit_label_shards(local_location, [TRAIN_ROWS])
     task = solver_task(local_location, tiny_model_dir, steps=3)
-    upload = CheckpointUploader.on_save
-
-    def upload_then_die_at_step_2(self, args, state, control, **kwargs):
-        upload(self, args, state, control, **kwargs)
-        if state.global_step == 2:
-            raise KilledAfterStep("simulated kill after the checkpoint of step 2 was committed")
-
-    monkeypatch.setattr(CheckpointUploader, "on_save", upload_then_die_at_step_2)
+    die_after_checkpoint(monkeypatch, 2, KilledAfterStep("simulated kill after the checkpoint of step 2 was committed"))
     with pytest.raises(KilledAfterStep):
         run_phase(task, load_phase("solver"), cache_dir=tmp_path / "cache")
     storage = open_storage(local_location)
     assert not is_committed(storage, task.output)
     assert is_committed(storage, "iter-001/solver.ckpt/step-000002")
 
-    monkeypatch.setattr(CheckpointUploader, "on_save", upload)
     run_phase(task, load_phase("solver"), cache_dir=tmp_path / "cache")
 
     metrics = summary_metrics(storage, task.output)
