@@ -24,6 +24,9 @@ from .prompts import SOLVER_SYSTEM_PROMPT
 
 GoldReading = Literal["plain", "gsm8k", "boxed", "numeric", "first", "letter"]
 Scoring = Literal["math", "choice", "short"]
+# Your own files (a benchmark without a preset): its `answerType` names how it is scored (benchmarks.custom).
+AnswerType = Literal["math", "text", "choice"]
+ANSWER_TYPE_SCORINGS: dict[str, str] = {"math": "math", "text": "text", "choice": "options"}
 Group = Literal["maths", "general"]
 
 # How each gold reading turns a dataset field into the gold answer string (benchmarks.answers).
@@ -44,6 +47,12 @@ SCORINGS: dict[str, str] = {
     "or wrong, per evaluation.choiceFallback",
     "short": "BBEH's own matching: last \\boxed{} (else the answer line), lower-cased, LaTeX wrappers "
     "dropped; equal, '(a)' = 'a', equal as numbers, or equal without quotes or brackets",
+    "text": "your own free-form answers (answerType text): last \\boxed{} (else the answer line); equal after "
+    "unwrapping markup (LaTeX text, reST roles, backticks, bold, quotes), a final full stop and a trailing () "
+    "dropped, whitespace collapsed and case folded; a number gold: math-verify",
+    "options": "your own multiple choice (answerType choice): gold a letter or an option's text; the answer's "
+    "letter, or the text of exactly one option, or a leading 'B.' label, or its one standalone option letter "
+    "(several different letters: none); exact letter match; no option named: evaluation.choiceFallback",
 }
 
 MMLU_PRO_INSTRUCTION = (
@@ -54,6 +63,9 @@ SUPERGPQA_INSTRUCTION = (
     "Please reason step by step, and put your final answer option within \\boxed{}. "
     "Only put the letter in the box, e.g. \\boxed{A}. There is only one correct answer."
 )
+# Your own multiple choice (answerType choice): the Solver's system prompt, the options as the general presets
+# show them, and this instruction.
+CHOICE_INSTRUCTION = "Put only the letter of the correct option in the box, e.g. \\boxed{A}."
 BBEH_INSTRUCTION = "Please reason step by step, and put your final answer option within \\boxed{}."
 
 
@@ -78,6 +90,7 @@ class Prompt:
 
 
 SOLVER_PROMPT = Prompt(system=SOLVER_SYSTEM_PROMPT)
+CHOICE_PROMPT = Prompt(system=SOLVER_SYSTEM_PROMPT, instruction=CHOICE_INSTRUCTION)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from .benchmark_presets import PRESET_NAMES
+from .benchmark_presets import PRESET_NAMES, AnswerType
 from .settings_common import Sampling, Schema
 
 class GenerationSettings(Schema):
@@ -156,7 +156,7 @@ class LabelingSettings(Schema):
         return (self.min_score if self.min_score is not None else lo, self.max_score if self.max_score is not None else hi)
 
 
-_PRESET_FIXED = ("kind", "question_field", "answer_field", "answer_format")
+_PRESET_FIXED = ("kind", "question_field", "answer_field", "answer_format", "answer_type", "options_field")
 
 
 class BenchmarkSpec(Schema):
@@ -188,6 +188,18 @@ class BenchmarkSpec(Schema):
     )
     answer_format: Literal["plain", "gsm8k", "boxed"] = Field(
         default="plain", description="gsm8k: answer after '####'; boxed: last \\boxed{} (not with preset)."
+    )
+    answer_type: AnswerType = Field(
+        default="math",
+        description="How answers are graded (not with preset). math: the last \\boxed{} by math-verify. text: "
+        "free-form short answers, equal after unwrapping markup (LaTeX text, reST roles, backticks, bold, "
+        "quotes), dropping a final full stop and a trailing (), collapsing whitespace and folding case; a number "
+        "gold by math-verify. choice: multiple choice, the options in optionsField, the gold a letter or an "
+        "option's text; the Solver's letter or the text of exactly one option grades.",
+    )
+    options_field: str = Field(
+        default="options", max_length=256,
+        description="answerType choice: JSONL field holding the option texts (a list, lettered A, B, ...).",
     )
     limit: int | None = Field(default=None, ge=1, description="Use the first N items.")
     size: int = Field(default=200, ge=1, le=100000, description="Items for kind arithmetic.")
@@ -227,6 +239,9 @@ class BenchmarkSpec(Schema):
                 raise ValueError(f"benchmark {self.name!r}: preset {self.preset!r} fixes the layout; remove {names}")
         if self.kind == "jsonl" and not self.path:
             raise ValueError(f"benchmark {self.name!r}: kind jsonl needs a path")
+        if self.answer_type == "choice" and self.answer_format != "plain":
+            raise ValueError(f"benchmark {self.name!r}: answerType choice reads the gold as a letter or an option's "
+                             "text; remove answerFormat")
         return self
 
 

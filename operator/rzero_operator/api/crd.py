@@ -103,9 +103,14 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
         {"rule": "has(self.name) || has(self.preset)", "message": "name is required unless preset is set",
          "fieldPath": ".name"},
         {"rule": "!has(self.preset) || (self.kind == 'jsonl' && self.questionField == 'question'"
-                 " && self.answerField == 'answer' && self.answerFormat == 'plain')",
-         "message": "a preset fixes the layout: remove kind, questionField, answerField and answerFormat",
+                 " && self.answerField == 'answer' && self.answerFormat == 'plain' && self.answerType == 'math'"
+                 " && self.optionsField == 'options')",
+         "message": "a preset fixes the layout: remove kind, questionField, answerField, answerFormat, answerType "
+                    "and optionsField",
          "fieldPath": ".preset"},
+        {"rule": "self.answerType != 'choice' || self.answerFormat == 'plain'",
+         "message": "answerType choice reads the gold as a letter or an option's text; remove answerFormat",
+         "fieldPath": ".answerFormat"},
     ],
     # The API server's own checks of a Pod's tolerations, so a run that would make a Job the server
     # refuses is refused when it is applied.

@@ -257,6 +257,8 @@ def run_local(
             print(f"{file}: {message}", file=sys.stderr)
         return EXIT_INVALID
     layout = LocalLayout.resolve(run.metadata.name, run.spec.storage.uri, root)
+    if run.spec.corpus is not None:  # a relative corpus path means the same file as the storage uri's base
+        run.spec.corpus.uri = LocalLayout.resolve_path(run.spec.corpus.uri, root)
     lock = FileLock(layout.state_file.parent / "run.lock")
     try:
         lock.acquire(os.getpid())

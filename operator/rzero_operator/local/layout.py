@@ -36,6 +36,15 @@ class LocalLayout:
         local = (base / (uri or DEFAULT_ROOT)).expanduser().resolve()
         return cls(run_name, str(local), local)
 
+    @staticmethod
+    def resolve_path(uri: str, root: Path | None = None) -> str:
+        """A manifest's local path made absolute (relative: against `root`, default the current directory);
+        an s3:// uri as it is."""
+        if uri.startswith("s3://"):
+            return uri
+        base = Path(root) if root is not None else Path.cwd()
+        return str((base / Path(uri).expanduser()).resolve())
+
     @property
     def is_s3(self) -> bool:
         return self.storage_uri.startswith("s3://")

@@ -47,6 +47,10 @@ def read_gold(value, reading: str, options: tuple[str, ...] = ()) -> str:
         return _numeric(value)
     if reading == "letter":
         return _letter(value, options)
+    if reading == "option":  # your own multiple choice: a letter or an option's text (benchmarks.custom)
+        from .custom import option_gold
+
+        return option_gold(value, options)
     if isinstance(value, (list, dict)) or value is None:
         raise GoldError(f"is {type(value).__name__}, not text")
     text = str(value)
@@ -187,15 +191,21 @@ def bbeh_match(prediction: str | None, gold: str) -> bool:
 
 
 def predict(scoring: str, output: str, *, item_id: str = "", option_count: int = 0,
-            fallback: str = "none") -> tuple[str | None, bool]:
-    """(prediction, guessed) of one output under `scoring`; guessed only for multiple choice."""
+            fallback: str = "none", options: tuple[str, ...] = ()) -> tuple[str | None, bool]:
+    """(prediction, guessed) of one output under `scoring`; guessed only for multiple choice. `options`: the
+    item's option texts (scoring "options", your own multiple choice: benchmarks.custom)."""
     if scoring == "math":
         return extract_boxed(output), False
-    if scoring == "short":
+    if scoring in ("short", "text"):
         return answer_text(output), False
-    if scoring != "choice":
+    if scoring == "options":
+        from .custom import read_option
+
+        letter, option_count = read_option(output, options), len(options)
+    elif scoring == "choice":
+        letter = read_letter(answer_text(output), option_count)
+    else:
         raise ValueError(f"unknown scoring {scoring!r}")
-    letter = read_letter(answer_text(output), option_count)
     if letter is None and fallback == "guess":
         return guess_letter(item_id, option_count), True
     return letter, False
@@ -203,14 +213,19 @@ def predict(scoring: str, output: str, *, item_id: str = "", option_count: int =
 
 def judge(scoring: str, predictions: list[str | None], golds: list[str], pool=None) -> list[bool | None]:
     """Is each prediction right? math: math-verify equivalence in `pool` (None = undecided in time);
-    choice: the same letter; short: BBEH's match."""
+    choice and options: the same letter; short: BBEH's match; text: benchmarks.custom's normal forms, and
+    math-verify for a number gold."""
     if len(predictions) != len(golds):
         raise ValueError(f"judge: {len(predictions)} predictions but {len(golds)} golds")
     if scoring == "math":
         from ..grading import grade
 
         return grade(predictions, golds, pool)
-    if scoring == "choice":
+    if scoring == "text":
+        from .custom import text_matches
+
+        return text_matches(predictions, golds, pool)
+    if scoring in ("choice", "options"):
         return [prediction is not None and prediction == gold for prediction, gold in zip(predictions, golds)]
     if scoring == "short":
         return [bbeh_match(prediction, gold) for prediction, gold in zip(predictions, golds)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..benchmark_presets import SOLVER_PROMPT, Preset, Prompt
+from ..benchmark_presets import ANSWER_TYPE_SCORINGS, CHOICE_PROMPT, SOLVER_PROMPT, Preset, Prompt
 
 
 
@@ -18,20 +18,28 @@ class BenchmarkItem:
 
 @dataclass(frozen=True)
 class Benchmark:
-    """A loaded benchmark: its items and how they are asked and scored (a preset's way, or maths with the
-    Solver prompt for custom files and the arithmetic set)."""
+    """A loaded benchmark: its items and how they are asked and scored (a preset's way; for your own files
+    their `answerType`: math and text with the Solver prompt, choice with the options shown; the arithmetic
+    set as maths)."""
 
     name: str
     items: list[BenchmarkItem]
     preset: Preset | None = None
+    answer_type: str = "math"  # a benchmark without a preset: BenchmarkSpec.answer_type
 
     @property
     def scoring(self) -> str:
-        return self.preset.scoring if self.preset else "math"
+        return self.preset.scoring if self.preset else ANSWER_TYPE_SCORINGS[self.answer_type]
+
+    @property
+    def multiple_choice(self) -> bool:
+        return self.scoring in ("choice", "options")
 
     @property
     def prompt(self) -> Prompt:
-        return self.preset.prompt if self.preset else SOLVER_PROMPT
+        if self.preset:
+            return self.preset.prompt
+        return CHOICE_PROMPT if self.answer_type == "choice" else SOLVER_PROMPT
 
 
 class BenchmarkError(ValueError):

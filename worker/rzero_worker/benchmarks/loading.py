@@ -29,7 +29,8 @@ def load_benchmark(spec: BenchmarkSpec, storage: StorageLocation | None = None) 
     else:
         rows = read_rows(spec.path, storage)
         items = [_item(spec, preset, index, row, where) for index, (where, row) in enumerate(rows)]
-    return Benchmark(name=spec.name, items=items[: spec.limit] if spec.limit else items, preset=preset)
+    return Benchmark(name=spec.name, items=items[: spec.limit] if spec.limit else items, preset=preset,
+                     answer_type=spec.answer_type)
 
 
 def _item(spec: BenchmarkSpec, preset: Preset | None, index: int, row, where: str) -> BenchmarkItem:
@@ -38,8 +39,11 @@ def _item(spec: BenchmarkSpec, preset: Preset | None, index: int, row, where: st
     if not isinstance(row, dict):
         raise BenchmarkError(f"{where}: expected a JSON object, got {type(row).__name__}")
     if preset is None:
-        fields, hint = (spec.question_field, spec.answer_field), "set questionField/answerField"
-        question_field, gold_field, reading, options_field = (*fields, spec.answer_format, None)
+        choice = spec.answer_type == "choice"
+        fields = (spec.question_field, *((spec.options_field,) if choice else ()), spec.answer_field)
+        hint = "set questionField/answerField" + ("/optionsField" if choice else "")
+        question_field, gold_field = spec.question_field, spec.answer_field
+        reading, options_field = ("option", spec.options_field) if choice else (spec.answer_format, None)
     else:
         fields = preset.fields
         hint = f"preset {preset.name} expects the layout of {preset.source.repo}: {', '.join(fields)}"

@@ -2,7 +2,8 @@
 
 Each benchmark is asked and scored its own way (benchmarks.Benchmark): the paper's maths presets and
 custom files with the Solver prompt, the last `\\boxed{}` and math-verify; multiple choice by option
-letter; BBEH by its fuzzy match (see benchmarks.answers). A benchmark with `samples: k` also gets k
+letter; BBEH by its fuzzy match (see benchmarks.answers); your own files of free-form text answers or of
+multiple choice (answerType text, choice) as benchmarks.custom says. A benchmark with `samples: k` also gets k
 sampled answers per item and reports avg@k.
 
 Sharded like generation and labelling: shard i of K takes items i, i+K, i+2K... of EVERY benchmark (so
@@ -41,7 +42,7 @@ def run(ctx: PhaseContext) -> dict:
             rows = evaluate_benchmark(generator, benchmark, spec, items, task, pool)
             write_jsonl(ctx.staging / f"items-{benchmark.name}.jsonl", rows)
             scores[benchmark.name] = rows_score(
-                rows, preset=spec.preset, multiple_choice=benchmark.scoring == "choice", k=spec.samples
+                rows, preset=spec.preset, multiple_choice=benchmark.multiple_choice, k=spec.samples
             )
             log.info("%s: %d/%d correct (shard %s)", benchmark.name, scores[benchmark.name]["correct"], len(rows),
                      task.shard.key)
@@ -99,7 +100,8 @@ def score_outputs(benchmark: Benchmark, items: list[BenchmarkItem], outputs: lis
     """Per-item rows: the prediction read from each output and whether it is right."""
     scoring = benchmark.scoring
     predicted = [
-        predict(scoring, output, item_id=item.id, option_count=len(item.options), fallback=fallback)
+        predict(scoring, output, item_id=item.id, option_count=len(item.options), fallback=fallback,
+                options=item.options)
         for item, output in zip(items, outputs)
     ]
     verdicts = judge(scoring, [prediction for prediction, _ in predicted], [item.gold for item in items], pool)
@@ -107,7 +109,7 @@ def score_outputs(benchmark: Benchmark, items: list[BenchmarkItem], outputs: lis
     for item, (prediction, guessed), verdict, output in zip(items, predicted, verdicts, outputs):
         row = {"id": item.id, "question": item.question, "gold": item.gold, "prediction": prediction,
                "correct": verdict is True, "output": output}
-        if scoring == "choice":
+        if benchmark.multiple_choice:
             row["guessed"] = guessed
         rows.append(row)
     return rows
@@ -120,7 +122,7 @@ def _sample_verdicts(benchmark: Benchmark, items: list[BenchmarkItem], sampled: 
     for item, outputs in zip(items, sampled):
         predictions = [
             predict(benchmark.scoring, output, item_id=f"{item.id}/{j}", option_count=len(item.options),
-                    fallback=task.settings.choice_fallback)[0]
+                    fallback=task.settings.choice_fallback, options=item.options)[0]
             for j, output in enumerate(outputs)
         ]
         per_item.append(predictions)
