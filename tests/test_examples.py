@@ -20,6 +20,11 @@ CRD_FILE = REPO / "crds" / "rzeroruns.rzero.dev.yaml"
 DEMO = EXAMPLES / "local-demo.yaml"
 PAPER = EXAMPLES / "qwen3-4b-base.yaml"
 WATCH = EXAMPLES / "watch-labels.yaml"
+DOCS_LOCAL = EXAMPLES / "python-docs-local.yaml"
+DOCS_CLUSTER = EXAMPLES / "python-docs-cluster.yaml"
+EVERY = [DEMO, PAPER, WATCH, DOCS_LOCAL, DOCS_CLUSTER]
+# The shared data sits beside the repository (../shared/data, in CI too); examples name it relatively.
+PYTHON_LIBRARY = REPO.parent / "shared" / "data" / "python-3.11-library.jsonl"
 
 
 def crd_schema() -> dict:
@@ -28,12 +33,12 @@ def crd_schema() -> dict:
     return openapi_to_json_schema(version["schema"]["openAPIV3Schema"])
 
 
-@pytest.mark.parametrize("example", [DEMO, PAPER, WATCH], ids=lambda p: p.name)
+@pytest.mark.parametrize("example", EVERY, ids=lambda p: p.name)
 def test_example_validates_offline(example):
     assert validate_file(example) == []
 
 
-@pytest.mark.parametrize("example", [DEMO, PAPER, WATCH], ids=lambda p: p.name)
+@pytest.mark.parametrize("example", EVERY, ids=lambda p: p.name)
 def test_example_validates_against_the_committed_crd_schema(example):
     jsonschema.validate(yaml.safe_load(example.read_text()), crd_schema())
 
@@ -87,6 +92,63 @@ def test_the_paper_example_evaluates_the_papers_ten_benchmarks_from_one_staged_l
     assert spec.evaluation.max_tokens is None  # each preset's reference answer length
     assert {b.name for b in benchmarks if b.samples} == {"amc23", "aime24", "aime25"}
     assert "rzero benchmarks prepare all --out s3://rzero/benchmarks/r-zero" in PAPER.read_text()
+
+
+def test_the_python_docs_example_runs_locally_grounded_in_the_shared_corpus_with_document_labels():
+    from rzero_operator.local.executor import load_run, resolve_paths
+
+    spec = validate_manifest(yaml.safe_load(DOCS_LOCAL.read_text())).spec
+    assert spec.model == "builtin:smollm2-135m-instruct" and spec.device.device == "cpu" and spec.iterations == 1
+    assert spec.corpus.uri == "../shared/data/python-3.11-library.jsonl"  # relative: never a copy in the repository
+    assert spec.labeling.label == "document"
+    demo = validate_manifest(yaml.safe_load(DEMO.read_text())).spec
+    assert spec.warmup == demo.warmup  # the demo's warm-up: one cached warm-up serves both
+    assert spec.generation.num_questions <= 64 and spec.labeling.samples <= 8
+    assert spec.challenger.grpo.steps <= 2 and spec.solver.grpo.steps <= 2
+    assert [(b.name, b.answer_type, b.path) for b in spec.evaluation.benchmarks] == [
+        ("python-docs", "text", "examples/python-docs-questions.jsonl"),
+        ("python-docs-choice", "choice", "examples/python-docs-questions.jsonl")]
+    # `rzero run` from the repository root resolves both as it resolves storage.uri
+    run = load_run(DOCS_LOCAL)
+    resolve_paths(run, REPO)
+    assert Path(run.spec.corpus.uri) == PYTHON_LIBRARY.resolve()
+    assert Path(run.spec.evaluation.benchmarks[0].path) == (EXAMPLES / "python-docs-questions.jsonl").resolve()
+
+
+@pytest.mark.skipif(not PYTHON_LIBRARY.is_file(), reason="../shared/data/python-3.11-library.jsonl is not here")
+def test_the_python_docs_example_reads_the_shared_corpus_at_its_passage_size():
+    from rzero_operator.local.executor import load_run, resolve_paths
+    from rzero_worker.corpus import read_corpus
+
+    run = load_run(DOCS_LOCAL)
+    resolve_paths(run, REPO)
+    stats = read_corpus(run.spec.corpus).stats()
+    assert stats["documents"] == 1797 and set(stats["skipped"].values()) == {0}
+    assert stats["passages"] > 1797
+
+
+def test_the_held_out_python_questions_grade_as_free_form_and_as_multiple_choice():
+    from rzero_worker.benchmarks import load_benchmark
+
+    spec = validate_manifest(yaml.safe_load(DOCS_LOCAL.read_text())).spec
+    text, choice = (load_benchmark(b.model_copy(update={"path": str(REPO / b.path)})) for b in spec.evaluation.benchmarks)
+    assert len(text.items) == len(choice.items) == 16 and (text.scoring, choice.scoring) == ("text", "options")
+    for free, lettered in zip(text.items, choice.items):
+        assert len(lettered.options) == 4
+        assert lettered.options["ABCD".index(lettered.gold)] == free.gold  # the gold is the option's text
+    assert {item.gold for item in text.items} >= {"str.join", "False", "KeyError", "(3, 2)"}
+
+
+def test_the_python_docs_cluster_form_reads_the_corpus_from_s3_on_gpus_beside_the_papers_benchmarks():
+    spec = validate_manifest(yaml.safe_load(DOCS_CLUSTER.read_text())).spec
+    local = validate_manifest(yaml.safe_load(DOCS_LOCAL.read_text())).spec
+    assert spec.model == "Qwen/Qwen3-4B-Base" and spec.device.device == "cuda" and spec.resources.gpus >= 1
+    assert spec.corpus.uri.startswith("s3://") and spec.storage.uri.startswith("s3://") and spec.storage.secret_ref.name
+    assert spec.labeling.label == local.labeling.label == "document" and not spec.warmup.enabled
+    benchmarks = spec.evaluation.benchmarks
+    assert [(b.name, b.answer_type) for b in benchmarks[:2]] == [(b.name, b.answer_type) for b in local.evaluation.benchmarks]
+    assert all(b.path.startswith("s3://") for b in benchmarks)
+    assert [b.preset for b in benchmarks[2:]] == ["gsm8k", "math500", "mmlu-pro"]
 
 
 @pytest.mark.demo

@@ -64,6 +64,17 @@ def load_run(path: Path) -> RZeroRun:
     return run
 
 
+def resolve_paths(run: RZeroRun, root: Path | None) -> None:
+    """The manifest's local input paths (spec.corpus.uri, benchmark paths) made absolute as storage.uri is
+    (relative: against --root, default the current directory), so that every phase process reads the same
+    file wherever it starts."""
+    if run.spec.corpus is not None:
+        run.spec.corpus.uri = LocalLayout.resolve_path(run.spec.corpus.uri, root)
+    for benchmark in run.spec.evaluation.benchmarks:
+        if benchmark.path:
+            benchmark.path = LocalLayout.resolve_path(benchmark.path, root)
+
+
 def spec_digest(run: RZeroRun) -> str:
     """Identity of the spec, to bump the local 'generation' when the manifest is edited between runs."""
     return hashlib.sha256(json.dumps(run.spec.wire(), sort_keys=True).encode()).hexdigest()
@@ -257,8 +268,7 @@ def run_local(
             print(f"{file}: {message}", file=sys.stderr)
         return EXIT_INVALID
     layout = LocalLayout.resolve(run.metadata.name, run.spec.storage.uri, root)
-    if run.spec.corpus is not None:  # a relative corpus path means the same file as the storage uri's base
-        run.spec.corpus.uri = LocalLayout.resolve_path(run.spec.corpus.uri, root)
+    resolve_paths(run, root)
     lock = FileLock(layout.state_file.parent / "run.lock")
     try:
         lock.acquire(os.getpid())

@@ -129,6 +129,15 @@ def test_a_gold_text_that_two_options_share_is_refused():
         option_gold("len", ("len", "``len``", "id"))
 
 
+def test_options_that_differ_only_in_case_are_told_apart_by_case():
+    options = ("abc", "ABC", "Abc", "aBC")
+    assert option_gold("ABC", options) == "B" and option_gold("Abc", options) == "C"
+    assert read_option("\\boxed{aBC}", options) == "D" and read_option("\\boxed{ABC}", options) == "B"
+    assert read_option("\\boxed{abC}", options) is None  # none has that case
+    # free-form answers fold case: for a benchmark where case matters, ask it as multiple choice
+    assert normalize_text("ABC") == normalize_text("abc")
+
+
 def held_out(tmp_path, rows) -> str:
     path = tmp_path / "held-out.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))

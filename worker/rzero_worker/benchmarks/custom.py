@@ -14,8 +14,8 @@ is never handed to math-verify, which reads numbers out of words (`2to3`). Nothi
 is not `str.join`.
 
 `choice` (scoring "options"). Each row has its option texts (`optionsField`, lettered A, B, ...); the gold
-field is a letter among them or the text of one of them (normal forms compared; an ambiguous or unknown
-text is refused when the file is loaded). The Solver is shown the options as the general presets show
+field is a letter among them or the text of one of them (normal forms compared, case deciding between
+options that differ only in case; an ambiguous or unknown text is refused when the file is loaded). The Solver is shown the options as the general presets show
 them and asked for the letter; its final answer (read as for `text`) names an option when it is
   1. one letter of an option, bare or wrapped (`B`, `(B)`, `\text{B}`);
   2. else, the text of exactly one option (`str.join` for the option `str.join`);
@@ -45,7 +45,7 @@ _LABEL = re.compile(r"^\(?([A-Z])[.):]\s+\S")
 _STANDALONE = re.compile(r"(?<![A-Za-z\\])([A-Z])(?![A-Za-z])")
 
 
-def normalize_text(answer: str | None) -> str:
+def normalize_text(answer: str | None, *, fold_case: bool = True) -> str:
     """The form free-form answers are compared in (see the module docstring)."""
     text = _REST_ROLE.sub(r"\1", _LATEX_WRAPPER.sub(r"\1", answer or ""))
     previous = None
@@ -61,7 +61,8 @@ def normalize_text(answer: str | None) -> str:
                 break
     text = " ".join(text.split()).replace(", ", ",")
     call = _CALL.match(text)
-    return (call.group(1) if call else text).casefold()
+    text = call.group(1) if call else text
+    return text.casefold() if fold_case else text
 
 
 def is_number(answer: str | None) -> bool:
@@ -127,6 +128,11 @@ def read_option(output: str | None, options: tuple[str, ...]) -> str | None:
 
 
 def _option_by_text(text: str, options: tuple[str, ...]) -> str | None:
+    """The letter of the one option whose normal form is the text's; options that differ only in case
+    (`abc`, `ABC`) are told apart by case."""
     wanted = normalize_text(text)
-    matches = [LETTERS[i] for i, option in enumerate(options) if normalize_text(option) == wanted]
-    return matches[0] if len(matches) == 1 else None
+    matches = [i for i, option in enumerate(options) if normalize_text(option) == wanted]
+    if len(matches) > 1:
+        exact = normalize_text(text, fold_case=False)
+        matches = [i for i in matches if normalize_text(options[i], fold_case=False) == exact]
+    return LETTERS[matches[0]] if len(matches) == 1 else None
