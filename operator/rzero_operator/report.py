@@ -276,7 +276,8 @@ def _score_section(rows: list[IterationRow], evaluation: dict[int, dict[str, dic
         "", "## Evaluation", "",
         "Accuracy in percent; from iteration 1 on, the change from iteration 0 (the base model) in points. "
         "MATH AVG is the mean over the paper's maths benchmarks evaluated, Overall AVG the mean of MATH AVG "
-        "and the general-reasoning ones (SuperGPQA, MMLU-Pro, BBEH), as in the paper's tables.",
+        "and the general-reasoning ones (SuperGPQA, MMLU-Pro, BBEH), as in the paper's tables; the run's own "
+        "benchmarks follow by name and are in neither average.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),

@@ -26,3 +26,23 @@ def test_cells_show_the_change_from_iteration_0_only_where_iteration_0_has_a_val
 
 def test_no_scores_no_table():
     assert score_table([row(1, {})]) == (["iteration"], [])
+
+
+def test_a_runs_own_benchmarks_stand_beside_the_papers_and_stay_out_of_its_averages():
+    from rzero_worker.benchmarks import merge_scores, paper_averages, score_entry
+
+    shards = [  # two evaluate shards' scores, as their summaries carry them
+        {"gsm8k": score_entry(3, 4, preset="gsm8k"), "mmlu-pro": score_entry(1, 4, preset="mmlu-pro", guessed=1),
+         "python-docs": score_entry(1, 8), "python-docs-choice": score_entry(4, 8, guessed=2)},
+        {"gsm8k": score_entry(1, 4, preset="gsm8k"), "mmlu-pro": score_entry(1, 4, preset="mmlu-pro", guessed=0),
+         "python-docs": score_entry(2, 8), "python-docs-choice": score_entry(2, 8, guessed=0)},
+    ]
+    scores = merge_scores(shards)
+    averages = paper_averages(scores)
+    assert averages == {"math_average": 0.5, "overall_average": 0.375}  # GSM8K 4/8, MMLU-Pro 2/8: no python-docs
+    assert scores["python-docs-choice"] == score_entry(6, 16, guessed=2)
+
+    accuracies = {name: entry["accuracy"] for name, entry in scores.items()}
+    header, body = score_table([row(0, accuracies, **averages)], digits=1)
+    assert header == ["iteration", "Overall AVG", "MATH AVG", "GSM8K", "MMLU-Pro", "python-docs", "python-docs-choice"]
+    assert body == [["0", "37.5", "50.0", "50.0", "25.0", "18.8", "37.5"]]

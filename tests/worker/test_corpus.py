@@ -230,3 +230,36 @@ def test_the_python_library_reference_reads_whole():
     for passage in corpus.passages[::97]:
         assert rows[passage.document_id][passage.start : passage.end] == passage.text
         assert len(passage.text) <= 1500
+
+
+@pytest.mark.skipif(not PYTHON_LIBRARY.is_file(), reason="../shared/data/python-3.11-library.jsonl is not here")
+def test_the_python_library_reference_with_bad_lines_mixed_in_skips_each_by_reason_and_reads_the_same(tmp_path):
+    """Real, messy documentation (reST markup, long sections) with one bad line of each kind after every 20th
+    of its first 200 sections: each skipped under its reason, the good sections read as without them."""
+    lines = PYTHON_LIBRARY.read_bytes().split(b"\n")[:200]
+    bad = {
+        "not_utf8": b'{"id": "bad", "text": "caf\xe9"}',
+        "lone_surrogate": b'{"id": "bad", "text": "\\udc80 lone"}',
+        "binary": b'{"id": "bad", "text": "a\\u0000b"}',
+        "empty": b'{"id": "bad", "text": "\\n\\t "}',
+        "malformed_json": b'{"id": "bad", "text": "cut off',
+        "no_text": b'{"id": "bad", "title": "no text field"}',
+        "too_large": b'{"id": "bad", "text": "' + b"y" * 100_001 + b'"}',
+    }
+    messy = [part for number, line in enumerate(lines) for part in ([line, *bad.values()] if number % 20 == 0 else [line])]
+    (tmp_path / "clean.jsonl").write_bytes(b"\n".join(lines))
+    (tmp_path / "messy.jsonl").write_bytes(b"\n".join(messy))
+    fields = {"max_document_bytes": 100_000}  # the largest section has 87,216 bytes
+
+    clean = read_corpus(CorpusSettings(uri=str(tmp_path / "clean.jsonl"), **fields))
+    dirty = read_corpus(CorpusSettings(uri=str(tmp_path / "messy.jsonl"), **fields))
+
+    assert clean.documents == dirty.documents == 200 and set(clean.stats()["skipped"].values()) == {0}
+    assert {reason: count for reason, count in dirty.stats()["skipped"].items() if count} == dict.fromkeys(bad, 10)
+    assert [(p.document_id, p.start, p.end, p.text) for p in dirty.passages] == [
+        (p.document_id, p.start, p.end, p.text) for p in clean.passages]
+    first = json.loads(lines[0])
+    assert dirty.passages[0].document_id == first["id"] == "2to3#1"
+    assert dirty.passages[0].provenance() == {"document_id": "2to3#1", "source": str(tmp_path / "messy.jsonl"),
+                                              "start": 0, "end": dirty.passages[0].end}
+    assert ":mod:`lib2to3`" in first["text"]  # the markup stays in: what the Challenger is shown
