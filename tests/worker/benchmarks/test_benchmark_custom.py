@@ -103,6 +103,12 @@ def test_a_multiple_choice_reply_names_an_option_by_letter_or_text(output, lette
     assert predict("options", output, item_id="q", options=OPTIONS, fallback="none") == (letter, False)
 
 
+@pytest.mark.parametrize(("output", "letter"), [("\\boxed{4}.", "A"), ("\\boxed{5}", "B"), ("\\boxed{7}", None),
+                                               ("\\boxed{None}", "D"), ("\\boxed{D}", "D")])
+def test_an_option_whose_text_is_one_character_is_named_by_its_text(output, letter):
+    assert read_option(output, ("4", "5", "6", "None")) == letter
+
+
 def test_a_reply_naming_no_option_is_guessed_or_wrong_as_choice_fallback_says():
     letter, guessed = predict("options", "\\boxed{A or C}", item_id="q7", options=OPTIONS, fallback="guess")
     assert guessed and letter in "ABCD"

@@ -113,7 +113,7 @@ def read_option(output: str | None, options: tuple[str, ...]) -> str | None:
     valid = LETTERS[: len(options)]
     unwrapped = _LATEX_WRAPPER.sub(r"\1", answer).strip()
     bare = unwrapped.strip(" ()[]{}.:*$`'\"")
-    if len(bare) == 1:
+    if len(bare) == 1 and bare.isalpha():
         return bare.upper() if bare.upper() in valid else None
     by_text = _option_by_text(unwrapped, options)
     if by_text is not None:
