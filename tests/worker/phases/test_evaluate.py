@@ -118,13 +118,39 @@ def check_rows_follow_from_their_outputs(benchmark, items, rows, pool):
     for row in rows:
         item = items[row["id"]]
         prediction, guessed = predict(benchmark.scoring, row["output"], item_id=item.id,
-                                      option_count=len(item.options), fallback="guess")
+                                      option_count=len(item.options), fallback="guess", options=item.options)
         assert row["prediction"] == prediction
         assert row["correct"] == (judge(benchmark.scoring, [prediction], [item.gold], pool)[0] is True)
-        if benchmark.scoring == "choice":
+        if benchmark.multiple_choice:
             assert row["guessed"] == guessed
             if guessed:  # the tiny model writes no letters: the reference's guess, reproducibly
                 assert prediction == guess_letter(item.id, len(item.options))
+
+
+def test_a_held_out_file_of_your_own_grades_as_free_form_and_as_multiple_choice(local_location, tiny_model_dir,
+                                                                              tmp_path, pool):
+    held_out = tmp_path / "held-out.jsonl"
+    held_out.write_text("".join(json.dumps(row) + "\n" for row in [
+        {"id": "q1", "question": "Which str method joins an iterable?", "answer": "str.join",
+         "options": ["str.split", "str.concat", "str.join", "str.format"]},
+        {"id": "q2", "question": "What is bool([])?", "answer": "False", "options": ["True", "False"]},
+    ]))
+    specs = [BenchmarkSpec(name="docs", path=str(held_out), answer_type="text"),
+             BenchmarkSpec(name="docs-choice", path=str(held_out), answer_type="choice")]
+    task = evaluate_task(local_location, tiny_model_dir, specs, choice_fallback="guess")
+
+    assert run_phase(task, load_phase("evaluate"), cache_dir=tmp_path / "cache") == 0
+
+    storage = open_storage(local_location)
+    scores = summary_metrics(storage, task.output)["scores"]
+    for spec in specs:
+        benchmark = load_benchmark(spec)
+        rows = read_jsonl(storage, join_key(task.output, f"items-{spec.name}.jsonl"))
+        assert [(row["id"], row["gold"]) for row in rows] == (
+            [("q1", "str.join"), ("q2", "False")] if spec.name == "docs" else [("q1", "C"), ("q2", "B")])
+        check_rows_follow_from_their_outputs(benchmark, {item.id: item for item in benchmark.items}, rows, pool)
+        assert scores[spec.name] == rows_score(rows, multiple_choice=benchmark.multiple_choice)
+    assert "guessed" in scores["docs-choice"] and "guessed" not in scores["docs"]
 
 
 def test_a_file_that_does_not_match_its_preset_fails_the_phase_as_a_configuration_error(
