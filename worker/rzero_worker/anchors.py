@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import random
 import re
 from collections import Counter
@@ -93,8 +94,8 @@ def normalized(question: str) -> str:
 
 
 def mix_count(kept: int, ratio: float) -> int:
-    """Anchor rows the Solver trains on beside `kept` generated questions (anchors.mixRatio)."""
-    return int(round(ratio * kept))
+    """Anchor rows the Solver trains on beside `kept` generated questions (anchors.mixRatio), halves rounded up."""
+    return math.floor(ratio * kept + 0.5)
 
 
 def read_anchors(anchors: AnchorInput, storage: StorageLocation | None = None) -> Anchors:

@@ -91,7 +91,7 @@ class AnchorSettings(Schema):
     mix_ratio: float = Field(
         default=0.1, ge=0, le=10,
         description="Anchor rows added to the Solver's training per kept generated question: round(mixRatio x kept) "
-        "rows, drawn with the run's seed (each anchor once before any repeats); 0 = none.",
+        "rows (halves up), drawn with the run's seed (each anchor once before any repeats); 0 = none.",
     )
 
 

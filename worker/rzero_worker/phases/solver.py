@@ -6,7 +6,7 @@ reward function. Reward: `rewards.solver_rewards` (1 when the answer, read as th
 is equivalent to the label under the run's checker, with the optional `<think>` format weight of the
 reference code).
 
-With spec.anchors (anchors.py): round(anchors.mixRatio x kept) anchor rows ({question, label: its answer,
+With spec.anchors (anchors.py): round(anchors.mixRatio x kept) anchor rows (halves up) ({question, label: its answer,
 anchor: true}, each anchor once before any repeats, drawn with the task seed) join the kept questions before the
 rollout order is drawn; `anchors_mixed` in the summary counts them. They are added only beside kept questions:
 with none kept the Solver is carried forward as below. An anchor that is an evaluation question was dropped when
