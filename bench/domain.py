@@ -19,7 +19,8 @@ The last line is one JSON object: passages in the corpus, read by the prompts an
 valid grounded questions; kept; vote-vs-document agreement; the exact arithmetic oracle's checks (it answers
 only pure arithmetic questions, rare here); the reward spread of both roles; anchors used (shown to the
 Challenger and mixed into the Solver's training, from the summaries: 0 while the example has no spec.anchors);
-the held-out benchmark's scores before and after (free-form and multiple choice); wall time per phase.
+the held-out benchmark's scores before and after (free-form and multiple choice); wall and CPU seconds per
+phase (the CPU seconds say what the run cost when other jobs share the cores and stretch the wall time).
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ sys.path[:0] = [str(REPO / "bench")]
 from demo import _metrics, _sum, phase_seconds, run_demo, summaries  # noqa: E402
 
 BUDGET_S = 600.0
+
+
+def phase_cpu_seconds(found: list[dict]) -> dict[str, float]:
+    """CPU seconds each committed phase's worker reported (its share of the cores, whatever else runs)."""
+    cpu: dict[str, float] = {}
+    for body in found:
+        key = f"iter-{body['iteration']:03d}/{body['phase']}"
+        cpu[key] = round(cpu.get(key, 0.0) + float((body.get("metrics") or {}).get("cpu_seconds") or 0.0), 1)
+    return cpu
 
 
 def manifest_for(source: Path, root: Path, questions: int) -> Path:
@@ -132,7 +142,8 @@ def main() -> int:
         found = summaries(root / "rzero-runs")
         result = {"succeeded": code == 0, "wall_s": round(wall, 1), "budget_ratio": round(wall / BUDGET_S, 3),
                   "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
-                  **figures(found, root / "rzero-runs"), "phase_seconds": phase_seconds(found)}
+                  **figures(found, root / "rzero-runs"), "phase_seconds": phase_seconds(found),
+                  "phase_cpu_seconds": phase_cpu_seconds(found)}
     print(json.dumps(result))
     return 0 if result["succeeded"] else 1
 

@@ -65,6 +65,9 @@ def test_the_normal_form_of_a_free_form_answer(answer, form):
         ("5", "\\boxed{5.0}", "5.0", True),                       # a number gold: math-verify
         ("0.75", "\\boxed{\\frac{3}{4}}", "\\frac{3}{4}", True),
         ("-3", "\\boxed{-2}", "-2", False),
+        ("1,000", "\\boxed{1000}", "1000", True),                # thousands commas on either side
+        ("1000", "\\boxed{1,000}", "1,000", True),
+        ("1,5", "\\boxed{1.5}", "1.5", False),                   # not a thousands comma: a text gold
         ("2to3", "\\boxed{2}", "2", False),                       # a text gold never goes to math-verify
         ("(3, 2)", "\\boxed{(3,2)}", "(3,2)", True),              # no space after a comma
         ("(3, 2)", "\\boxed{(2, 3)}", "(2, 3)", False),

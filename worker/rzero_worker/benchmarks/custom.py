@@ -9,7 +9,8 @@ roles (:func:`len`, :meth:`~str.join`) unwrapped; paired wrappers at the ends st
 full stop; whitespace collapsed and none kept after a comma (`(3, 2)` = `(3,2)`); a trailing `()` after a
 dotted name dropped (`str.join()` = `str.join`); case folded (`true` = `True`).
 Equal normal forms are right. Otherwise, when the gold's normal form is a plain number (`18`, `-0.5`,
-`3/4`, `\frac{3}{4}`), math-verify decides in the grading pool (`3.0` = `3`, `0.75` = `3/4`); a text gold
+`3/4`, `\frac{3}{4}`, `1,000`), math-verify decides in the grading pool (`3.0` = `3`, `0.75` = `3/4`,
+`1000` = `1,000`: thousands commas dropped on both sides); a text gold
 is never handed to math-verify, which reads numbers out of words (`2to3`). Nothing else is fuzzy: `join`
 is not `str.join`.
 
@@ -43,6 +44,7 @@ _PAIRS = (("``", "``"), ("**", "**"), ("`", "`"), ("*", "*"), ("'", "'"), ('"', 
 _CALL = re.compile(r"^([A-Za-z_][\w.]*)\(\)$")
 _LABEL = re.compile(r"^\(?([A-Z])[.):]\s+\S")
 _STANDALONE = re.compile(r"(?<![A-Za-z\\])([A-Z])(?![A-Za-z])")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 
 
 def normalize_text(answer: str | None, *, fold_case: bool = True) -> str:
@@ -67,7 +69,7 @@ def normalize_text(answer: str | None, *, fold_case: bool = True) -> str:
 
 def is_number(answer: str | None) -> bool:
     """A plain number in normal form: the golds math-verify may decide."""
-    return numeric_value(normalize_text(answer).replace(" ", "").replace(",", "")) is not None
+    return numeric_value(_THOUSANDS.sub("", normalize_text(answer))) is not None
 
 
 def text_matches(predictions: list[str | None], golds: list[str], pool) -> list[bool | None]:
@@ -85,7 +87,9 @@ def text_matches(predictions: list[str | None], golds: list[str], pool) -> list[
     if numeric:
         from ..grading import grade
 
-        decided = grade([predictions[i] for i in numeric], [golds[i] for i in numeric], pool)
+        # math-verify would read "1,000" as a pair: thousands commas dropped on both sides
+        decided = grade([_THOUSANDS.sub("", predictions[i]) for i in numeric],
+                        [_THOUSANDS.sub("", golds[i]) for i in numeric], pool)
         for index, verdict in zip(numeric, decided):
             verdicts[index] = verdict
     return verdicts
