@@ -254,3 +254,28 @@ def test_the_variance_objective_without_a_corpus_is_refused_by_both_in_the_same_
     assert server.endswith(words) and caught.value.errors == [f"spec.challenger.objective: {words}"]
     doc["spec"]["corpus"] = {"uri": "docs"}
     assert ApiServerModel(build_crd()).create(copy.deepcopy(doc)) == [] and validate_manifest(doc)
+
+
+@pytest.mark.parametrize(("benchmark", "words"), [
+    ({"name": "docs", "path": "q.jsonl", "answerType": "choice", "answerFormat": "boxed"},
+     "answerType choice reads the gold as a letter or an option's text; remove answerFormat"),
+    ({"preset": "gsm8k", "path": "q.jsonl", "answerType": "text"}, "remove "),
+    ({"preset": "mmlu-pro", "path": "q.jsonl", "optionsField": "choices"}, "remove "),
+])
+def test_a_benchmark_field_that_does_not_apply_is_refused_by_both(benchmark, words):
+    pytest.importorskip("celpy", reason="evaluates the CRD's CEL rules with cel-python (test extra)")
+    from support.crd_server import ApiServerModel
+
+    doc = {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {"name": "demo"},
+           "spec": {"model": "m", "storage": {"uri": "runs"}, "evaluation": {"benchmarks": [benchmark]}}}
+    [server] = ApiServerModel(build_crd()).create(copy.deepcopy(doc))
+    with pytest.raises(InvalidManifest) as caught:
+        validate_manifest(doc)
+
+    [error] = caught.value.errors
+    assert words in server and words in error
+    if "answerFormat" in benchmark:
+        assert server.endswith(words) and error.endswith(words)
+    fixed = {key: value for key, value in benchmark.items() if key not in ("answerFormat", "answerType", "optionsField")}
+    doc["spec"]["evaluation"]["benchmarks"] = [{**fixed, "answerType": "choice"} if "name" in fixed else fixed]
+    assert ApiServerModel(build_crd()).create(copy.deepcopy(doc)) == [] and validate_manifest(doc)
