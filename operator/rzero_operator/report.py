@@ -46,6 +46,8 @@ class IterationRow:
     answer_entropy: float | None = None  # proxies when no oracle checked anything
     band_edge_share: float | None = None
     mean_score: float | None = None
+    win_rate: float | None = None  # spec.task open-ended: against iteration 0 (api/openended.py)
+    win_rate_ci95: list[float] | None = None
 
 
 def _accuracy(value: Any) -> float | None:
@@ -79,6 +81,8 @@ def iteration_rows(status: dict) -> list[IterationRow]:
                 answer_entropy=entry.get("answerEntropy"),
                 band_edge_share=entry.get("bandEdgeShare"),
                 mean_score=entry.get("meanScore"),
+                win_rate=(entry.get("winRate") or {}).get("winRate"),
+                win_rate_ci95=(entry.get("winRate") or {}).get("winRateCi95"),
             )
         )
     return sorted(rows, key=lambda row: row.iteration)

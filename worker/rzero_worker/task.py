@@ -30,6 +30,11 @@ from .settings_oversight import (  # noqa: F401
 from .settings_training import (  # noqa: F401
     ChallengerGRPOSettings, ChallengerSettings, GRPOSettings, SolverGRPOSettings, SolverSettings, WarmupSettings,
 )
+from .settings_task import HeldOutSettings, OpenEndedInput, TaskKind, TaskSettings, WinRateInput  # noqa: F401
+
+# spec.task kind open-ended (openended/): the phases that read it carry this field; None = the verifiable loop.
+_OPEN_ENDED_FIELD = dict(default=None, description="spec.task open-ended: the task settings and the Verifier that "
+                         "scores responses (unset: the verifiable loop).")
 
 # --------------------------------------------------------------------------------------------------
 # Tasks: one per phase
@@ -67,6 +72,7 @@ class ChallengerTask(TaskBase):
     solver: ModelInput
     settings: ChallengerSettings = Field(default_factory=ChallengerSettings)
     grading: Grading = Field(default_factory=Grading, description="The run's reading and checker: p-hat uses them.")
+    open_ended: OpenEndedInput | None = Field(**_OPEN_ENDED_FIELD)
 
 
 class GenerateTask(TaskBase):
@@ -78,6 +84,7 @@ class GenerateTask(TaskBase):
     corpus: CorpusSettings | None = Field(
         default=None, description="The run's spec.corpus: passages to ground questions in."
     )
+    open_ended: OpenEndedInput | None = Field(**_OPEN_ENDED_FIELD)
 
 
 class LabelTask(TaskBase):
@@ -90,6 +97,7 @@ class LabelTask(TaskBase):
     verifier: VerifierInput | None = Field(
         default=None, description="The Verifier that vetoes kept labels (set when labeling.verifier is veto)."
     )
+    open_ended: OpenEndedInput | None = Field(**_OPEN_ENDED_FIELD)
 
     @model_validator(mode="after")
     def _verifier_when_veto(self) -> "LabelTask":
@@ -104,6 +112,7 @@ class SolverTask(TaskBase):
     dataset: str = Field(max_length=1024, pattern=RUN_KEY, description="Run-relative key of the label output (all shards are read).")
     settings: SolverSettings = Field(default_factory=SolverSettings)
     grading: Grading = Field(default_factory=Grading, description="The run's reading and checker: the reward uses them.")
+    open_ended: OpenEndedInput | None = Field(**_OPEN_ENDED_FIELD)
 
 
 class EvaluateTask(TaskBase):
@@ -111,6 +120,10 @@ class EvaluateTask(TaskBase):
     model: ModelInput
     shard: Shard = Field(default_factory=Shard, description="Items i with i % count == index of every benchmark.")
     settings: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    win_rate: WinRateInput | None = Field(
+        default=None, description="spec.task open-ended with heldOut, from iteration 1: the win rate against "
+        "iteration 0's Solver (openended/winrate.py).",
+    )
 
 
 class ExportedModel(Schema):

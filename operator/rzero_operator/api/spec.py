@@ -26,6 +26,7 @@ from rzero_worker.task import (
     OracleSettings,
     Schema,
     SolverSettings,
+    TaskSettings,
     TrackingSettings,
     VerifierSettings,
     WarmupSettings,
@@ -316,6 +317,11 @@ class RZeroRunSpec(Schema):
     iterations: int = Field(default=3, ge=1, le=100, description="Challenger/Solver rounds (paper: 3).")
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Root seed; every task's seed derives from it.")
     storage: StorageSpec = Field(description="Where the run's artefacts live.")
+    task: TaskSettings = Field(
+        default_factory=TaskSettings,
+        description="What the run learns: verifiable maths questions (R-Zero, the default) or open-ended tasks in a "
+        "domain you describe, scored per rubric criterion by the Verifier (docs/open-ended.md).",
+    )
     warmup: WarmupSettings = Field(
         default_factory=WarmupSettings,
         description="Optional format warm-up of the base model before iteration 1 (off in the paper's setting).",
@@ -407,6 +413,20 @@ class RZeroRunSpec(Schema):
                 and oracle.api_key_secret != verifier.api_key_secret):
             raise ValueError("verifier.endpoint.apiKeyEnv: the oracle endpoint reads another Secret key into the "
                              "same variable; name another variable")
+        return self
+
+    @model_validator(mode="after")
+    def _open_ended_has_no_vote(self) -> "RZeroRunSpec":
+        if not self.task.open_ended:
+            return self
+        if self.labeling.verifier == "veto":
+            raise ValueError("labeling.verifier: the veto checks majority-vote labels; an open-ended task has none "
+                             "(its Verifier scores responses)")
+        if self.corpus is not None:
+            raise ValueError("corpus: the grounded Challenger writes verifiable questions; it cannot be combined "
+                             "with task.kind open-ended")
+        if self.task.held_out is not None and self.oracle.model is None and self.oracle.endpoint is None:
+            raise ValueError("task.heldOut: the win rate is judged by the oracle; set oracle.model or oracle.endpoint")
         return self
 
     @property
