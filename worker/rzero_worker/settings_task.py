@@ -19,7 +19,7 @@ from .settings_oversight import VerifierInput
 TaskKind = Literal["verifiable", "open-ended"]
 # A criterion is written into the judge's prompt and read back as `criterion: score`: one line of plain words.
 CRITERION = r"^[A-Za-z][A-Za-z0-9 _-]{0,47}$"
-Criterion = Annotated[str, StringConstraints(pattern=CRITERION)]
+Criterion = Annotated[str, StringConstraints(max_length=48, pattern=CRITERION)]
 DEFAULT_CRITERIA = ("overall",)  # an open-ended task without a rubric is scored on one criterion
 
 
