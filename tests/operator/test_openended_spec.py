@@ -122,3 +122,20 @@ def test_the_score_table_shows_the_win_rate_beside_the_benchmarks():
     header, body = score_table(iteration_rows(status))
     assert header == ["iteration", "arithmetic", "Win rate vs it. 0"]
     assert body == [["0", "50.00", "–"], ["1", "60.00 (+10.00)", "55.00 [40.1, 69.0]"]]
+
+
+def test_rzero_status_prints_the_judge_report_and_the_win_rate():
+    from rzero_operator.api.openended import open_ended_lines
+
+    status = {"iterationHistory": [{"iteration": 1, "judge": {
+        "judged": 16, "scored": 15, "unparsable": 1, "meanScore": 0.5, "lengthBias": 0.42, "tasksScored": 4,
+        "tasksCollapsed": 1, "scoreCollapse": 0.25}, "winRate": {
+        "tasks": 3, "wins": 2, "losses": 1, "winRate": 2 / 3, "winRateCi95": [0.2, 0.94], "decided": 6,
+        "firstChosen": 4, "firstPositionShare": 4 / 6, "orderDecided": 1}}]}
+    assert open_ended_lines(status) == [
+        "",
+        "judge, iteration 1: the Verifier scored 15 of 16 responses (unparsable 1, unavailable 0), mean score 0.50; "
+        "length bias r = +0.42; score collapse 1 of 4 tasks",
+        "win rate, iteration 1: win rate 66.7% [20.0, 94.0] against iteration 0 (2 won, 1 lost, 0 tied, 0 unjudged); "
+        "the first response chosen in 67% of 6 verdicts, 1 tasks decided by the order",
+    ]

@@ -114,3 +114,41 @@ def apply_open_ended(record, phase: str, metrics: list[dict[str, Any]]) -> None:
         record.judge = judge_record(metrics)
     elif phase == "evaluate":
         record.win_rate = win_rate_record(metrics)
+
+
+def judge_text(judge: JudgeRecord) -> str:
+    """One line on the Verifier's scoring in an iteration: how much it could read, and its known failures."""
+    text = (f"the Verifier scored {judge.scored} of {judge.judged} responses (unparsable {judge.unparsable}, "
+            f"unavailable {judge.unavailable})")
+    if judge.mean_score is not None:
+        text += f", mean score {judge.mean_score:.2f}"
+    if judge.length_bias is not None:
+        text += f"; length bias r = {judge.length_bias:+.2f}"
+    if judge.score_collapse is not None:
+        text += f"; score collapse {judge.tasks_collapsed} of {judge.tasks_scored} tasks"
+    return text
+
+
+def win_text(win: WinRateRecord) -> str:
+    """One line on the win rate against iteration 0, its interval and the judge's position bias."""
+    if win.win_rate is None:
+        return f"no held-out task judged ({win.unjudged} of {win.tasks} unreadable)"
+    low, high = win.win_rate_ci95 or (0.0, 1.0)
+    text = (f"win rate {100 * win.win_rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] against iteration 0 "
+            f"({win.wins} won, {win.losses} lost, {win.ties} tied, {win.unjudged} unjudged)")
+    if win.first_position_share is not None:
+        text += (f"; the first response chosen in {100 * win.first_position_share:.0f}% of {win.decided} verdicts, "
+                 f"{win.order_decided} tasks decided by the order")
+    return text
+
+
+def open_ended_lines(status: dict) -> list[str]:
+    """`rzero status` lines: the judge report and the win rate of each iteration that has them."""
+    lines = []
+    for entry in status.get("iterationHistory") or []:
+        iteration = entry.get("iteration")
+        if isinstance(entry.get("judge"), dict):
+            lines.append(f"judge, iteration {iteration}: {judge_text(JudgeRecord.model_validate(entry['judge']))}")
+        if isinstance(entry.get("winRate"), dict):
+            lines.append(f"win rate, iteration {iteration}: {win_text(WinRateRecord.model_validate(entry['winRate']))}")
+    return [""] + lines if lines else []
