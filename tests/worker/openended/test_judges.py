@@ -99,3 +99,32 @@ def test_the_pairwise_judge_reads_a_b_and_tie(openai_server):
     verdicts = judge.prefer([(TASK, "long answer", "short"), (TASK, "x", "yy"), (TASK, "same", "same")])
 
     assert [v for v, _ in verdicts] == ["A", "B", "tie"]
+
+
+def test_in_a_training_phase_a_model_verifier_on_cpu_is_loaded_inside_the_rank_and_closed_after(monkeypatch, tmp_path):
+    import rzero_worker.generation as generation
+    import rzero_worker.models as models
+    from rzero_worker.openended.judge import training_loader
+    from rzero_worker.task import DeviceHints, ModelInput, SolverGRPOSettings
+
+    class Engine(LosingGenerator):
+        closed = False
+
+        def close(self):
+            Engine.closed = True
+
+    made = []
+    monkeypatch.setattr(models, "resolve_model", lambda source, *a, **k: source)
+    monkeypatch.setattr(generation, "make_generator", lambda local, hints, **k: made.append((local, hints)) or Engine())
+
+    class Ctx:
+        task = type("T", (), {"device": DeviceHints(device="cpu", backend="transformers"), "storage": None})()
+        storage, cache_dir = None, tmp_path
+
+    settings = VerifierInput(model=ModelInput(source="judge-model"))
+    replies = ModelReplies(settings, training_loader(settings, Ctx(), SolverGRPOSettings()))
+    assert made == []  # nothing is loaded before the first judgement
+    ScoreJudge(replies, DOMAIN).score([(TASK, "x"), (TASK, "y")])
+    assert [local.source for local, _ in made] == ["judge-model"] and made[0][1].backend == "transformers"
+    replies.close()
+    assert Engine.closed

@@ -44,6 +44,12 @@ class ModelReplies:
     def metrics(self) -> dict:
         return {}
 
+    def close(self, keep: object = None) -> None:
+        """Stop the judge's engine process, if it has one (not `keep`, a generator the phase owns)."""
+        if self._generator is not None and self._generator is not keep and hasattr(self._generator, "close"):
+            self._generator.close()
+        self._generator = None
+
 
 class EndpointReplies:
     """Replies from an OpenAI-compatible endpoint at temperature 0, within `budget` requests."""
@@ -62,6 +68,9 @@ class EndpointReplies:
     def metrics(self) -> dict:
         counts = {key: self.client.counts[key] for key in _ENDPOINT_COUNTERS}
         return {**counts, **({"error": self.client.error} if self.client.error else {})}
+
+    def close(self, keep: object = None) -> None:
+        pass
 
 
 def make_replies(settings: VerifierInput, load_model: Callable[[], object], *, budget: int | None = None):
@@ -84,6 +93,30 @@ def model_loader(settings: VerifierInput, ctx, *, field: str = "verifier.model")
         task = ctx.task
         local = resolve_model(settings.model, ctx.storage, ctx.cache_dir, field=field, s3_location=task.storage)
         return make_generator(local, task.device, cache_dir=ctx.cache_dir, batch_size=settings.batch_size)
+
+    return load
+
+
+def training_loader(settings: VerifierInput, ctx, grpo):
+    """The judge's model in a training phase: on vLLM an engine process on this rank's GPU at the rollout memory
+    share, sleeping while the rank trains (as the Challenger's frozen Solver, phases/challenger.solver_scorer);
+    otherwise (CPU, transformers) the model inside the rank."""
+
+    def load():
+        from .. import distributed
+        from ..generation import choose_backend, make_generator
+        from ..generation.remote import ProcessGenerator
+        from ..models import resolve_model
+
+        task = ctx.task
+        local = resolve_model(settings.model, ctx.storage, ctx.cache_dir, field="verifier.model",
+                              s3_location=task.storage)
+        if choose_backend(task.device) != "vllm":
+            return make_generator(local, task.device, cache_dir=ctx.cache_dir, batch_size=settings.batch_size)
+        share = task.device.model_copy(
+            update={"gpu_memory_utilization": distributed.sized(grpo, "rollout_gpu_memory_utilization")})
+        own_gpu = [distributed.visible_devices()[distributed.current().local_rank]]
+        return ProcessGenerator(local, share, devices=own_gpu, cache_dir=ctx.cache_dir, sleep_between_calls=True)
 
     return load
 

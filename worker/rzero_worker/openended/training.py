@@ -10,8 +10,9 @@ solver: as phases/solver.py (the same skip rules and checkpoint carry-forward), 
 label phase; the reward of a response is the Verifier's normalised score (rewards_openended.open_solver_rewards).
 Each rank scores its own slice.
 
-A model Verifier is loaded inside the training process on first use (a Verifier that is the Challenger phase's
-frozen Solver shares its generator); an endpoint Verifier spends at most its maxRequests per phase and rank.
+A model Verifier is loaded on first use (judge.training_loader: on vLLM an engine process on the rank's GPU at the
+rollout memory share, sleeping while the rank trains; on CPU inside the rank), and a Verifier that is the Challenger
+phase's frozen Solver shares its generator; an endpoint Verifier spends at most its maxRequests per phase and rank.
 Both phases' summaries carry the judge's counts (`judge`: judged, scored, unparsable, unavailable).
 """
 
@@ -34,7 +35,7 @@ def challenger(ctx: PhaseContext) -> dict:
     from ..grpo_data import drop_long_prompts, prompt_dataset
     from ..models import compute_dtype_name, load_model, resolve_device, resolve_model
     from ..prompts_openended import open_challenger_messages
-    from .judge import ScoreJudge, make_replies, model_loader
+    from .judge import ScoreJudge, make_replies, training_loader
 
     grpo = task.settings.grpo
     device = resolve_device(task.device)
@@ -52,8 +53,8 @@ def challenger(ctx: PhaseContext) -> dict:
     solver_generator, node_scoring = solver_scorer(task, solver, device, ctx.cache_dir)
     settings = task.open_ended.judge
     shares = settings.model is not None and settings.model == task.solver and solver_generator is not None
-    judge = ScoreJudge(make_replies(settings, (lambda: solver_generator) if shares else model_loader(settings, ctx)),
-                       task.open_ended.task)
+    judge = ScoreJudge(make_replies(settings, (lambda: solver_generator) if shares
+                                    else training_loader(settings, ctx, grpo)), task.open_ended.task)
     try:
         reward = OpenChallengerReward(solver_generator, judge, task.settings, seed=task.seed,
                                       node_scoring=node_scoring)
@@ -62,6 +63,7 @@ def challenger(ctx: PhaseContext) -> dict:
                              ref_model=shared_reference(task, solver_generator),
                              use_vllm=distributed.vllm_rollouts(task.device, device))
     finally:
+        judge.source.close(keep=solver_generator)
         if hasattr(solver_generator, "close"):
             solver_generator.close()
     return {**metrics, "reward_batch_sizes": reward.batch_sizes, "judge": judge.metrics()}
@@ -132,7 +134,7 @@ def solver(ctx: PhaseContext) -> dict:
     from ..grpo_data import drop_long_prompts, prompt_dataset
     from ..models import compute_dtype_name, load_model, resolve_device, resolve_model, save_checkpoint
     from ..prompts_openended import open_solver_messages
-    from .judge import ScoreJudge, make_replies, model_loader
+    from .judge import ScoreJudge, make_replies, training_loader
 
     grpo = task.settings.grpo
     device = resolve_device(task.device)
@@ -148,11 +150,14 @@ def solver(ctx: PhaseContext) -> dict:
             save_checkpoint(model, tokenizer, ctx.staging / "model")
         return {"steps": 0, "questions": len(rows), "prompts_too_long": too_long, "skipped": reason}
     settings = task.open_ended.judge
-    judge = ScoreJudge(make_replies(settings, model_loader(settings, ctx)), task.open_ended.task)
+    judge = ScoreJudge(make_replies(settings, training_loader(settings, ctx, grpo)), task.open_ended.task)
     reward = OpenSolverReward(judge)
-    metrics = train_grpo(ctx, model, tokenizer, reward, prompt_dataset(prompts, grpo, seed=task.seed), grpo,
-                         compute_dtype=compute_dtype_name(task.device, device), device=device,
-                         use_vllm=distributed.vllm_rollouts(task.device, device))
+    try:
+        metrics = train_grpo(ctx, model, tokenizer, reward, prompt_dataset(prompts, grpo, seed=task.seed), grpo,
+                             compute_dtype=compute_dtype_name(task.device, device), device=device,
+                             use_vllm=distributed.vllm_rollouts(task.device, device))
+    finally:
+        judge.source.close()
     return {**metrics, "questions": len(rows), "prompts_too_long": too_long, "judge": judge.metrics()}
 
 
