@@ -1,4 +1,4 @@
-"""Status records of an open-ended run (spec.task kind open-ended): the judge-failure report of each iteration's
+"""The open-ended run's spec rules (spec.task kind open-ended) and its status records (spec.task kind open-ended): the judge-failure report of each iteration's
 label phase and the win rate of its evaluation, summed over shards from the phase summaries
 (rzero_worker/openended/failures.py and winrate.py write the counts)."""
 
@@ -10,6 +10,20 @@ from pydantic import Field
 
 from rzero_worker.benchmarks.scoring import wilson_interval
 from rzero_worker.task import Schema
+
+
+def check_open_ended(spec) -> None:
+    """RZeroRunSpec's open-ended rules (ValueError("field: message"), as every spec-level validator)."""
+    if not spec.task.open_ended:
+        return
+    if spec.labeling.verifier == "veto":
+        raise ValueError("labeling.verifier: the veto checks majority-vote labels; an open-ended task has none "
+                         "(its Verifier scores responses)")
+    if spec.corpus is not None:
+        raise ValueError("corpus: the grounded Challenger writes verifiable questions; it cannot be combined "
+                         "with task.kind open-ended")
+    if spec.task.held_out is not None and spec.oracle.model is None and spec.oracle.endpoint is None:
+        raise ValueError("task.heldOut: the win rate is judged by the oracle; set oracle.model or oracle.endpoint")
 
 
 class JudgeRecord(Schema):

@@ -32,6 +32,7 @@ from rzero_worker.task import (
     WarmupSettings,
 )
 
+from .openended import check_open_ended
 from .oversight import ApprovalSpec, ExportSpec, GuardSpec, RetentionSpec
 
 # Kubernetes name formats (RE2- and Rust-regex compatible: no look-arounds).
@@ -417,16 +418,7 @@ class RZeroRunSpec(Schema):
 
     @model_validator(mode="after")
     def _open_ended_has_no_vote(self) -> "RZeroRunSpec":
-        if not self.task.open_ended:
-            return self
-        if self.labeling.verifier == "veto":
-            raise ValueError("labeling.verifier: the veto checks majority-vote labels; an open-ended task has none "
-                             "(its Verifier scores responses)")
-        if self.corpus is not None:
-            raise ValueError("corpus: the grounded Challenger writes verifiable questions; it cannot be combined "
-                             "with task.kind open-ended")
-        if self.task.held_out is not None and self.oracle.model is None and self.oracle.endpoint is None:
-            raise ValueError("task.heldOut: the win rate is judged by the oracle; set oracle.model or oracle.endpoint")
+        check_open_ended(self)  # api/openended.py
         return self
 
     @property
