@@ -286,6 +286,9 @@ def _score_section(rows: list[IterationRow], evaluation: dict[int, dict[str, dic
         "|" + "---|" * len(header),
     ]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    if any(row.win_rate is not None for row in rows):  # spec.task open-ended with heldOut (docs/open-ended.md)
+        lines += ["", "Win rate vs it. 0: the iteration's Solver against iteration 0's on the held-out tasks, judged by "
+                  "the oracle in both orders; (wins + ties / 2) / judged tasks, with its 95% Wilson interval."]
     if evaluation:
         latest = max(evaluation)
         lines += ["", f"Iteration {latest} in detail:", "",

@@ -166,3 +166,17 @@ def open_ended_lines(status: dict) -> list[str]:
         if isinstance(entry.get("winRate"), dict):
             lines.append(f"win rate, iteration {iteration}: {win_text(WinRateRecord.model_validate(entry['winRate']))}")
     return [""] + lines if lines else []
+
+
+def open_ended_events(record, phase: str) -> list[tuple[str, str, str]]:
+    """Events after an open-ended label (JudgeReport; VerifierFailed when its endpoint stopped) or evaluation
+    (WinRate)."""
+    events = []
+    if phase == "label" and record.judge is not None:
+        events.append(("Normal", "JudgeReport", f"iteration {record.iteration}: {judge_text(record.judge)}"))
+        if record.judge.error:
+            events.append(("Warning", "VerifierFailed",
+                           f"iteration {record.iteration}: the endpoint Verifier stopped: {record.judge.error}"))
+    if phase == "evaluate" and record.win_rate is not None:
+        events.append(("Normal", "WinRate", f"iteration {record.iteration}: {win_text(record.win_rate)}"))
+    return events

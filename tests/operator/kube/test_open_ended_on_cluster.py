@@ -28,7 +28,7 @@ def key_names(job: dict) -> set[str]:
 
 
 def test_an_open_ended_run_gets_its_judges_and_records_the_judge_report_and_win_rate(
-    operators, job_driver, tmp_path
+    operators, job_driver, tmp_path, kube_emulator
 ):
     operators.start()
     job_driver.create_run("demo", tiny_spec(tmp_path, iterations=1, task=TASK, verifier=VERIFIER, oracle=ORACLE))
@@ -55,3 +55,8 @@ def test_an_open_ended_run_gets_its_judges_and_records_the_judge_report_and_win_
     assert record["dropReasons"] == {"no_spread": 0, "score_collapse": 2, "saturated": 2}
     assert record["winRate"]["winRate"] == 13 / 20 and record["winRate"]["firstPositionShare"] == 24 / 36
     assert record["winRate"]["winRateCi95"][0] < 0.65 < record["winRate"]["winRateCi95"][1]
+    posted = [r.data for r in kube_emulator.requests()
+              if r.method == "POST" and r.path == f"/api/v1/namespaces/{job_driver.namespace}/events"]
+    texts = {e["reason"]: e["message"] for e in posted if e["reason"] in ("JudgeReport", "WinRate")}
+    assert texts["JudgeReport"].startswith("iteration 1: the Verifier scored 36 of 40 responses (unparsable 3")
+    assert texts["WinRate"].startswith("iteration 1: win rate 65.0% [")
