@@ -9,6 +9,12 @@ Challenger) and label phase (`--samples` responses per valid task, each scored b
 operator's build_tasks and run under the commit rule. When the Challenger writes no valid task, the label phase is
 run on `--tasks` fixed everyday-writing tasks instead, so the Verifier is measured either way.
 
+Measured (2 shared CPU cores, load 7-8), defaults: 0 of 8 candidates valid (the base model answers the Challenger
+prompt with chat, e.g. "I'm ready to assist with any question or adventure. What would you like to create today?
+..."), so the fixed tasks were used; 0 of 24 judgements readable (the judge continues the response instead of
+scoring it), so every task dropped as `no_spread` and every reward would be 0; generate 176 s, label 789 s. A 135M
+base model needs the formats taught (a warm-up, as the verifiable loop's) or a stronger Verifier (an endpoint).
+
 The last line is one JSON object: the valid-task share, the judge's scored / unparsable counts, the tasks kept by
 the spread band, the length bias and score collapse (failures.py), an example judge output, and the seconds.
 """
