@@ -20,6 +20,7 @@ CRD_FILE = REPO / "crds" / "rzeroruns.rzero.dev.yaml"
 DEMO = EXAMPLES / "local-demo.yaml"
 PAPER = EXAMPLES / "qwen3-4b-base.yaml"
 WATCH = EXAMPLES / "watch-labels.yaml"
+OPEN_ENDED = EXAMPLES / "open-ended.yaml"
 
 
 def crd_schema() -> dict:
@@ -28,12 +29,12 @@ def crd_schema() -> dict:
     return openapi_to_json_schema(version["schema"]["openAPIV3Schema"])
 
 
-@pytest.mark.parametrize("example", [DEMO, PAPER, WATCH], ids=lambda p: p.name)
+@pytest.mark.parametrize("example", [DEMO, PAPER, WATCH, OPEN_ENDED], ids=lambda p: p.name)
 def test_example_validates_offline(example):
     assert validate_file(example) == []
 
 
-@pytest.mark.parametrize("example", [DEMO, PAPER, WATCH], ids=lambda p: p.name)
+@pytest.mark.parametrize("example", [DEMO, PAPER, WATCH, OPEN_ENDED], ids=lambda p: p.name)
 def test_example_validates_against_the_committed_crd_schema(example):
     jsonschema.validate(yaml.safe_load(example.read_text()), crd_schema())
 
@@ -87,6 +88,13 @@ def test_the_paper_example_evaluates_the_papers_ten_benchmarks_from_one_staged_l
     assert spec.evaluation.max_tokens is None  # each preset's reference answer length
     assert {b.name for b in benchmarks if b.samples} == {"amc23", "aime24", "aime25"}
     assert "rzero benchmarks prepare all --out s3://rzero/benchmarks/r-zero" in PAPER.read_text()
+
+
+def test_the_open_ended_example_scores_with_the_verifier_and_judges_the_win_rate_with_the_oracle():
+    spec = validate_manifest(yaml.safe_load(OPEN_ENDED.read_text())).spec
+    assert spec.task.open_ended and spec.task.criteria == ("helpfulness", "clarity", "tone")
+    assert spec.verifier.endpoint.api_key_secret and spec.oracle.endpoint.api_key_secret
+    assert spec.task.held_out.uri.startswith("s3://") and spec.labeling.verifier == "off"
 
 
 @pytest.mark.demo

@@ -27,6 +27,7 @@ from .api.oversight import EarlyStop
 from .api.spec import RZeroRunSpec
 from .api.status import RZeroRunStatus
 from .export import PHASE as EXPORT, build_export_task, export_status, export_step
+from .api.openended import open_ended_events
 from .tasks import build_tasks
 
 Event = tuple[str, str, str]
@@ -53,6 +54,8 @@ def after_success(
         events += label_events(record)
     if phase == "evaluate":
         status.best_iteration = guard.best_iteration(status, spec)
+    if record is not None:
+        events += open_ended_events(record, phase)  # spec.task open-ended: the judge report, the win rate
     if phase == EXPORT:
         status.export = export_status(status, iteration, summaries)
         if status.export is not None:

@@ -222,8 +222,9 @@ def memory_findings(spec: RZeroRunSpec, gpus: int | None = None) -> list[Finding
 
 
 def verifier_model(spec: RZeroRunSpec) -> str | None:
-    """The model source of a vetoing model Verifier (its default: the Solver's base model), else None."""
-    if spec.labeling.verifier != "veto" or spec.verifier.endpoint is not None:
+    """The model source of a vetoing (or, in an open-ended run, scoring) model Verifier (its default: the Solver's
+    base model), else None."""
+    if (spec.labeling.verifier != "veto" and not spec.task.open_ended) or spec.verifier.endpoint is not None:
         return None
     return spec.verifier.model or spec.solver_model
 

@@ -81,7 +81,10 @@ def build_tasks(spec: RZeroRunSpec, run_root: str, run_name: str, iteration: int
     count = shard_count(spec, phase)
     if count < 1:
         raise ValueError(f"sharding.{phase} must be >= 1, got {count}")
-    return [_build_one(spec, run_root, run_name, iteration, phase, Shard(index=i, count=count)) for i in range(count)]
+    from .tasks_openended import with_open_ended  # spec.task open-ended: the phases' extra field
+
+    return [with_open_ended(spec, _build_one(spec, run_root, run_name, iteration, phase, Shard(index=i, count=count)),
+                            iteration, phase) for i in range(count)]
 
 
 def _challenger_model(spec: RZeroRunSpec, iteration: int) -> ModelInput:

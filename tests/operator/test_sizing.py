@@ -255,3 +255,10 @@ def test_the_table_of_what_auto_chooses_in_docs_gpu_sizing_is_this_arithmetic():
     one = validate_manifest(yaml.safe_load(starter("Qwen/Qwen3-4B-Base", Cluster(1)).text)).spec
     for phase in ("challenger", "solver"):  # the 1-GPU rows are the minimal manifest's too
         assert minimal_spec.resources.for_phase(phase).memory == one.resources.for_phase(phase).memory
+
+
+def test_an_open_ended_model_verifier_is_sized_beside_the_label_solver_as_the_veto_is():
+    tight = {"task": {"kind": "open-ended", "description": "emails"}, "verifier.model": "Qwen/Qwen3-8B-Base",
+             "resources.nodeSelector": {"nvidia.com/gpu.memory": "24576"}}
+    refused = [m for m in findings(paper(**tight)) if m.startswith("spec.verifier.model")]
+    assert refused and "label engines: the Solver's and the colocated Verifier's weights" in refused[0]

@@ -30,6 +30,11 @@ from .settings_oversight import (  # noqa: F401
 from .settings_training import (  # noqa: F401
     ChallengerGRPOSettings, ChallengerSettings, GRPOSettings, SolverGRPOSettings, SolverSettings, WarmupSettings,
 )
+from .settings_task import HeldOutSettings, OpenEndedInput, TaskKind, TaskSettings, WinRateInput  # noqa: F401
+
+# spec.task kind open-ended (openended/): the phases that read it carry this field; None = the verifiable loop.
+_OPEN_ENDED_FIELD = dict(default=None, description="spec.task open-ended: the task settings and the Verifier that "
+                         "scores responses (unset: the verifiable loop).")
 
 # --------------------------------------------------------------------------------------------------
 # Tasks: one per phase
@@ -78,6 +83,7 @@ class ChallengerTask(TaskBase):
             raise ValueError("corpus: settings.objective variance scores pass rates against document answers; "
                              "it needs a corpus")
         return self
+    open_ended: OpenEndedInput | None = Field(**_OPEN_ENDED_FIELD)
 
 
 class GenerateTask(TaskBase):
@@ -90,6 +96,7 @@ class GenerateTask(TaskBase):
         default=None, description="The run's spec.corpus: passages to ground questions in."
     )
     anchors: AnchorInput | None = Field(default=None, description="The run's spec.anchors: examples in the prompts.")
+    open_ended: OpenEndedInput | None = Field(**_OPEN_ENDED_FIELD)
 
 
 class LabelTask(TaskBase):
@@ -102,6 +109,7 @@ class LabelTask(TaskBase):
     verifier: VerifierInput | None = Field(
         default=None, description="The Verifier that vetoes kept labels (set when labeling.verifier is veto)."
     )
+    open_ended: OpenEndedInput | None = Field(**_OPEN_ENDED_FIELD)
 
     @model_validator(mode="after")
     def _verifier_when_veto(self) -> "LabelTask":
@@ -119,6 +127,7 @@ class SolverTask(TaskBase):
     anchors: AnchorInput | None = Field(
         default=None, description="The run's spec.anchors: rows mixed into the training set."
     )
+    open_ended: OpenEndedInput | None = Field(**_OPEN_ENDED_FIELD)
 
 
 class EvaluateTask(TaskBase):
@@ -126,6 +135,10 @@ class EvaluateTask(TaskBase):
     model: ModelInput
     shard: Shard = Field(default_factory=Shard, description="Items i with i % count == index of every benchmark.")
     settings: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    win_rate: WinRateInput | None = Field(
+        default=None, description="spec.task open-ended with heldOut, from iteration 1: the win rate against "
+        "iteration 0's Solver (openended/winrate.py).",
+    )
 
 
 class ExportedModel(Schema):

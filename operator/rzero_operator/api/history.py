@@ -12,6 +12,7 @@ from typing import Any, Iterable
 from rzero_worker.benchmark_presets import MATH_AVERAGE, OVERALL_AVERAGE
 from rzero_worker.benchmarks.scoring import mean_accuracy, merge_scores, paper_averages, wilson_interval
 
+from .openended import apply_open_ended
 from .oversight import OracleRecord, VetoRecord
 from .status import IterationRecord
 
@@ -62,6 +63,7 @@ def apply_summaries(record: IterationRecord, phase: str, output: str, summaries:
         _apply_label(record, metrics)
     elif phase == "evaluate":
         _apply_evaluate(record, metrics)
+    apply_open_ended(record, phase, metrics)  # spec.task open-ended: the judge report and the win rate
 
 
 def _apply_label(record: IterationRecord, metrics: list[dict[str, Any]]) -> None:

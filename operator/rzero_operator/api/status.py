@@ -13,6 +13,7 @@ from pydantic import Field
 
 from rzero_worker.task import PhaseName, Schema
 
+from .openended import JudgeRecord, WinRateRecord
 from .oversight import (
     ApprovalDecision, BestIteration, EarlyStop, ExportStatus, OracleRecord, PendingApproval, VetoRecord,
 )
@@ -103,6 +104,14 @@ class IterationRecord(Schema):
     oracles: dict[str, OracleRecord] = Field(default_factory=dict, description="Label accuracy by oracle.")
     verifier: VetoRecord | None = Field(
         default=None, description="The Verifier's veto of the kept labels (labeling.verifier: veto)."
+    )
+    judge: JudgeRecord | None = Field(
+        default=None, description="spec.task open-ended: how the Verifier scored the label phase's responses, with "
+        "its length bias and score collapse."
+    )
+    win_rate: WinRateRecord | None = Field(
+        default=None, description="spec.task open-ended with heldOut: the Solver against iteration 0's, judged by "
+        "the oracle in both orders (with its position bias)."
     )
     answer_entropy: float | None = Field(
         default=None, description="Proxy: mean entropy (bits) of the kept questions' answer distributions."

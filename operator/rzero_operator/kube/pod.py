@@ -106,13 +106,15 @@ def worker_env(
 
 
 def oracle_env(spec: RZeroRunSpec, phase: str) -> list[dict[str, Any]]:
-    """The label Job's endpoint API keys (the oracle's, the vetoing Verifier's), by reference to their Secrets
-    (never the values); one variable per name."""
-    if phase != "label":
-        return []
-    endpoints = [spec.oracle.endpoint]
-    if spec.labeling.verifier == "veto":
+    """The label Job's endpoint API keys (the oracle's, the vetoing Verifier's), and in an open-ended run the
+    Verifier's in the challenger, label and solver Jobs and the oracle's in the evaluate Job, by reference to their
+    Secrets (never the values); one variable per name."""
+    endpoints = [spec.oracle.endpoint] if phase == "label" and not spec.task.open_ended else []
+    if spec.labeling.verifier == "veto" and phase == "label":
         endpoints.append(spec.verifier.endpoint)
+    if spec.task.open_ended:  # the open-ended Verifier scores in these phases; the oracle judges the win rate
+        endpoints += [spec.verifier.endpoint] if phase in ("challenger", "label", "solver") else []
+        endpoints += [spec.oracle.endpoint] if phase == "evaluate" and spec.task.held_out else []
     env: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         if endpoint is not None and endpoint.api_key_secret is not None:

@@ -64,6 +64,10 @@ LOCAL_ANCHORS = (
     "spec.anchors.uri: a local path cannot be used on a cluster (phase pods mount no volume for it); use "
     "s3://bucket/key — local paths are for `rzero run`"
 )
+LOCAL_HELD_OUT = (
+    "spec.task.heldOut.uri: a local path cannot be used on a cluster (phase pods mount no volume for it); use "
+    "s3://bucket/key — local paths are for `rzero run`"
+)
 WAIT = "wait"  # a create found an object that is not ours yet: try again shortly
 START_REASONS = ("PhaseStarted", "PhaseRestarted")
 TERMINAL_PHASES = ("Succeeded", "Failed")  # only a spec change (a new generation) moves such a run again
@@ -168,6 +172,8 @@ class Reconciler:
                 local.append(LOCAL_CORPUS)
             if spec.anchors is not None and not spec.anchors.uri.startswith("s3://"):
                 local.append(LOCAL_ANCHORS)
+            if spec.task.held_out is not None and not spec.task.held_out.uri.startswith("s3://"):
+                local.append(LOCAL_HELD_OUT)
             if local:
                 raise InvalidManifest(local)
             sized = size(spec)  # what `rzero validate` checks: the same findings, in the same words

@@ -4,6 +4,7 @@ phases per iteration, then the evaluation in the paper's layout (scoretable.py).
 from __future__ import annotations
 
 from rzero_operator.report import iteration_rows
+from rzero_operator.api.openended import open_ended_lines
 from rzero_operator.scoretable import score_table
 from rzero_worker.task import ALL_PHASES
 
@@ -55,6 +56,7 @@ def format_status_table(run_name: str, status: dict) -> str:
         lines.append(f"  {status['message']}")
     lines += ["", *_columns(header, body)] + ([] if body else ["(no iteration recorded yet)"])
     lines += veto_lines(status)
+    lines += open_ended_lines(status)  # spec.task open-ended: the judge report and the win rate
     lines += oversight_lines(status)
     score_header, score_body = score_table(rows, digits=1)
     if score_body:

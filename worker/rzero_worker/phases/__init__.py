@@ -21,6 +21,25 @@ PHASE_ENTRYPOINTS: dict[str, str] = {
 }
 
 
+# spec.task kind open-ended (rzero_worker/openended/): a task carrying `open_ended` runs these instead; an evaluate
+# task carrying `win_rate` runs the benchmarks and then the win rate.
+OPEN_ENDED_ENTRYPOINTS: dict[str, str] = {
+    "challenger": "rzero_worker.openended.training:challenger",
+    "generate": "rzero_worker.openended.data:generate",
+    "label": "rzero_worker.openended.data:label",
+    "solver": "rzero_worker.openended.training:solver",
+    "evaluate": "rzero_worker.openended.winrate:evaluate",
+}
+
+
+def phase_for(task) -> Callable:
+    """The `run` function of a task: its phase's, or the open-ended one where the task asks for it."""
+    if getattr(task, "open_ended", None) is not None or getattr(task, "win_rate", None) is not None:
+        module_name, _, function = OPEN_ENDED_ENTRYPOINTS[task.phase].partition(":")
+        return getattr(importlib.import_module(module_name), function)
+    return load_phase(task.phase)
+
+
 def load_phase(name: str) -> Callable:
     """Import and return the phase's `run` function."""
     try:
