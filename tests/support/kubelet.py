@@ -102,7 +102,10 @@ class Kubelet:
             return None
         index = (pod["metadata"].get("annotations") or {}).get(INDEX_ANNOTATION)
         key = "task.json" if index is None else f"task-{index}.json"
-        if (job, key) not in self._tasks:
+        inline = (pod["metadata"].get("annotations") or {}).get(f"rzero.dev/{key}")
+        if inline is not None:  # the task travels in the pod's annotations (the downward API mounts it)
+            return json.loads(inline)
+        if (job, key) not in self._tasks:  # too large to travel inline: the attempt's ConfigMap
             try:
                 data = self.api.get_core(self.namespace, "configmaps", job).get("data") or {}
             except KubeError:

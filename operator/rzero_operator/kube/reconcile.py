@@ -276,7 +276,8 @@ class Reconciler:
         objects = build_phase_objects(
             run, spec, start, operator_image=self.operator_image, storage_defaults=self.storage_defaults
         )
-        owned = [("configmaps", objects.config_map)] + ([("services", objects.service)] if objects.service else [])
+        owned = [(plural, obj) for plural, obj in (("configmaps", objects.config_map), ("services", objects.service))
+                 if obj is not None]
         made: list[tuple[str, dict]] = []
         try:
             for plural, obj in owned:
