@@ -108,13 +108,17 @@ class KubeApi:
     def get_run(self, namespace: str, name: str) -> dict:
         return self.request("GET", f"{RUNS_PATH}/namespaces/{_quote(namespace)}/rzeroruns/{_quote(name)}")
 
-    def patch_run_status(self, namespace: str, name: str, status_patch: dict) -> dict:
+    def patch_run_status(self, namespace: str, name: str, status_patch: dict, resource_version: str | None = None) -> dict:
         """Status goes through the /status subresource: on a real cluster a status change sent to the
-        main resource is silently dropped."""
+        main resource is silently dropped. With `resource_version`, the patch applies only to that version
+        of the run (the server answers 409 Conflict otherwise)."""
+        body: dict[str, Any] = {"status": status_patch}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         return self.request(
             "PATCH",
             f"{RUNS_PATH}/namespaces/{_quote(namespace)}/rzeroruns/{_quote(name)}/status",
-            body={"status": status_patch},
+            body=body,
             content_type=MERGE_PATCH,
         )
 
