@@ -14,7 +14,8 @@ What it costs at scale:
 - Job events are coalesced per run (`kick`): one reconcile at a time per run, and one more after it when
   events came in meanwhile — N finished Jobs of a run cost at most two reconciles, not N.
 - Every Job event refreshes the Job cache (job_cache.py) before it triggers anything, so the reconciler
-  reads the attempt's Job from there instead of listing Jobs.
+  reads the attempt's Job from there instead of listing Jobs; pod events fill the pod cache, so a
+  finished Job's pods (their termination messages) are listed only when the pod watch is behind.
 - A reconcile triggered by a Job event or one of the plan's timers reads the run from the run cache (our
   last read or write of it, kept current by the run watch; its status write conditional on that
   resourceVersion); the run's own triggers (created, resumed, spec or annotations changed), the resync and
@@ -44,7 +45,7 @@ import kopf
 
 from .client import KubeApi
 from .observe import awaiting_pods, job_finished
-from .job_cache import JobCache, RunCache
+from .job_cache import JobCache, PodCache, RunCache
 from .reconcile import TERMINAL_PHASES, Outcome, Reconciler
 from . import naming
 
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 RUNS = ("rzero.dev", "v1alpha1", "rzeroruns")
 JOBS = ("batch", "v1", "jobs")
+PODS = ("v1", "pods")  # core/v1
 ERROR_RETRY_S = 5.0
 # The safety-net resync of a run that is not finished. Every transition arrives by watch within
 # milliseconds (a Job's completion, a spec or annotation change), and the plan's own timers (backoff,
@@ -135,6 +137,9 @@ class Handlers:
         if reconciler.runs is None:
             reconciler.runs = RunCache()
         self.runs = reconciler.runs
+        if reconciler.pods is None:
+            reconciler.pods = PodCache(naming.JOB_NAME_POD_LABEL)
+        self.pods = reconciler.pods
         self._fresh: set[tuple[str, str]] = set()  # runs whose next reconcile reads the run with a GET
         self.finished: set[tuple[str, str]] = set()  # runs with nothing left to do (see `finished`)
         self.seen: set[tuple[str, str]] = set()  # runs the run watch has shown (and not deleted)
@@ -194,6 +199,8 @@ class Handlers:
     async def reconcile(self, namespace: str, name: str, fresh: bool = True) -> Outcome:
         loop = asyncio.get_running_loop()
         key = (namespace, name)
+        if fresh:
+            self._fresh.discard(key)  # this one reads the run
         try:
             outcome = await loop.run_in_executor(self.executor, self.reconciler.reconcile, namespace, name, fresh)
         except Exception:
@@ -273,3 +280,8 @@ class Handlers:
                 self.kick(key)  # errors: logged and rescheduled by reconcile()
             else:  # at a start, before the run listing: the requeue loop takes it then, unless it is finished
                 self.schedule.after(key, 0.0)
+
+        @kopf.on.event(*PODS, labels={naming.MANAGED_BY_LABEL: naming.MANAGER}, registry=registry)
+        async def pod_event(event: dict, body: Any, **_: Any) -> None:
+            """Only fills the pod cache: a pod's end reaches the run through its Job's event."""
+            (self.pods.gone if event.get("type") == "DELETED" else self.pods.seen)(dict(body))

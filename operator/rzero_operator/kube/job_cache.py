@@ -1,5 +1,7 @@
-"""The operator's view of its Jobs and runs, fed by the watches: a reconcile reads a run's attempt Job from
-here instead of listing the namespace's Jobs on every call, and the run itself (RunCache) instead of a GET.
+"""The operator's view of its Jobs, their pods and the runs, fed by the watches: a reconcile reads a run's
+attempt Job from here instead of listing the namespace's Jobs on every call, the Job's finished pods
+(PodCache: their termination messages carry the summaries) instead of listing pods, and the run itself
+(RunCache) instead of a GET.
 
     cache.seen(job)            a watch event (ADDED/MODIFIED/initial listing): the latest body
     cache.gone(namespace, name)   a DELETED event, or our own delete
@@ -118,3 +120,46 @@ class RunCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._runs)
+
+
+def slim_pod(pod: dict) -> dict[str, Any]:
+    """What observe.py reads of a phase pod: its name, owners, completion index and container states."""
+    meta = pod.get("metadata") or {}
+    kept = {key: meta[key] for key in ("name", "namespace", "labels", "annotations", "ownerReferences") if key in meta}
+    statuses = [{key: status[key] for key in ("name", "state", "lastState") if key in status}
+                for status in (pod.get("status") or {}).get("containerStatuses") or []]
+    return {"metadata": kept, "status": {"containerStatuses": statuses}}
+
+
+class PodCache:
+    """The phase pods as the pod watch last showed them, by Job (their `batch.kubernetes.io/job-name` label).
+    A reconcile takes a Job's pods from here only when they account for every pod the Job counts as
+    finished (observe.pods_answer); else it lists them (the pod watch may deliver a pod's last change after
+    the Job watch delivered the Job's)."""
+
+    def __init__(self, job_label: str) -> None:
+        self.job_label = job_label
+        self._pods: dict[tuple[str, str], dict[str, dict]] = {}  # (namespace, job) -> pod name -> slim pod
+        self._lock = threading.Lock()
+
+    def _job(self, pod: dict) -> tuple[str, str, str]:
+        meta = pod.get("metadata") or {}
+        return meta.get("namespace") or "", ((meta.get("labels") or {}).get(self.job_label) or ""), meta.get("name") or ""
+
+    def seen(self, pod: dict) -> None:
+        namespace, job, name = self._job(pod)
+        if job:
+            with self._lock:
+                self._pods.setdefault((namespace, job), {})[name] = slim_pod(pod)
+
+    def gone(self, pod: dict) -> None:
+        namespace, job, name = self._job(pod)
+        with self._lock:
+            pods = self._pods.get((namespace, job), {})
+            pods.pop(name, None)
+            if not pods:
+                self._pods.pop((namespace, job), None)
+
+    def of(self, namespace: str, job: str) -> list[dict]:
+        with self._lock:
+            return list(self._pods.get((namespace, job), {}).values())
