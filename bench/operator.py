@@ -15,8 +15,9 @@ reconciler, its default 1 s tick and resync) it measures:
 `--server` does the same on a real control plane too (tests/support/control_plane.py: kube-apiserver, etcd
 and kube-controller-manager from KUBEBUILDER_ASSETS or ../shared/k8s; pods finished by the kubelet stand-in),
 with `rzero operator` as a process under a ServiceAccount of its own, requests counted from the API
-server's audit log, and the operator's peak RSS and CPU seconds (no transition delays there: the audit log
-at Metadata level does not say when a Job completed).
+server's audit log, and the operator's peak RSS and CPU seconds. There the transition delay runs from the Job
+controller's last status write of a Job (the one that marks it complete) to the operator's create of the run's
+next Job, both from the audit log.
 The last line is one JSON object.
 """
 
@@ -30,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -214,6 +216,33 @@ def audit_quiet(plane: ControlPlane, user: str, quiet_s: float, timeout: float) 
         time.sleep(0.5)
 
 
+def _at(event: dict, key: str) -> float:
+    return datetime.fromisoformat(event[key].replace("Z", "+00:00")).timestamp()
+
+
+def server_transitions(events: list[dict], user: str) -> list[float]:
+    """Per run, from the last status write of each Job by the Job controller before the run's next Job was
+    created (the write that completed it) to that create (the operator's POST arriving)."""
+    writes: dict[str, list[float]] = {}
+    created: dict[str, list[tuple[float, str]]] = {}
+    for event in events:
+        ref = event.get("objectRef") or {}
+        if ref.get("resource") != "jobs" or not ref.get("name") or (event.get("responseStatus") or {}).get("code", 200) >= 300:
+            continue
+        if ref.get("subresource") == "status" and event.get("verb") in ("update", "patch"):
+            writes.setdefault(ref["name"], []).append(_at(event, "stageTimestamp"))
+        elif event.get("verb") == "create" and event.get("user", {}).get("username") == user:
+            created.setdefault(ref["name"].split("-i")[0], []).append((_at(event, "requestReceivedTimestamp"), ref["name"]))
+    delays = []
+    for jobs in created.values():
+        jobs.sort()
+        for (_, previous), (at, _) in zip(jobs, jobs[1:]):
+            before = [t for t in writes.get(previous, []) if t <= at]
+            if before:
+                delays.append(at - max(before))
+    return delays
+
+
 def usage(pid: int) -> tuple[float, float]:
     """(peak RSS in MB, CPU seconds) of a live process, from /proc."""
     rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
@@ -250,8 +279,12 @@ def server_scenario(plane: ControlPlane, runs: int, iterations: int, idle_s: flo
         operator.terminate()
         kubelet.stop()
     jobs = runs * (1 + 5 * iterations)
+    delays = server_transitions(plane.audit_events(namespace=namespace), user)
     return {
-        "runs": runs, "iterations": iterations, "jobs": jobs,
+        "runs": runs, "iterations": iterations, "jobs": jobs, "transitions": len(delays),
+        "transition_median_s": round(statistics.median(delays), 4) if delays else None,
+        "transition_p95_s": round(percentile(delays, 0.95), 4),
+        "transition_max_s": round(max(delays), 4) if delays else None,
         **request_figures(working, idle, restart, audit_kind, runs=runs, jobs=jobs, idle_s=idle_s),
         "peak_rss_mb": round(rss, 1), "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
     }

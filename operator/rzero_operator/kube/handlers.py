@@ -218,6 +218,7 @@ class Handlers:
         elif outcome.finished:
             self.finished.add(key)
             self.schedule.forget(key)
+            self.runs.gone(namespace, name)  # nothing reads it until its spec changes (a GET then)
         else:
             self.finished.discard(key)
             self.schedule.after(key, outcome.requeue_after)
@@ -258,6 +259,7 @@ class Handlers:
             self.runs.watched(dict(body))
             if finished(body):
                 self.finished.add(key)
+                self.runs.gone(namespace, name)
                 return
             self.finished.discard(key)  # e.g. a new generation of a finished run, or its status lost
             if key not in self.schedule and key not in self._in_flight:  # e.g. seen again after a watch restart
@@ -274,6 +276,8 @@ class Handlers:
                 if not job_finished(job):
                     return  # a running Job changes nothing the plan looks at
             key = (namespace, owner_run(job))
+            if key in self.finished and job_finished(job):
+                self.pods.forget_job(namespace, name)  # a kept Job of a finished run (a restart lists them all)
             if key[1] is None or key in self.finished:
                 return
             if key in self.seen:

@@ -160,6 +160,12 @@ class PodCache:
             if not pods:
                 self._pods.pop((namespace, job), None)
 
+    def forget_job(self, namespace: str, job: str) -> None:
+        """The Job's pods are read (the run's status holds their summaries): keep them no longer. A later
+        event of one of them (its deletion aside) puts it back; a read that finds them gone lists them."""
+        with self._lock:
+            self._pods.pop((namespace, job), None)
+
     def of(self, namespace: str, job: str) -> list[dict]:
         with self._lock:
             return list(self._pods.get((namespace, job), {}).values())

@@ -211,6 +211,9 @@ class Reconciler:
                 raise
             self._status_refused(body, error, outcome)
             return  # nothing acts on a step the status cannot record
+        done = status.current
+        if self.pods is not None and done is not None and (decision.status.current or done).name != done.name:
+            self.pods.forget_job(namespace, done.name)  # its summaries are in the status now
         outcome.requeue_after = decision.requeue_after
         untimed = spec.phase_deadline_seconds is None
         if decision.stop is not None:

@@ -97,3 +97,5 @@ def test_the_pod_cache_keeps_each_jobs_pods_names_owners_and_container_states_on
         {"name": "worker", "state": {"terminated": {"exitCode": 0, "message": "{}"}}}]
     pods.gone(pod("j-0", "j", 0))
     assert pods.of("ns", "j") == [] and len(pods.of("ns", "k")) == 1
+    pods.forget_job("ns", "k")  # its summaries are in the status: not kept
+    assert pods.of("ns", "k") == []

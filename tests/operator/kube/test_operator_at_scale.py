@@ -194,4 +194,5 @@ def test_a_reconcile_from_the_cache_reads_neither_the_run_nor_a_finished_jobs_po
     kinds = [(r.method, r.path.rsplit("/", 2)[-2] if r.path.endswith("/status") else r.path.rsplit("/", 1)[-1])
              for r in operator_requests(kube_emulator, since)]
     assert kinds == [("POST", "events"), ("PATCH", "demo"), ("POST", "jobs"), ("POST", "events")]
+    assert reconciler.pods.of(namespace, job["metadata"]["name"]) == []  # read into the status: not kept
     assert job_driver.status("demo")["iterationHistory"][0]["phases"]["evaluate"]["state"] == "Succeeded"
