@@ -176,14 +176,17 @@ class KubeApi:
                   "propagationPolicy": "Background"},
         )
 
-    def list_job_events(self, namespace: str, job: str) -> list[dict]:
-        """Events about one Job (the Job controller's FailedCreate among them)."""
-        selector = f"involvedObject.kind=Job,involvedObject.name={job}"
+    def list_job_events(self, namespace: str, job: str | None = None, reason: str | None = None) -> list[dict]:
+        """Events about one Job, or about any Job of the namespace (`job` None), of one `reason` if given
+        (the Job controller's FailedCreate)."""
+        selector = ",".join(["involvedObject.kind=Job"] + ([f"involvedObject.name={job}"] if job else [])
+                            + ([f"reason={reason}"] if reason else []))
         items = self.request("GET", f"{CORE_PATH}/namespaces/{_quote(namespace)}/events",
                              query={"fieldSelector": selector}).get("items", [])
         # Filter again: a selector the server ignores (the test emulator does) must not leak other Events.
-        return [e for e in items if (e.get("involvedObject") or {}).get("name") == job
-                and (e.get("involvedObject") or {}).get("kind") == "Job"]
+        return [e for e in items if (e.get("involvedObject") or {}).get("kind") == "Job"
+                and (job is None or (e.get("involvedObject") or {}).get("name") == job)
+                and (reason is None or e.get("reason") == reason)]
 
 
     # ------------------------------------------------------------------------------ coordination/v1 Lease

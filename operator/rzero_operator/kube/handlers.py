@@ -45,7 +45,7 @@ import kopf
 
 from .client import KubeApi
 from .observe import awaiting_pods, job_finished
-from .job_cache import JobCache, PodCache, RunCache
+from .job_cache import FailedCreates, JobCache, PodCache, RunCache
 from .reconcile import TERMINAL_PHASES, Outcome, Reconciler
 from . import naming
 
@@ -140,6 +140,9 @@ class Handlers:
         if reconciler.pods is None:
             reconciler.pods = PodCache(naming.JOB_NAME_POD_LABEL)
         self.pods = reconciler.pods
+        if reconciler.failed_creates is None:
+            api = reconciler.api
+            reconciler.failed_creates = FailedCreates(lambda namespace: api.list_job_events(namespace, reason="FailedCreate"))
         self._fresh: set[tuple[str, str]] = set()  # runs whose next reconcile reads the run with a GET
         self.finished: set[tuple[str, str]] = set()  # runs with nothing left to do (see `finished`)
         self.seen: set[tuple[str, str]] = set()  # runs the run watch has shown (and not deleted)

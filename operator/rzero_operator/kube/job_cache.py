@@ -1,7 +1,7 @@
 """The operator's view of its Jobs, their pods and the runs, fed by the watches: a reconcile reads a run's
 attempt Job from here instead of listing the namespace's Jobs on every call, the Job's finished pods
 (PodCache: their termination messages carry the summaries) instead of listing pods, and the run itself
-(RunCache) instead of a GET.
+(RunCache) instead of a GET. FailedCreates shares one Event listing among the runs looking at once.
 
     cache.seen(job)            a watch event (ADDED/MODIFIED/initial listing): the latest body
     cache.gone(namespace, name)   a DELETED event, or our own delete
@@ -20,7 +20,11 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any
+import time
+from typing import Any, Callable
+
+from . import naming
+from .observe import pods_answer
 
 
 def slim(job: dict) -> dict[str, Any]:
@@ -60,6 +64,27 @@ class JobCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._jobs)
+
+
+class FailedCreates:
+    """The namespace's FailedCreate Events about Jobs, listed at most once per `max_age_s` for all the runs
+    that look at a Job without pods at about the same time (one LIST per namespace and second, not one per
+    Job and look). A FailedCreate younger than that is seen at the next look."""
+
+    def __init__(self, list_events: Any, max_age_s: float = 1.0, clock: Any = None) -> None:
+        self._list = list_events  # (namespace) -> the namespace's FailedCreate Events about Jobs
+        self.max_age_s = max_age_s
+        self._clock = clock or time.monotonic
+        self._listed: dict[str, tuple[float, list[dict]]] = {}
+        self._lock = threading.Lock()  # held while listing: concurrent looks wait for the one LIST
+
+    def of(self, namespace: str, job: str) -> list[dict]:
+        with self._lock:
+            at, events = self._listed.get(namespace, (None, []))
+            if at is None or self._clock() - at > self.max_age_s:
+                events = self._list(namespace)
+                self._listed[namespace] = (self._clock(), events)
+        return [e for e in events if (e.get("involvedObject") or {}).get("name") == job]
 
 
 def _version(body: dict) -> int | None:
@@ -169,3 +194,32 @@ class PodCache:
     def of(self, namespace: str, job: str) -> list[dict]:
         with self._lock:
             return list(self._pods.get((namespace, job), {}).values())
+
+
+# ------------------------------------------------------------------------- reads, cache first (reconcile.py)
+
+
+def attempt_job(api: Any, jobs: JobCache | None, namespace: str, name: str) -> list[dict]:
+    """The attempt's Job as the Job watch last showed it, else as the server has it (one GET)."""
+    cached = jobs.get(namespace, name) if jobs is not None else None
+    if cached is not None:
+        return [cached]
+    job = api.get_job(namespace, name)
+    if job is not None and jobs is not None:
+        jobs.created(job)  # unless the watch has shown a newer version meanwhile
+    return [job] if job is not None else []
+
+
+def job_pods(api: Any, pods: PodCache | None, namespace: str, name: str, jobs: list[dict]) -> list[dict]:
+    """A finished Job's pods as the pod watch showed them when they tell everything, else as listed."""
+    cached = pods.of(namespace, name) if pods is not None else []
+    if cached and any(pods_answer(job, cached) for job in jobs if job["metadata"].get("name") == name):
+        return cached
+    return api.list_pods(namespace, {naming.JOB_NAME_POD_LABEL: name})
+
+
+def failed_create_lister(api: Any, failed_creates: FailedCreates | None, namespace: str) -> Callable[[str], list[dict]]:
+    """Job name -> the Events about it where a FailedCreate would be (shared listing when there is one)."""
+    if failed_creates is not None:
+        return lambda job: failed_creates.of(namespace, job)
+    return lambda job: api.list_job_events(namespace, job)

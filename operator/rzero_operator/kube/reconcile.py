@@ -41,11 +41,11 @@ from ..validate import InvalidManifest, validate_manifest
 from . import naming
 from .client import KubeApi, KubeError
 from .events import EventPoster, api_poster, post_events
-from .job_cache import JobCache, PodCache, RunCache
+from .job_cache import FailedCreates, JobCache, PodCache, RunCache, attempt_job, failed_create_lister, job_pods
 from .jobs import RunRef, build_phase_objects, default_image
 from .pod import StorageDefaults
 from .metrics import OperatorMetrics
-from .observe import observe_attempt, pods_answer, storage_summary_reader
+from .observe import observe_attempt, storage_summary_reader
 from .refusals import is_configuration_error, is_refusal
 from .status_writer import parse_status, write_status
 
@@ -109,6 +109,7 @@ class Reconciler:
     jobs: JobCache | None = None  # the Job watch's view (handlers.py); None: every Job read is a GET
     runs: RunCache | None = None  # the runs as last read/written (handlers.py); None: every run read is a GET
     pods: PodCache | None = None  # the pod watch's view (handlers.py); None: a finished Job's pods are listed
+    failed_creates: FailedCreates | None = None  # None: a look at a Job without pods lists its own Events
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, init=False)
     _locks_guard: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -237,33 +238,16 @@ class Reconciler:
                         annotations=decision_annotations(annotations))
         if status.current is None:
             return Observed(state="absent", **identity)
-        jobs = self._attempt_job(run.namespace, status.current.name)
+        jobs = attempt_job(self.api, self.jobs, run.namespace, status.current.name)
         reader = None
         if self.read_storage_summaries:
             options = {"endpoint_url": spec.storage.endpoint, "region": spec.storage.region}
             reader = storage_summary_reader(run_root, {k: v for k, v in options.items() if v})
         return observe_attempt(
-            status.current, jobs, lambda job: self._job_pods(run.namespace, job, jobs),
+            status.current, jobs, lambda job: job_pods(self.api, self.pods, run.namespace, job, jobs),
             run_uid=run.uid, read_summary=reader,
-            list_events=lambda job: self.api.list_job_events(run.namespace, job), **identity,
+            list_events=failed_create_lister(self.api, self.failed_creates, run.namespace), **identity,
         )
-
-    def _attempt_job(self, namespace: str, name: str) -> list[dict]:
-        """The attempt's Job as the Job watch last showed it, else as the server has it (one GET)."""
-        cached = self.jobs.get(namespace, name) if self.jobs is not None else None
-        if cached is not None:
-            return [cached]
-        job = self.api.get_job(namespace, name)
-        if job is not None and self.jobs is not None:
-            self.jobs.created(job)  # unless the watch has shown a newer version meanwhile
-        return [job] if job is not None else []
-
-    def _job_pods(self, namespace: str, name: str, jobs: list[dict]) -> list[dict]:
-        """A finished Job's pods as the pod watch showed them when they tell everything, else as listed."""
-        cached = self.pods.of(namespace, name) if self.pods is not None else []
-        if cached and any(pods_answer(job, cached) for job in jobs if job["metadata"].get("name") == name):
-            return cached
-        return self.api.list_pods(namespace, {naming.JOB_NAME_POD_LABEL: name})
 
     def _status_refused(self, body: dict, error: KubeError, outcome: Outcome) -> None:
         """The status subresource refused the new status (its schema, an admission policy): say so where users

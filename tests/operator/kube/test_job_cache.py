@@ -3,7 +3,7 @@ run cache our own reads and writes of a run, never an older version; the pod cac
 
 from __future__ import annotations
 
-from rzero_operator.kube.job_cache import JobCache, PodCache, RunCache, slim, slim_pod
+from rzero_operator.kube.job_cache import FailedCreates, JobCache, PodCache, RunCache, slim, slim_pod
 
 
 def job(name: str, **status) -> dict:
@@ -99,3 +99,22 @@ def test_the_pod_cache_keeps_each_jobs_pods_names_owners_and_container_states_on
     assert pods.of("ns", "j") == [] and len(pods.of("ns", "k")) == 1
     pods.forget_job("ns", "k")  # its summaries are in the status: not kept
     assert pods.of("ns", "k") == []
+
+
+def test_runs_looking_for_a_failed_create_at_about_the_same_time_share_one_listing():
+    now, listed = [0.0], []
+    failed = {"reason": "FailedCreate", "involvedObject": {"kind": "Job", "name": "a"}, "message": "quota"}
+
+    def list_events(namespace):
+        listed.append(namespace)
+        return [failed]
+
+    looks = FailedCreates(list_events, max_age_s=1.0, clock=lambda: now[0])
+    assert looks.of("ns", "a") == [failed] and looks.of("ns", "b") == []
+    now[0] = 0.9
+    assert looks.of("ns", "a") == [failed]
+    assert listed == ["ns"]  # three looks, one LIST
+    looks.of("other", "a")
+    now[0] = 1.5  # older than max_age_s: listed again
+    looks.of("ns", "b")
+    assert listed == ["ns", "other", "ns"]
