@@ -148,9 +148,13 @@ class RunCache:
 
 
 def slim_pod(pod: dict) -> dict[str, Any]:
-    """What observe.py reads of a phase pod: its name, owners, completion index and container states."""
+    """What observe.py reads of a phase pod: its name, owners, completion index and container states (not its
+    other annotations: they carry the task documents)."""
     meta = pod.get("metadata") or {}
-    kept = {key: meta[key] for key in ("name", "namespace", "labels", "annotations", "ownerReferences") if key in meta}
+    kept = {key: meta[key] for key in ("name", "namespace", "labels", "ownerReferences") if key in meta}
+    index = (meta.get("annotations") or {}).get(naming.COMPLETION_INDEX_ANNOTATION)
+    if index is not None:
+        kept["annotations"] = {naming.COMPLETION_INDEX_ANNOTATION: index}
     statuses = [{key: status[key] for key in ("name", "state", "lastState") if key in status}
                 for status in (pod.get("status") or {}).get("containerStatuses") or []]
     return {"metadata": kept, "status": {"containerStatuses": statuses}}

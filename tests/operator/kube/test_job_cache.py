@@ -79,7 +79,8 @@ def test_the_run_cache_hands_out_copies():
 def pod(name: str, job_name: str, exit_code: int | None, **extra) -> dict:
     state = {"terminated": {"exitCode": exit_code, "message": "{}"}} if exit_code is not None else {"running": {}}
     return {"metadata": {"name": name, "namespace": "ns", "labels": {"batch.kubernetes.io/job-name": job_name},
-                         "annotations": {"batch.kubernetes.io/job-completion-index": "0"},
+                         "annotations": {"batch.kubernetes.io/job-completion-index": "0",
+                                         "rzero.dev/task.json": "{" + " " * 1000 + "}"},
                          "ownerReferences": [{"kind": "Job", "name": job_name, "uid": "ju", "controller": True}]},
             "spec": {"containers": [{"name": "worker", "image": "x", "env": [{"name": "BIG", "value": "x" * 1000}]}]},
             "status": {"phase": "Running", "containerStatuses": [{"name": "worker", "state": state, "image": "x",
@@ -93,6 +94,7 @@ def test_the_pod_cache_keeps_each_jobs_pods_names_owners_and_container_states_on
     pods.seen(pod("k-0", "k", 1))
     (kept,) = pods.of("ns", "j")
     assert kept == slim_pod(pod("j-0", "j", 0))
+    assert kept["metadata"]["annotations"] == {"batch.kubernetes.io/job-completion-index": "0"}  # no task
     assert "spec" not in kept and kept["status"]["containerStatuses"] == [
         {"name": "worker", "state": {"terminated": {"exitCode": 0, "message": "{}"}}}]
     pods.gone(pod("j-0", "j", 0))
