@@ -9,8 +9,9 @@ finished yet, asks `outcome(pod, task)` what happens to it: `None` leaves it pen
 else `PodExit(exit_code, message)` is written the way a kubelet would — through the pods/status subresource,
 phase Succeeded/Failed with the container's `terminated` state and termination message. The real Job
 controller then counts the pod and sets the Job's conditions. A deleted pod (deletionTimestamp set) is removed
-for good, as a kubelet does once its containers have stopped. `task` is the pod's task document, read from the
-Job's ConfigMap as the worker would (`task.json`, or `task-<index>.json` for an Indexed Job).
+for good, as a kubelet does once its containers have stopped. `task` is the pod's task document, read as the worker
+would (`task.json`, or `task-<index>.json` for an Indexed Job): from the pod's annotations (the downward API's
+source), else from the Job's ConfigMap.
 """
 
 from __future__ import annotations
