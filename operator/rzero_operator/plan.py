@@ -31,6 +31,10 @@ Event = tuple[str, str, str]  # (type Normal|Warning, reason, message)
 CONFIG_ERROR_EXIT_CODE = 2
 MAX_MESSAGE = 1000
 STARTING_POLL_S = 2.0  # how soon a running attempt with no pods yet is looked at again (Observed.starting)
+# ... and at most how long after: each look waits as long as the attempt has waited already, so a Job the
+# scheduler or a busy Job controller keeps without pods for minutes costs a few looks, not one every 2 s
+# (the Job controller's FailedCreate comes at its first try, seconds after the Job: the 2 s look sees it).
+STARTING_POLL_MAX_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,9 @@ class Observed:
     when status.runRoot is still empty (see tasks.run_root_for). generation: metadata.generation.
     annotations: metadata.annotations (locally: the state file's), where approval gates read decisions.
     starting: running, but no pod of the attempt exists yet (and it is not held on purpose, as a queued Job
-    is): the executor looks again within STARTING_POLL_S, so pods that cannot be created (the Job controller's
-    FailedCreate: a missing ServiceAccount, a quota) fail the attempt in seconds, not at the next resync.
+    is): the executor looks again within STARTING_POLL_S (then after as long as it has waited, at most
+    STARTING_POLL_MAX_S), so pods that cannot be created (the Job controller's FailedCreate: a missing
+    ServiceAccount, a quota) fail the attempt in seconds, not at the next resync.
     spec_warnings: the spec's sizing warnings (sizing_auto.size: idle GPUs, a tight fit), reported in the
     SpecValid condition and as one Warning event each, once per generation.
     """
@@ -248,7 +253,8 @@ def _while_running(ctx: _Context, cur: CurrentAttempt) -> Decision:
         ctx.condition("Suspended", False, "SuspendPending", "suspend requested: the running phase finishes first")
     requeue = max(1.0, deadline - elapsed) if deadline is not None else None
     if ctx.observed.starting:
-        requeue = min(requeue or STARTING_POLL_S, STARTING_POLL_S)
+        poll = min(STARTING_POLL_MAX_S, max(STARTING_POLL_S, elapsed))
+        requeue = min(requeue or poll, poll)
     return ctx.decision(requeue_after=requeue)
 
 

@@ -308,7 +308,10 @@ class JobDriver:
         return self.api.request("GET", f"/api/v1/namespaces/{self.namespace}/configmaps/{name}")
 
     def tasks(self, job: dict) -> list[dict]:
-        data = self.config_map(job["metadata"]["name"])["data"]
+        """The Job's task documents: inline in its pod template's annotations, else in its ConfigMap."""
+        annotations = job["spec"]["template"].get("metadata", {}).get("annotations") or {}
+        data = {key: value for key, value in annotations.items() if key.startswith("rzero.dev/task")}
+        data = data or self.config_map(job["metadata"]["name"])["data"]
         return [json.loads(data[key]) for key in sorted(data)]
 
     def wait_for_job(self, name: str, timeout: float = 10.0) -> dict:
