@@ -226,6 +226,11 @@ class VerifierSettings(Schema):
             raise ValueError("mode: a trained Verifier is a model; an endpoint cannot be trained")
         return self
 
+    @property
+    def grpo(self) -> VerifierGRPOSettings:
+        """The trained Verifier's GRPO settings (training.grpo), where spec.solver.grpo is the Solver's."""
+        return self.training.grpo
+
 
 class VerifierInput(Schema):
     """The label task's Verifier, resolved by the operator: exactly one of a model or an endpoint."""
