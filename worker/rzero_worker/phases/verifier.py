@@ -13,7 +13,9 @@ oracle-checked held-out examples alone, where an oracle ran), the reward and its
 `weight_change` (relative L2 distance of the committed weights from the input's; 0 means nothing moved). With no
 training example (nothing confident this iteration) the Verifier is carried forward unchanged (`steps: 0`,
 `skipped`), as the Solver is. A killed attempt resumes from its last uploaded checkpoint (grpo.py); the held-out
-accuracy before training is measured again, on the same input model.
+accuracy before training is measured again, on the same input model. The held-out verdicts are generated through
+transformers on every backend (an in-process vLLM engine keeps its GPU memory, and training follows); with several
+ranks each rank judges them (the same greedy verdicts) and rank 0 reports them.
 """
 
 from __future__ import annotations
@@ -103,11 +105,15 @@ def held_out_accuracy(ctx: PhaseContext, local, held: list[dict], when: str) -> 
     task: VerifierTask = ctx.task
     if not held:
         return {f"accuracy_{when}": None}
-    generator = make_generator(local, task.device, cache_dir=ctx.cache_dir, batch_size=task.batch_size)
+    # transformers, not vLLM: an in-process vLLM engine does not give its GPU memory back, and training (with its own
+    # colocated rollout engine) follows; the held-out set is small (maxHeldOut)
+    hints = task.device.model_copy(update={"backend": "transformers"})
+    generator = make_generator(local, hints, cache_dir=ctx.cache_dir, batch_size=task.batch_size)
     outputs = greedy_replies(generator, [verifier_messages(e["question"], e["answer"]) for e in held],
                              max_tokens=task.max_tokens, batch_size=task.batch_size, log=log,
                              what=f"held-out verdicts {when} training")
     del generator
+    _free_accelerator_memory()
     right = [verdict_correct(output, e["correct"]) for output, e in zip(outputs, held)]
     oracle = [ok for ok, e in zip(right, held) if e["source"] == "oracle"]
     from ..grading import parse_verdict
@@ -118,6 +124,16 @@ def held_out_accuracy(ctx: PhaseContext, local, held: list[dict], when: str) -> 
         f"correct_{when}": sum(right), f"unparsable_{when}": unparsable,
         "oracle_held_out": len(oracle), f"oracle_accuracy_{when}": sum(oracle) / len(oracle) if oracle else None,
     }
+
+
+def _free_accelerator_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def weight_change(before_dir: Path, after_dir: Path) -> float | None:
