@@ -119,8 +119,7 @@ def verifier_event(iteration: int, trained) -> Event:
     if trained.skipped:
         return ("Warning", "VerifierNotTrained", f"iteration {iteration}: the Verifier was carried forward unchanged: "
                 f"{trained.skipped}")
-    def percent(value):
-        return "–" if value is None else f"{100 * value:.1f}%"
+    percent = _percent_or_dash
     text = (f"iteration {iteration}: the Verifier trained on {trained.train_examples} of {trained.examples} examples; "
             f"held-out accuracy {percent(trained.accuracy_before)} before, {percent(trained.accuracy_after)} after "
             f"(n={trained.held_out})")
@@ -145,6 +144,10 @@ def veto_text(veto) -> str:
     if veto.verifier_accuracy is not None:
         text += f"; Verifier agrees with the oracle on {100 * veto.verifier_accuracy:.1f}% of {veto.oracle_compared}"
     return text
+
+
+def _percent_or_dash(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
 
 
 def _percent_ci(value: float, ci: list[float] | None) -> str:
