@@ -25,6 +25,7 @@ import hashlib
 
 from rzero_worker.task import (
     ALL_PHASES,
+    AnchorInput,
     ChallengerTask,
     EvaluateTask,
     GenerateTask,
@@ -150,6 +151,15 @@ def warmup_settings(spec: RZeroRunSpec) -> WarmupSettings:
     return settings
 
 
+def anchor_input(spec: RZeroRunSpec) -> AnchorInput | None:
+    """spec.anchors as a phase reads them, with the run's evaluation benchmarks (no anchor may be one of their
+    questions); None without anchors."""
+    if spec.anchors is None:
+        return None
+    return AnchorInput(settings=spec.anchors.model_copy(deep=True),
+                       benchmarks=[b.model_copy(deep=True) for b in spec.evaluation.benchmarks])
+
+
 def task_common(spec: RZeroRunSpec, run_root: str, run_name: str, iteration: int, phase: str, shard: int = 0) -> dict:
     """The fields every task of (iteration, phase, shard) shares: run, iteration, storage, seed, device, tracking."""
     return dict(
@@ -171,12 +181,13 @@ def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: 
         return ChallengerTask(
             **common, output=out, challenger=_challenger_model(spec, i - 1), solver=_solver_model(spec, i - 1),
             settings=spec.challenger.model_copy(deep=True), grading=spec.labeling.grading(),
+            corpus=spec.corpus.model_copy(deep=True) if spec.corpus else None, anchors=anchor_input(spec),
         )
     if phase == "generate":
         return GenerateTask(
             **common, output=f"{out}/{shard.key}", challenger=_challenger_model(spec, i), shard=shard,
             settings=spec.generation.model_copy(deep=True), grading=spec.labeling.grading(),
-            corpus=spec.corpus.model_copy(deep=True) if spec.corpus else None,
+            corpus=spec.corpus.model_copy(deep=True) if spec.corpus else None, anchors=anchor_input(spec),
         )
     if phase == "label":
         return LabelTask(
@@ -194,7 +205,7 @@ def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: 
     if phase == "solver":
         return SolverTask(
             **common, output=out, solver=_solver_model(spec, i - 1), dataset=phase_key(i, "label"),
-            settings=spec.solver.model_copy(deep=True), grading=spec.labeling.grading(),
+            settings=spec.solver.model_copy(deep=True), grading=spec.labeling.grading(), anchors=anchor_input(spec),
         )
     return EvaluateTask(
         **common, output=f"{out}/{shard.key}", model=_solver_model(spec, i), shard=shard,

@@ -240,3 +240,20 @@ def test_the_corpus_overlap_rule_refuses_in_the_words_rzero_validate_uses():
                     "least half its size)")
     doc["spec"]["corpus"]["overlapChars"] = 200
     assert ApiServerModel(build_crd()).create(copy.deepcopy(doc)) == [] and validate_manifest(doc)
+
+
+def test_the_variance_objective_without_a_corpus_is_refused_by_both_in_the_same_words():
+    pytest.importorskip("celpy", reason="evaluates the CRD's CEL rules with cel-python (test extra)")
+    from support.crd_server import ApiServerModel
+
+    words = "the variance reward scores the Solver's pass rate against the Challenger's document answer; it needs " \
+            "spec.corpus"
+    doc = {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {"name": "demo"},
+           "spec": {"model": "m", "storage": {"uri": "runs"}, "challenger": {"objective": "variance"}}}
+    [server] = ApiServerModel(build_crd()).create(copy.deepcopy(doc))
+    with pytest.raises(InvalidManifest) as caught:
+        validate_manifest(doc)
+
+    assert server.endswith(words) and caught.value.errors == [f"spec.challenger.objective: {words}"]
+    doc["spec"]["corpus"] = {"uri": "docs"}
+    assert ApiServerModel(build_crd()).create(copy.deepcopy(doc)) == [] and validate_manifest(doc)

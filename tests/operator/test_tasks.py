@@ -159,6 +159,22 @@ def test_every_generate_shard_carries_the_corpus_and_no_corpus_means_none():
     assert one("generate", 1).corpus is None and "corpus" not in one("generate", 1).wire()
 
 
+def test_anchors_reach_the_phases_that_use_them_with_the_evaluation_benchmarks():
+    spec = make_spec(anchors={"uri": "s3://docs/anchors.jsonl", "examples": 2, "mixRatio": 0.2},
+                     corpus={"uri": "s3://docs/library"}, challenger={"objective": "variance"},
+                     evaluation={"benchmarks": [{"name": "mine", "path": "s3://docs/held-out.jsonl"}]})
+    for phase in ("challenger", "generate", "solver"):
+        task = one(phase, 1, spec)
+        assert (task.anchors.settings.uri, task.anchors.settings.examples, task.anchors.settings.mix_ratio) == (
+            "s3://docs/anchors.jsonl", 2, 0.2)
+        assert [b.path for b in task.anchors.benchmarks] == ["s3://docs/held-out.jsonl"]
+        assert parse_task(task.wire()) == task
+    assert one("challenger", 1, spec).corpus.uri == "s3://docs/library"
+    assert one("challenger", 1, spec).settings.objective == "variance"
+    assert all(one(phase, 1).anchors is None for phase in ("challenger", "generate", "solver"))
+    assert one("challenger", 1).corpus is None and "anchors" not in one("label", 1, spec).wire()
+
+
 def test_seeds_differ_by_iteration_phase_and_shard_and_are_reproducible():
     tasks = build_tasks(make_spec(sharding={"generate": 2}), ROOT, "demo", 1, "generate")
     assert tasks[0].seed != tasks[1].seed

@@ -64,6 +64,14 @@ def test_a_minimal_manifest_is_valid_and_gets_the_reference_defaults():
         ({"labeling": {"label": "document"}}, "spec.labeling.label: document labels are the grounded Challenger's"
          " answers; they need spec.corpus"),
         ({"labeling": {"label": "oracle"}}, "spec.labeling.label: must be one of 'vote' or 'document'"),
+        ({"challenger": {"objective": "variance"}}, "spec.challenger.objective: the variance reward scores the "
+         "Solver's pass rate against the Challenger's document answer; it needs spec.corpus"),
+        ({"challenger": {"objective": "spread"}},
+         "spec.challenger.objective: must be one of 'uncertainty' or 'variance'"),
+        ({"anchors": {"examples": 2}}, "spec.anchors.uri: is required"),
+        ({"anchors": {"uri": "anchors.jsonl", "examples": 17}}, "spec.anchors.examples: must be <= 16"),
+        ({"anchors": {"uri": "anchors.jsonl", "mixRatio": -0.1}}, "spec.anchors.mixRatio: must be >= 0"),
+        ({"anchors": {"uri": "https://example.com/a.jsonl"}}, "spec.anchors.uri: 'https://example.com/a.jsonl' is not"),
     ],
 )
 def test_errors_name_the_field_by_its_camel_case_path(spec, expected):
@@ -75,6 +83,16 @@ def test_document_labels_with_a_corpus_are_valid_and_vote_is_the_default():
     assert validate_manifest(manifest()).spec.labeling.label == "vote"
     run = validate_manifest(manifest(corpus={"uri": "docs"}, labeling={"label": "document"}))
     assert run.spec.labeling.label == "document"
+
+
+def test_anchors_and_the_variance_objective_with_a_corpus_are_valid_and_uncertainty_is_the_default():
+    assert validate_manifest(manifest()).spec.challenger.objective == "uncertainty"
+    assert validate_manifest(manifest()).spec.anchors is None
+    run = validate_manifest(manifest(corpus={"uri": "docs"}, challenger={"objective": "variance"},
+                                     anchors={"uri": "s3://docs/anchors.jsonl"}))
+    assert run.spec.challenger.objective == "variance"
+    assert (run.spec.anchors.examples, run.spec.anchors.mix_ratio, run.spec.anchors.question_field) == (3, 0.1,
+                                                                                                        "question")
 
 
 def test_missing_required_fields_are_named():

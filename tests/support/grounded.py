@@ -31,3 +31,15 @@ class PassageEcho:
         self.prompts.extend(prompts)
         return [[f"<question>Which number does '{shown_passage(p)[:10]}' give?</question> "
                  f"\\boxed{{{shown_passage(p)[9]}}}"] * n for p in prompts]
+
+
+def write_anchors(path: Path, count: int = 4, **settings):
+    """`count` anchors (question "Anchor question i?", answer "i") and one malformed line in `path`; their
+    AnchorInput (no evaluation benchmark)."""
+    import json
+
+    from rzero_worker.task import AnchorInput, AnchorSettings
+
+    path.write_text("".join(json.dumps({"question": f"Anchor question {i}?", "answer": str(i)}) + "\n"
+                            for i in range(count)) + "not json\n")
+    return AnchorInput(settings=AnchorSettings(uri=str(path), **settings))

@@ -26,3 +26,16 @@ def test_the_grounded_prompt_asks_for_r_zeros_output_format_and_a_question_witho
     assert challenger_messages()[0]["content"] == CHALLENGER_SYSTEM_PROMPT  # R-Zero's own is unchanged
     output = "<question>\nWhat does os.sep hold on Windows?\n</question>\n\n\\boxed{\\\\}"
     assert Reading("reference").generated(output) == ("What does os.sep hold on Windows?", "\\\\")
+
+
+def test_anchor_examples_come_before_the_challenger_task_and_change_nothing_without_anchors():
+    from rzero_worker.prompts import ANCHOR_EXAMPLES_INTRO, grounded_challenger_messages, with_examples
+
+    plain = challenger_messages()
+    assert with_examples(plain, []) == plain
+    shown = with_examples(grounded_challenger_messages("Some passage."), [("What is 2+2?", "4"), ("Name it.", "x")])
+    assert shown[0] == grounded_challenger_messages("Some passage.")[0]  # the system prompt stays word for word
+    assert shown[1]["content"] == (
+        ANCHOR_EXAMPLES_INTRO + "<example>\n<question>\nWhat is 2+2?\n</question>\n\\boxed{4}\n</example>\n"
+        "<example>\n<question>\nName it.\n</question>\n\\boxed{x}\n</example>\n\n"
+        + grounded_challenger_messages("Some passage.")[1]["content"])

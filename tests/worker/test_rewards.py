@@ -8,9 +8,11 @@ from rzero_worker.rewards import (
     challenger_rewards,
     cluster_labels,
     format_reward,
+    grounded_pair,
     repetition_penalties,
     solver_rewards,
     uncertainty_reward,
+    variance_reward,
 )
 from rzero_worker.task import ChallengerSettings
 
@@ -169,3 +171,58 @@ def test_challenger_rewards_score_an_output_without_a_box_only_in_reference_mode
     assert challenger_rewards(completions, p_hats, code, "reference")[0] == pytest.approx(0.5 - 1 / 3)
     assert challenger_rewards(completions, p_hats, code, "boxed-only")[0] == pytest.approx(-1 - 1 / 3)
     assert challenger_rewards(completions, p_hats, ChallengerSettings(), "boxed-only")[0] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("pass_rate", "expected"),
+    [
+        # exp(-(p(1-p) - 1/4)^2 / 0.02): the variance of a pass rate peaks at p = 1/2 (SPICE's Gaussian, sigma^2 0.01)
+        (0.5, 1.0),
+        (0.0, 0.04393693362340742),  # exp(-(0 - 0.25)^2 / 0.02) = exp(-3.125)
+        (1.0, 0.04393693362340742),
+        (0.2, 0.6669768108584746),  # variance 0.16: exp(-0.0081 / 0.02) = exp(-0.405)
+        (0.8, 0.6669768108584746),
+        (0.3, 0.9231163463866358),  # variance 0.21: exp(-0.0016 / 0.02) = exp(-0.08)
+    ],
+)
+def test_variance_reward_is_a_gaussian_of_the_pass_rate_variance(pass_rate, expected):
+    assert variance_reward(pass_rate) == pytest.approx(expected, abs=1e-12)
+
+
+def test_variance_reward_refuses_bad_input():
+    with pytest.raises(ValueError):
+        variance_reward(1.5)
+
+
+def test_the_grounded_format_needs_a_question_and_a_document_answer():
+    assert grounded_pair("<question> Q? </question> \\boxed{ 42 }") == ("Q?", "42")
+    assert grounded_pair("<question>Q?</question> no box") is None
+    assert grounded_pair("<question>Q?</question> \\boxed{}") is None
+    assert grounded_pair("<question>  </question> \\boxed{3}") is None
+    assert grounded_pair("<question>Q?</question> \\boxed{None}", "boxed-only") is None
+
+
+def test_variance_objective_rewards_pass_rates_minus_the_repetition_penalty():
+    """Four distinct grounded questions (r_rep 1/4 each) with pass rates 1/2, 0, 0.2 and one without a document
+    answer (invalid)."""
+    distinct = "Which standard module parses command line options into a namespace ?"
+    batch = [challenger_completion(q, a) for q, a in ((NEAR_1, "8"), (OTHER, "3"), (distinct, "argparse"))]
+    batch.append(f"<question>{NEAR_2}</question> and no answer")
+    paper = ChallengerSettings(objective="variance")
+    code = ChallengerSettings(objective="variance", reward="code")
+
+    rewards = challenger_rewards(batch, [0.5, 0.0, 0.2, None], paper, grounded=True)
+    unclamped = challenger_rewards(batch, [0.5, 0.0, 0.2, None], code, grounded=True)
+
+    assert rewards == pytest.approx([1.0 - 0.25, 0.0, 0.6669768108584746 - 0.25, 0.0])
+    assert unclamped == pytest.approx([1.0 - 0.25, 0.04393693362340742 - 0.25, 0.6669768108584746 - 0.25, -1.25])
+    with pytest.raises(ValueError, match="grounded"):
+        challenger_rewards(batch, [0.5, 0.0, 0.2, None], paper)
+
+
+def test_the_grounded_format_rule_applies_to_the_uncertainty_objective_too():
+    """In reference mode an output without a box is scored (answer "None"); grounded, it is not: the document
+    answer is part of the format."""
+    batch = [challenger_completion(NEAR_1), f"<question>{OTHER}</question> no box"]
+    assert challenger_rewards(batch, [0.5, 0.5], ChallengerSettings()) == pytest.approx([0.5, 0.5])
+    assert challenger_rewards(batch, [0.5, 0.5], ChallengerSettings(), grounded=True) == pytest.approx([0.5, 0.0])

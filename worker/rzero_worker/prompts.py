@@ -60,6 +60,30 @@ GROUNDED_CHALLENGER_USER_PROMPT = (
     "Remember to format the output exactly as instructed."
 )
 
+# spec.anchors (R-Few, arXiv 2512.02472): k human-written question/answer pairs shown to the Challenger before its
+# task, in the output format it is asked for (rzero's own wording). The pairs are data from a file: untrusted text,
+# only ever shown between the <example> tags.
+ANCHOR_EXAMPLES_INTRO = (
+    "Here are examples of good questions written by people, each with its answer. "
+    "Do not copy them: write a new question of your own.\n\n"
+)
+
+
+def anchor_examples(pairs: list[tuple[str, str]]) -> str:
+    """The examples block for (question, answer) pairs; empty without pairs."""
+    if not pairs:
+        return ""
+    shown = "".join(f"<example>\n<question>\n{q}\n</question>\n\\boxed{{{a}}}\n</example>\n" for q, a in pairs)
+    return ANCHOR_EXAMPLES_INTRO + shown + "\n"
+
+
+def with_examples(messages: list[dict], pairs: list[tuple[str, str]]) -> list[dict]:
+    """`messages` (a Challenger chat) with the examples block before its user turn; unchanged without pairs."""
+    if not pairs:
+        return messages
+    return [*messages[:-1], {**messages[-1], "content": anchor_examples(pairs) + messages[-1]["content"]}]
+
+
 SOLVER_SYSTEM_PROMPT = r"Please reason step by step, and put your final answer within \boxed{}."
 
 

@@ -21,6 +21,19 @@ How the reference code (`examples/reward_function/caller_penalty.py`) computes r
 - p-hat: the share of the Solver's m samples in the majority class (`Vote.score`). A completion whose
   p-hat is None (not scored) is treated as invalid.
 
+Variance objective (`ChallengerSettings.objective: variance`, SPICE, arXiv 2510.24684; needs spec.corpus):
+p is the Solver's pass rate, the share of its m answers (asked WITHOUT the passage) equivalent to the
+Challenger's own document answer under the run's checker (undecidable comparisons count as not passing), and
+r_unc above is replaced by SPICE's Gaussian-shaped score of the pass-rate variance
+
+    r_var = exp(-(p(1-p) - 1/4)^2 / (2 * 0.01))   (1 at p = 1/2; exp(-3.125) ~ 0.0439 at p = 0 or 1)
+
+then combined with r_rep as the formula says (paper: max(0, r_var - r_rep), invalid 0; code: r_var - r_rep,
+invalid -1 - r_rep). SPICE's own invalid-question penalty and its single shared model are not rzero's: the
+repetition penalty, the formulas and the frozen Solver stay R-Zero's, only the difficulty signal changes.
+Grounded format (any objective, with spec.corpus): a completion is scored only when it has a non-blank
+`<question>` AND a non-blank boxed answer (`grounded_pair`): the document answer is part of the format.
+
 Solver (the reference's `examples/reward_function/math.py`): accuracy = 1 if the answer the run's reading
 finds is equivalent to the pseudo-label under the pool's checker (`grade_answer(answer, label)` for
 mathruler, label as gold) else 0, and 0 when undecidable in time; with format weight w > 0:
@@ -31,6 +44,7 @@ w = 0.1).
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -51,6 +65,26 @@ def uncertainty_reward(p_hat: float, formula: Formula = "paper") -> float:
     if formula == "code":
         return min(p_hat, 1.0 - p_hat)
     raise ValueError(f"reward formula must be 'paper' or 'code', got {formula!r}")
+
+
+VARIANCE_PEAK = 0.25  # p(1-p) at p = 1/2, the largest variance of a pass rate
+VARIANCE_WIDTH = 0.01  # SPICE's sigma^2 of the Gaussian around the peak
+
+
+def variance_reward(pass_rate: float) -> float:
+    """SPICE's Challenger score of a pass rate p: exp(-(p(1-p) - 1/4)^2 / (2 * 0.01)), 1 at p = 1/2."""
+    if not 0.0 <= pass_rate <= 1.0:
+        raise ValueError(f"pass rate must be in [0, 1], got {pass_rate}")
+    variance = pass_rate * (1.0 - pass_rate)
+    return math.exp(-((variance - VARIANCE_PEAK) ** 2) / (2.0 * VARIANCE_WIDTH))
+
+
+def grounded_pair(text: str | None, vote: str = "reference") -> tuple[str, str] | None:
+    """(question, document answer) of a grounded Challenger completion, or None when either is missing or blank."""
+    parsed = Reading(vote).generated(text)
+    if parsed is None or not parsed[0].strip() or parsed[1] is None or not parsed[1].strip():
+        return None
+    return parsed[0], parsed[1].strip()
 
 
 def bleu_distance_matrix(questions: list[str]) -> np.ndarray:
@@ -95,14 +129,21 @@ def repetition_penalties(questions: list[str], weight: float = 1.0, threshold: f
 
 
 def challenger_rewards(
-    completions: list[str], p_hats: list[float | None], settings: ChallengerSettings, vote: str = "reference"
+    completions: list[str], p_hats: list[float | None], settings: ChallengerSettings, vote: str = "reference",
+    grounded: bool = False,
 ) -> list[float]:
     """One reward per Challenger completion of the whole rollout batch (see the module notes); `vote`: the
-    run's reading mode."""
+    run's reading mode; `grounded` (spec.corpus): the grounded format; p_hats are pass rates under the
+    variance objective."""
     if len(completions) != len(p_hats):
         raise ValueError(f"challenger_rewards: {len(completions)} completions but {len(p_hats)} p_hats")
+    if settings.objective == "variance" and not grounded:
+        raise ValueError("challenger_rewards: the variance objective needs grounded completions (spec.corpus)")
     reading = Reading(vote)
-    questions = [reading.challenger_question(completion) for completion in completions]
+    if grounded:
+        questions = [pair[0] if pair else None for pair in (grounded_pair(c, vote) for c in completions)]
+    else:
+        questions = [reading.challenger_question(completion) for completion in completions]
     valid = [question is not None and p_hat is not None for question, p_hat in zip(questions, p_hats)]
     penalties = repetition_penalties(
         [question if ok else "" for question, ok in zip(questions, valid)],
@@ -110,11 +151,13 @@ def challenger_rewards(
         threshold=settings.bleu_distance_threshold,
     )
     rewards = []
+    variance = settings.objective == "variance"
     for ok, p_hat, penalty in zip(valid, p_hats, penalties):
+        score = (variance_reward(p_hat) if variance else uncertainty_reward(p_hat, settings.reward)) if ok else None
         if settings.reward == "paper":
-            rewards.append(max(0.0, uncertainty_reward(p_hat, "paper") - penalty) if ok else 0.0)
+            rewards.append(max(0.0, score - penalty) if ok else 0.0)
         else:
-            rewards.append((uncertainty_reward(p_hat, "code") if ok else -1.0) - penalty)
+            rewards.append((score if ok else -1.0) - penalty)
     return rewards
 
 

@@ -66,6 +66,35 @@ class CorpusSettings(Schema):
         return self
 
 
+class AnchorSettings(Schema):
+    """A few human-written question/answer pairs of the run's domain (R-Few, arXiv 2512.02472; rzero_worker/
+    anchors.py): shown to the Challenger as examples and mixed into the Solver's training. A row that cannot be
+    used is skipped and counted by reason; a file with no usable row fails the phase (exit 2). An anchor whose
+    question is also an evaluation benchmark's is dropped (counted as in_evaluation): anchors never reach the
+    evaluation set."""
+
+    uri: str = Field(
+        min_length=1, max_length=1024, pattern=LOCATION_URI,
+        description="A JSONL file, one {question, answer} object per line (tens of rows, at most 1,000): s3://bucket/"
+        "key (read with the run's storage endpoint, region and credentials) or a local path (`rzero run`; the "
+        "operator refuses a local path: no volume holds it).",
+    )
+    question_field: str = Field(default="question", min_length=1, max_length=256, description="Field of the question.")
+    answer_field: str = Field(
+        default="answer", min_length=1, max_length=256, description="Field of the answer (a string or a number)."
+    )
+    examples: int = Field(
+        default=3, ge=0, le=16,
+        description="k: anchors shown as examples in each Challenger prompt (question generation and Challenger "
+        "training), drawn per prompt with the run's seed; 0 = none.",
+    )
+    mix_ratio: float = Field(
+        default=0.1, ge=0, le=10,
+        description="Anchor rows added to the Solver's training per kept generated question: round(mixRatio x kept) "
+        "rows (halves up), drawn with the run's seed (each anchor once before any repeats); 0 = none.",
+    )
+
+
 # How model outputs are read and m sampled answers become a vote (grading/reading.py, grading/vote.py): the
 # reference code's rules or rzero's boxed-only reading. One mode per run, for every phase.
 VoteMode = Literal["reference", "boxed-only"]
@@ -263,3 +292,15 @@ class EvaluationSettings(Schema):
         if duplicates:
             raise ValueError(f"benchmarks: names must be unique, repeated: {', '.join(duplicates)}")
         return self
+
+
+class AnchorInput(Schema):
+    """What a phase that uses anchors is given: spec.anchors and the run's evaluation benchmarks, whose questions
+    no anchor may share."""
+
+    settings: AnchorSettings
+    benchmarks: list[BenchmarkSpec] = Field(
+        default_factory=list, max_length=MAX_BENCHMARKS,
+        description="The run's evaluation.benchmarks: an anchor whose question one of them holds is dropped.",
+    )
+

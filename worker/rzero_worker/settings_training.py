@@ -199,6 +199,13 @@ class ChallengerSettings(Schema):
         default="paper",
         description="paper: max(0, 1-2|p-1/2| - rep); code: min(p, 1-p) - rep, no clamp.",
     )
+    objective: Literal["uncertainty", "variance"] = Field(
+        default="uncertainty",
+        description="What the Challenger is rewarded for, before the repetition penalty. uncertainty: R-Zero's, from "
+        "p, the Solver's majority-vote share (formula: reward). variance (SPICE, arXiv 2510.24684; needs "
+        "spec.corpus): from p, the Solver's pass rate against the Challenger's document answer, "
+        "exp(-(p(1-p) - 1/4)^2 / 0.02), 1 at p = 1/2; reward paper clamps it minus the penalty at 0, code does not.",
+    )
     repetition_weight: float = Field(default=1.0, ge=0, le=10, description="lambda of r_rep.")
     bleu_distance_threshold: float = Field(default=0.5, gt=0, le=1, description="Cluster cut on 1-BLEU.")
     solver_gpus: int = Field(

@@ -20,7 +20,7 @@ from .settings_common import (  # noqa: F401
     ModelInput, PhaseName, Sampling, Schema, Shard, StorageLocation, iteration_phases,
 )
 from .settings_data import (  # noqa: F401
-    LOCATION_URI, BenchmarkSpec, Checker, CorpusSettings, EvaluationSettings, GenerationSettings, Grading,
+    LOCATION_URI, AnchorInput, AnchorSettings, BenchmarkSpec, Checker, CorpusSettings, EvaluationSettings, GenerationSettings, Grading,
     LabelingSettings, VoteMode,
 )
 from .settings_oversight import (  # noqa: F401
@@ -67,6 +67,17 @@ class ChallengerTask(TaskBase):
     solver: ModelInput
     settings: ChallengerSettings = Field(default_factory=ChallengerSettings)
     grading: Grading = Field(default_factory=Grading, description="The run's reading and checker: p-hat uses them.")
+    corpus: CorpusSettings | None = Field(
+        default=None, description="The run's spec.corpus: the training prompts carry passages (grounded format)."
+    )
+    anchors: AnchorInput | None = Field(default=None, description="The run's spec.anchors: examples in the prompts.")
+
+    @model_validator(mode="after")
+    def _variance_needs_a_corpus(self) -> "ChallengerTask":
+        if self.settings.objective == "variance" and self.corpus is None:
+            raise ValueError("corpus: settings.objective variance scores pass rates against document answers; "
+                             "it needs a corpus")
+        return self
 
 
 class GenerateTask(TaskBase):
@@ -78,6 +89,7 @@ class GenerateTask(TaskBase):
     corpus: CorpusSettings | None = Field(
         default=None, description="The run's spec.corpus: passages to ground questions in."
     )
+    anchors: AnchorInput | None = Field(default=None, description="The run's spec.anchors: examples in the prompts.")
 
 
 class LabelTask(TaskBase):
@@ -109,6 +121,9 @@ class SolverTask(TaskBase):
     dataset: str = Field(max_length=1024, pattern=RUN_KEY, description="Run-relative key of the label output (all shards are read).")
     settings: SolverSettings = Field(default_factory=SolverSettings)
     grading: Grading = Field(default_factory=Grading, description="The run's reading and checker: the reward uses them.")
+    anchors: AnchorInput | None = Field(
+        default=None, description="The run's spec.anchors: rows mixed into the training set."
+    )
 
 
 class VerifierTask(TaskBase):

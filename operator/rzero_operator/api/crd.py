@@ -51,6 +51,10 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
         {"rule": "self.labeling.label != 'document' || has(self.corpus)",
          "message": "document labels are the grounded Challenger's answers; they need spec.corpus",
          "fieldPath": ".labeling.label"},
+        {"rule": "self.challenger.objective != 'variance' || has(self.corpus)",
+         "message": "the variance reward scores the Solver's pass rate against the Challenger's document answer; "
+                    "it needs spec.corpus",
+         "fieldPath": ".challenger.objective"},
     ],
     "ChallengerGRPOSettings": GRPO_GEOMETRY_RULES,
     "SolverGRPOSettings": GRPO_GEOMETRY_RULES,

@@ -17,6 +17,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from rzero_worker.task import (
     LOCATION_URI,
+    AnchorSettings,
     ChallengerSettings,
     CorpusSettings,
     DeviceHints,
@@ -333,6 +334,10 @@ class RZeroRunSpec(Schema):
         default=None, description="Your own documents: passages for a grounded Challenger (unset: R-Zero's "
         "questions from nothing).",
     )
+    anchors: AnchorSettings | None = Field(
+        default=None, description="A few human-written question/answer pairs (R-Few): examples in the Challenger's "
+        "prompts and rows mixed into the Solver's training, never in the evaluation (unset: none).",
+    )
     labeling: LabelingSettings = Field(
         default_factory=LabelingSettings, description="Majority-vote pseudo-labels and the agreement band filter."
     )
@@ -400,6 +405,13 @@ class RZeroRunSpec(Schema):
         if self.labeling.label == "document" and self.corpus is None:
             raise ValueError("labeling.label: document labels are the grounded Challenger's answers; they need "
                              "spec.corpus")
+        return self
+
+    @model_validator(mode="after")
+    def _variance_needs_a_corpus(self) -> "RZeroRunSpec":
+        if self.challenger.objective == "variance" and self.corpus is None:
+            raise ValueError("challenger.objective: the variance reward scores the Solver's pass rate against the "
+                             "Challenger's document answer; it needs spec.corpus")
         return self
 
     @model_validator(mode="after")

@@ -11,7 +11,7 @@ being deleted, waited for), never reused.
 When the API server refuses an object of the attempt (a 4xx other than conflict/not-found: an invalid Job,
 a quota), the refusal is fed back to the plan as a failed attempt in the same reconcile: a configuration
 error fails the run, anything else is retried with backoff; either way the server's message is in the
-status, a condition and a Warning event. A run whose storage (or spec.corpus) is a local path is refused
+status, a condition and a Warning event. A run whose storage (or spec.corpus, spec.anchors) is a local path is refused
 (InvalidSpec): on a cluster no volume holds it and the worker's root filesystem is read-only. So is one that cannot fit its GPUs
 (sizing_auto.size: the errors `rzero validate` prints, in the same words); its auto fields (cpuOffload,
 rolloutGpuMemoryUtilization, memory) are sized before the plan sees the spec, and its sizing warnings reach the
@@ -58,6 +58,10 @@ LOCAL_STORAGE = (
 )
 LOCAL_CORPUS = (
     "spec.corpus.uri: a local path cannot be used on a cluster (phase pods mount no volume for it); use "
+    "s3://bucket/key — local paths are for `rzero run`"
+)
+LOCAL_ANCHORS = (
+    "spec.anchors.uri: a local path cannot be used on a cluster (phase pods mount no volume for it); use "
     "s3://bucket/key — local paths are for `rzero run`"
 )
 WAIT = "wait"  # a create found an object that is not ours yet: try again shortly
@@ -162,6 +166,8 @@ class Reconciler:
             local = [LOCAL_STORAGE] if not spec.storage.is_s3 else []
             if spec.corpus is not None and not spec.corpus.uri.startswith("s3://"):
                 local.append(LOCAL_CORPUS)
+            if spec.anchors is not None and not spec.anchors.uri.startswith("s3://"):
+                local.append(LOCAL_ANCHORS)
             if local:
                 raise InvalidManifest(local)
             sized = size(spec)  # what `rzero validate` checks: the same findings, in the same words

@@ -149,7 +149,7 @@ def test_a_configmap_being_deleted_is_waited_for(operators, job_driver, tmp_path
     job_driver.wait_for_job("demo-i000-evaluate-a1", timeout=10)
 
 
-@pytest.mark.parametrize("field", ["storage", "corpus"])
+@pytest.mark.parametrize("field", ["storage", "corpus", "anchors"])
 def test_a_local_path_is_refused_on_a_cluster(operators, job_driver, tmp_path, kube_emulator, field):
     operators.start()
     job_driver.create_run("demo", tiny_spec(tmp_path, **{field: {"uri": str(tmp_path / "local")}}))

@@ -7,7 +7,7 @@ import pytest
 from rzero_worker.phases import load_phase
 from rzero_worker.phases.challenger import ChallengerReward
 from rzero_worker.phases.runner import run_phase
-from rzero_worker.prompts import SOLVER_SYSTEM_PROMPT
+from rzero_worker.prompts import SOLVER_SYSTEM_PROMPT, challenger_messages
 from rzero_worker.storage import is_committed, join_key, open_storage
 from rzero_worker.task import ChallengerSettings, ChallengerTask, GRPOSettings, ModelInput, Sampling
 
@@ -154,3 +154,87 @@ def test_a_challenger_output_without_a_box_is_scored_only_in_reference_mode(pool
     rewards = reward(prompts=[None] * 3, completions=batch)
 
     assert rewards[0] == pytest.approx(expected)
+
+
+# --- Grounded in spec.corpus (SPICE's setting), with anchors (R-Few) ------------------------------------------
+
+PASS_HALF = "Which function joins path components?"  # the document says os.path.join
+
+
+def test_grounded_completions_need_a_document_answer_and_the_solver_never_sees_the_passage(pool):
+    """Grounded format: the completion without a box is not scored even in reference mode; the Solver is asked
+    the question alone (its chat is the Solver prompt and the question, nothing of the passage)."""
+    solver = ScriptedSolver({PASS_HALF: ["\\boxed{os.path.join}"] * 2 + ["\\boxed{os.join}"] * 2,
+                             ODD: ["\\boxed{100}"] * 4})
+    reward = ChallengerReward(solver, pool, ChallengerSettings(solver_samples=4), seed=0, grounded=True)
+    texts = [f"<question>{PASS_HALF}</question> \\boxed{{os.path.join}}", f"<question>{ODD}</question> no box"]
+
+    assert reward.solver_p_hats(texts, seed=0) == [0.5, None]
+    [(prompts, _, _)] = solver.requests
+    assert prompts == [[{"role": "system", "content": SOLVER_SYSTEM_PROMPT}, {"role": "user", "content": PASS_HALF}]]
+
+
+def test_the_variance_objective_scores_the_pass_rate_against_the_document_answer(pool):
+    """The majority (os.join, 3 of 4) is wrong: p-hat would be 3/4, the pass rate against the document's
+    os.path.join is 1/4; variance 3/16, reward exp(-(3/16 - 1/4)^2 / 0.02) minus r_rep 1/2 (two questions)."""
+    import math
+
+    solver = ScriptedSolver({PASS_HALF: ["\\boxed{os.join}"] * 3 + ["\\boxed{os.path.join}"],
+                             ODD: ["\\boxed{100}"] * 4})
+    settings = ChallengerSettings(solver_samples=4, objective="variance")
+    reward = ChallengerReward(solver, pool, settings, seed=0, grounded=True)
+    texts = [f"<question>{PASS_HALF}</question> \\boxed{{os.path.join}}", f"<question>{ODD}</question> \\boxed{{99}}"]
+
+    assert reward.solver_p_hats(texts, seed=0) == [0.25, 0.0]
+    rewards = reward(prompts=[None, None], completions=[as_chat(t) for t in texts])
+    assert rewards == pytest.approx([math.exp(-((3 / 16 - 1 / 4) ** 2) / 0.02) - 0.5, 0.0])
+
+
+def grounded_task(location, model_dir, tmp_path, **settings) -> ChallengerTask:
+    from support.grounded import write_anchors, write_corpus
+
+    task = challenger_task(location, model_dir)
+    return task.model_copy(update={
+        "corpus": write_corpus(tmp_path / "docs"), "settings": task.settings.model_copy(update=settings),
+        "anchors": write_anchors(tmp_path / "anchors.jsonl", examples=2), "seed": 5})
+
+
+def test_grounded_training_prompts_carry_seeded_passages_and_anchors(local_location, tiny_model_dir, tmp_path):
+    from support.grounded import shown_passage
+
+    from rzero_worker.phases.challenger import training_prompts
+
+    task = grounded_task(local_location, tiny_model_dir, tmp_path)
+
+    prompts, counts = training_prompts(task)
+
+    assert len(prompts) == task.settings.grpo.steps * task.settings.grpo.rollout_batch_size == 4
+    assert prompts == training_prompts(task)[0]  # seeded: a resumed phase trains on the same prompts
+    for prompt in prompts:
+        user = prompt[1]["content"]
+        assert prompt[0]["content"].startswith("You are an expert examiner")  # the grounded Challenger prompt
+        assert shown_passage(prompt).startswith("Document ") and user.count("<example>") == 2
+        assert user.index("<example>") < user.index("<passage>")
+    assert counts["anchors_shown"] == 8 and counts["anchors"]["skipped"]["malformed_json"] == 1
+    assert counts["corpus"]["passages"] == 5
+    plain, none = training_prompts(challenger_task(local_location, tiny_model_dir))
+    assert plain == [challenger_messages()] and none == {}  # R-Zero's setting: the one prompt
+
+
+def test_a_grounded_challenger_trains_with_the_variance_reward(local_location, tiny_model_dir, tmp_path):
+    task = grounded_task(local_location, tiny_model_dir, tmp_path, objective="variance")
+
+    assert run_phase(task, load_phase("challenger"), cache_dir=tmp_path / "cache") == 0
+
+    metrics = json.loads(open_storage(local_location).get_bytes(join_key(task.output, "summary.json")))["metrics"]
+    assert metrics["steps"] == 2 and metrics["anchors_shown"] == 8 and metrics["corpus"]["passages"] == 5
+    assert metrics["mean_reward"] == 0.0  # the tiny random model writes no grounded question
+
+
+def test_the_variance_objective_without_a_corpus_is_refused_in_the_task():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="corpus: settings.objective variance"):
+        ChallengerTask(run="demo", iteration=1, storage={"uri": "runs"}, output="iter-001/challenger",
+                       challenger=ModelInput(source="m"), solver=ModelInput(source="m"),
+                       settings=ChallengerSettings(objective="variance"))

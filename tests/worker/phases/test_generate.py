@@ -10,7 +10,7 @@ from rzero_worker.phases import load_phase
 from rzero_worker.storage import is_committed, join_key, open_storage
 from rzero_worker.task import GenerateTask, GenerationSettings, ModelInput, Sampling, Shard
 from support.artefacts import read_jsonl, summary_metrics
-from support.grounded import PassageEcho, write_corpus
+from support.grounded import PassageEcho, write_anchors, write_corpus
 
 
 def generate_task(location, model_dir, *, num_questions=3, shard=Shard(), seed=0) -> GenerateTask:
@@ -184,3 +184,45 @@ def test_a_grounded_shard_run_again_reads_the_same_passages(local_location, tiny
             + read_jsonl(storage, join_key(task.output, "questions.jsonl")) for task in (first, second)]
     assert len(rows[0]) == 3 and rows[0] == rows[1]  # the tiny random model: outputs and passages alike
     assert all(row["provenance"]["source"].startswith(str(tmp_path / "docs")) for row in rows[0])
+
+
+# --------------------------------------------------------------------------------------------------
+# Anchors (spec.anchors)
+
+
+class Recorder:
+    """A Challenger that records its prompts and writes question i."""
+
+    def __init__(self):
+        self.prompts = []
+
+    def generate(self, prompts, n, sampling, seed):
+        self.prompts.extend(prompts)
+        return [[f"<question>Generated question {len(self.prompts) - len(prompts) + i}?</question> \\boxed{{1}}"]
+                for i in range(len(prompts))]
+
+
+@pytest.mark.parametrize("grounded", [False, True])
+def test_each_candidate_prompt_shows_its_own_seeded_anchors(local_location, tmp_path, monkeypatch, grounded):
+    from rzero_worker import generation, models
+    from rzero_worker.anchors import read_anchors
+    from rzero_worker.prompts import CHALLENGER_USER_PROMPT, anchor_examples
+
+    challenger = Recorder()
+    monkeypatch.setattr(models, "resolve_model", lambda *args, **kwargs: None)
+    monkeypatch.setattr(generation, "make_generator", lambda *args, **kwargs: challenger)
+    anchors = write_anchors(tmp_path / "anchors.jsonl", count=5, examples=2)
+    update = {"anchors": anchors, **({"corpus": write_corpus(tmp_path / "docs")} if grounded else {})}
+    task = generate_task(local_location, "unused", num_questions=5, seed=4).model_copy(update=update)
+
+    assert run_phase(task, load_phase("generate"), cache_dir=tmp_path / "cache") == 0
+
+    rows = read_anchors(anchors)
+    expected = [anchor_examples([(a.question, a.answer) for a in rows.sample(4, 1, i, 2)]) for i in range(5)]
+    users = [prompt[-1]["content"] for prompt in challenger.prompts]
+    assert len(users) == 5 and all(user.startswith(block) for user, block in zip(users, expected))
+    assert len(set(expected)) > 1  # the anchors differ from prompt to prompt
+    assert all(user.endswith(CHALLENGER_USER_PROMPT) for user in users) != grounded
+    metrics = summary_metrics(open_storage(local_location), task.output)
+    assert metrics["anchors_shown"] == 10 and metrics["valid"] == 5
+    assert metrics["anchors"]["usable"] == 5 and metrics["anchors"]["skipped"]["malformed_json"] == 1

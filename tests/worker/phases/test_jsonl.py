@@ -68,7 +68,7 @@ def test_no_phase_keeps_a_jsonl_writer_of_its_own():
 
 def test_generate_writes_questions_and_invalid_outputs_holding_lone_surrogates(local_location, tmp_path, monkeypatch):
     outputs = [f"<question>What is 2+2?{LONE}</question> \\boxed{{4{LONE}}}", f"no tags {LONE}"]
-    monkeypatch.setattr(generate, "challenger_outputs", lambda ctx, requested, seed_offset=0, passages=None: outputs[:requested])
+    monkeypatch.setattr(generate, "challenger_outputs", lambda ctx, requested, seed_offset=0, **_: outputs[:requested])
     task = GenerateTask(run="demo", iteration=1, storage=local_location, output="iter-001/generate/shard-00000-of-00001",
                         challenger=ModelInput(source="unused"), settings=GenerationSettings(num_questions=2))
 

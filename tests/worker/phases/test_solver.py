@@ -148,3 +148,37 @@ def test_a_committed_solver_is_not_trained_again(local_location, tiny_model_dir,
 
 def commit_label_shards(location, shards: list[list[dict]]) -> None:
     commit_jsonl_shards(location, "iter-001/label", "train.jsonl", shards)
+
+
+def test_anchors_are_mixed_into_the_training_rows_at_the_ratio(local_location, tmp_path):
+    from rzero_worker.phases.solver import with_anchors
+    from support.grounded import write_anchors
+
+    task = solver_task(local_location, "unused").model_copy(
+        update={"anchors": write_anchors(tmp_path / "anchors.jsonl", count=2, mix_ratio=1.5)})
+    kept = TRAIN_ROWS[:2]
+
+    rows, counts = with_anchors(task, kept)
+
+    # round(1.5 x 2 kept) = 3 anchor rows: both anchors once, then one again; labelled with their answers
+    assert rows[:2] == kept and counts["anchors_mixed"] == 3 and counts["anchors"]["usable"] == 2
+    extra = rows[2:]
+    assert all(row["anchor"] and row["label"] == row["question"].split()[-1].rstrip("?") for row in extra)
+    assert sorted(row["label"] for row in extra[:2]) == ["0", "1"] and len(extra) == 3
+    assert with_anchors(task, kept) == (rows, counts)  # seeded
+    assert with_anchors(solver_task(local_location, "unused"), kept) == (kept, {})
+    assert with_anchors(task, [])[1]["anchors_mixed"] == 0  # beside kept questions only
+
+
+def test_the_solver_trains_on_kept_questions_and_anchors(local_location, tiny_model_dir, tmp_path):
+    from support.grounded import write_anchors
+
+    commit_jsonl_shards(local_location, "iter-001/label", "train.jsonl", [TRAIN_ROWS])
+    task = solver_task(local_location, tiny_model_dir, steps=1).model_copy(
+        update={"anchors": write_anchors(tmp_path / "anchors.jsonl", count=2, mix_ratio=0.5)})
+
+    assert run_phase(task, load_phase("solver"), cache_dir=tmp_path / "cache") == 0
+
+    metrics = summary_metrics(open_storage(local_location), task.output)
+    # round(0.5 x 3 kept) = 2 (halves up): five training rows
+    assert metrics["anchors_mixed"] == 2 and metrics["questions"] == 5 and metrics["steps"] == 1

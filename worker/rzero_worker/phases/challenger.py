@@ -13,6 +13,15 @@ Reward of one rollout batch (all `batch_size x group_size` completions at once, 
 4. `rewards.challenger_rewards` turns p_hats into uncertainty minus the BLEU-cluster repetition
    penalty over the whole batch (paper or reference-code formula, per settings).
 
+With spec.corpus (grounded, SPICE's setting): the rollout prompts are `steps x rolloutBatchSize` grounded
+Challenger prompts, prompt i carrying passage `corpus.sample(task seed, iteration, i)` (as generate does), read
+before any model is loaded. A completion is scored only in the grounded format (`rewards.grounded_pair`: a
+non-blank question AND a non-blank boxed document answer); the Solver answers the question alone, never the
+passage. `settings.objective` uncertainty: step 3 as above; variance: p is the pass rate, the share of the m
+answers equivalent to the document answer (grading pool, gold first), and the reward is SPICE's variance score
+(rewards.py). With spec.anchors, prompt i also shows `anchors.sample(task seed, iteration, i, k)` as examples
+(without a corpus the prompts are then one per row too); `anchors_shown` in the summary counts them.
+
 Ranks (distributed.py). TRL calls the reward on every rank with that rank's slice of the rollout batch. The
 slices are gathered first (every rank sees the whole batch, in rank order); the Solver scores them where its
 engines are: with `solverGpus: 0` each rank scores its own slice on its own GPU, with `solverGpus: k` the
@@ -42,35 +51,59 @@ def run(ctx: PhaseContext) -> dict:
     from ..grpo import train_grpo
     from ..grpo_data import drop_long_prompts, prompt_dataset
     from ..models import compute_dtype_name, load_model, resolve_device, resolve_model
-    from ..prompts import challenger_messages
 
     grpo = task.settings.grpo
+    prompts, extra = training_prompts(task)  # the corpus and the anchors are read before any model is loaded
     device = resolve_device(task.device)
     challenger = resolve_model(task.challenger, ctx.storage, ctx.cache_dir, field="challenger", s3_location=task.storage)
     solver = resolve_model(task.solver, ctx.storage, ctx.cache_dir, field="solver", s3_location=task.storage)
     model, tokenizer = load_model(challenger, distributed.training_hints(task.device, grpo, device), trainable=True)
-    # Every prompt is the same Challenger prompt: the dataset only fixes the number of rollouts.
-    rows, too_long = drop_long_prompts([{"prompt": challenger_messages()}], tokenizer, grpo.max_prompt_tokens)
-    if too_long:
-        length = len(encode_prompts(tokenizer, [challenger_messages()])[0])
+    rows, too_long = drop_long_prompts([{"prompt": prompt} for prompt in prompts], tokenizer, grpo.max_prompt_tokens)
+    if not rows:
+        length = min(len(ids) for ids in encode_prompts(tokenizer, prompts))
         raise ConfigurationError(
             f"settings.grpo.maxPromptTokens {grpo.max_prompt_tokens} is shorter than the Challenger prompt "
             f"({length} tokens with this model's chat template)"
         )
+    if too_long:
+        extra["prompts_too_long"] = too_long
     dataset = prompt_dataset(rows, grpo, seed=task.seed)
     compute = compute_dtype_name(task.device, device)
     solver_generator, node_scoring = solver_scorer(task, solver, device, ctx.cache_dir)
     try:
         with GradingPool(workers=distributed.cpu_share(), **task.grading.pool_limits()) as pool:
             reward = ChallengerReward(solver_generator, pool, task.settings, seed=task.seed, vote=task.grading.vote,
-                                      node_scoring=node_scoring)
+                                      node_scoring=node_scoring, grounded=task.corpus is not None)
             metrics = train_grpo(ctx, model, tokenizer, reward, dataset, grpo, compute_dtype=compute, device=device,
                                  ref_model=shared_reference(task, solver_generator),
                                  use_vllm=distributed.vllm_rollouts(task.device, device))
     finally:
         if hasattr(solver_generator, "close"):
             solver_generator.close()
-    return {**metrics, "reward_batch_sizes": reward.batch_sizes}
+    return {**metrics, "reward_batch_sizes": reward.batch_sizes, **extra}
+
+
+def training_prompts(task: ChallengerTask) -> tuple[list[list[dict]], dict]:
+    """(the rollout prompts, the corpus and anchor counts for the summary). R-Zero's setting: the one Challenger
+    prompt (the dataset only fixes the number of rollouts). With a corpus or anchors: `steps x rolloutBatchSize`
+    prompts, prompt i grounded in passage i and showing anchors i (module notes)."""
+    from ..anchors import read_anchors
+    from ..corpus import read_corpus
+    from ..prompts import challenger_messages, grounded_challenger_messages, with_examples
+
+    corpus = read_corpus(task.corpus, task.storage) if task.corpus else None
+    anchors = read_anchors(task.anchors, task.storage) if task.anchors else None
+    k = task.anchors.settings.examples if task.anchors else 0
+    if corpus is None and not k:
+        return [challenger_messages()], ({"anchors": anchors.stats(), "anchors_shown": 0} if anchors else {})
+    prompts, shown = [], 0
+    for i in range(task.settings.grpo.steps * task.settings.grpo.rollout_batch_size):
+        base = grounded_challenger_messages(corpus.sample(task.seed, task.iteration, i).text) if corpus else None
+        examples = [(a.question, a.answer) for a in anchors.sample(task.seed, task.iteration, i, k)] if k else []
+        shown += len(examples)
+        prompts.append(with_examples(base or challenger_messages(), examples))
+    extra = {"corpus": corpus.stats()} if corpus else {}
+    return prompts, {**extra, **({"anchors": anchors.stats(), "anchors_shown": shown} if anchors else {})}
 
 
 def solver_scorer(task: ChallengerTask, solver, device: str, cache_dir):
@@ -119,13 +152,14 @@ class ChallengerReward:
     __name__ = "challenger_reward"  # TRL names reward columns in its logs after the function
 
     def __init__(self, solver_generator, pool, settings: ChallengerSettings, *, seed: int, vote: str = "reference",
-                 node_scoring: bool = False):
+                 node_scoring: bool = False, grounded: bool = False):
         self.solver = solver_generator
         self.pool = pool
         self.settings = settings
         self.seed = seed
         self.vote = vote
         self.node_scoring = node_scoring
+        self.grounded = grounded  # spec.corpus: the grounded format (question + document answer)
         self.calls = 0
         self.batch_sizes: list[int] = []  # completions in each whole rollout batch the rewards were computed over
 
@@ -141,7 +175,8 @@ class ChallengerReward:
         self.calls += 1
         texts = [text for part in parts for text in part]
         p_hats = [p for part in self.batch_p_hats(parts, seed=self.seed + step) for p in part]
-        rewards = challenger_rewards(texts, p_hats, self.settings, vote=self.vote) if ranks.is_main else None
+        rewards = (challenger_rewards(texts, p_hats, self.settings, vote=self.vote, grounded=self.grounded)
+                   if ranks.is_main else None)
         rewards = distributed.broadcast(rewards)
         self.batch_sizes.append(len(texts))
         valid = [p for p in p_hats if p is not None]
@@ -150,7 +185,8 @@ class ChallengerReward:
         if callable(log_metric):  # the same whole-batch value on every rank: TRL's mean over ranks keeps it
             log_metric("valid_questions", len(valid) / len(texts) if texts else 0.0)
             if valid:
-                log_metric("mean_p_hat", sum(valid) / len(valid))
+                log_metric("mean_pass_rate" if self.settings.objective == "variance" else "mean_p_hat",
+                           sum(valid) / len(valid))
         return rewards[distributed.slices([len(part) for part in parts])[ranks.rank]]
 
     def batch_p_hats(self, parts: list[list[str]], *, seed: int) -> list[list[float | None]]:
@@ -170,13 +206,19 @@ class ChallengerReward:
         return [merged[rank] for rank in range(len(parts))]
 
     def solver_p_hats(self, texts: list[str], *, seed: int) -> list[float | None]:
-        """p_hat per completion: the Solver's majority share on its question; None for an output the run's
-        reading does not score (module notes, step 1)."""
+        """p_hat per completion: the Solver's majority share on its question (variance objective: its pass rate
+        against the document answer); None for an output the run's reading does not score (module notes)."""
         from ..grading import Reading, vote_many
+        from ..grading.vote import grade
         from ..prompts import solver_messages
+        from ..rewards import grounded_pair
 
         reading = Reading(self.vote)
-        questions = [reading.challenger_question(text) for text in texts]
+        if self.grounded:
+            pairs = [grounded_pair(text, self.vote) for text in texts]
+            questions = [pair[0] if pair else None for pair in pairs]
+        else:
+            questions = [reading.challenger_question(text) for text in texts]
         valid = [index for index, question in enumerate(questions) if question is not None]
         p_hats: list[float | None] = [None] * len(texts)
         if not valid:
@@ -188,6 +230,12 @@ class ChallengerReward:
             seed=seed,
         )
         answers = [[reading.answer(output) for output in samples] for samples in outputs]
+        if self.settings.objective == "variance":  # pass rate: answers equivalent to the document's (None: not)
+            golds = [pairs[index][1] for index, samples in zip(valid, answers) for _ in samples]
+            verdicts = iter(grade([answer for samples in answers for answer in samples], golds, self.pool))
+            for index, samples in zip(valid, answers):
+                p_hats[index] = sum(1 for _ in samples if next(verdicts)) / len(samples)
+            return p_hats
         for index, vote in zip(valid, vote_many(answers, self.pool, self.vote)):
             # reference: the "None" class may hold the majority and its share is p-hat, as in the reference
             # server; boxed-only: a question without any boxed answer has no agreement at all (0).

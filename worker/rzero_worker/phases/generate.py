@@ -19,12 +19,17 @@ passage `corpus.sample(task seed, iteration, i)`, one prompt per candidate, and 
 keeps `passage` (the text) and `provenance` (document id, source file, character offsets). The Solver is
 never shown the passage. The corpus is read before any model is loaded: one with no passage fails the phase
 (exit 2); its counts (documents, passages, skipped by reason) are in the metrics under `corpus`.
+
+With spec.anchors (anchors.py), candidate i's prompt also shows `anchors.sample(task seed, iteration, i, k)` as
+examples (k = anchors.examples; one prompt per candidate then, with or without a corpus); the metrics count
+them (`anchors_shown`) beside the file's counts (`anchors`: rows usable, skipped by reason, in_evaluation).
 """
 
 from __future__ import annotations
 
 import logging
 
+from ..anchors import read_anchors
 from ..corpus import read_corpus
 from ..task import GenerateTask
 from .context import PhaseContext, write_jsonl
@@ -47,13 +52,18 @@ def run(ctx: PhaseContext) -> dict:
     task: GenerateTask = ctx.task
     # spec.corpus: read (and refused when it yields no passage: exit 2) before any model is loaded.
     corpus = read_corpus(task.corpus, task.storage) if task.corpus else None
+    anchors = read_anchors(task.anchors, task.storage) if task.anchors else None
+    k = task.anchors.settings.examples if task.anchors else 0
     ranks = distributed.current()
     requested = shard_share(task.settings.num_questions, task.shard.index, task.shard.count)
     part = distributed.split_evenly(requested, ranks.world_size, ranks.rank)
     # Candidate i of the shard reads passage sample(seed, iteration, i): a re-run reads the same ones.
     passages = [corpus.sample(task.seed, task.iteration, i) for i in range(requested)] if corpus else None
+    examples = [[(a.question, a.answer) for a in anchors.sample(task.seed, task.iteration, i, k)]
+                for i in range(requested)] if k else None
     mine = challenger_outputs(ctx, part.stop - part.start, seed_offset=ranks.rank * RANK_SEED_STRIDE,
-                              passages=passages[part.start : part.stop] if passages else None)
+                              passages=passages[part.start : part.stop] if passages else None,
+                              examples=examples[part.start : part.stop] if examples else None)
     outputs = [text for texts in distributed.all_gather(mine) for text in texts]
     if not ctx.main_process:
         return {}
@@ -62,6 +72,8 @@ def run(ctx: PhaseContext) -> dict:
     write_jsonl(ctx.staging / "invalid.jsonl", invalid)
     log.info("%d questions: %d valid, %d invalid, %d duplicates", requested, len(questions), len(invalid), duplicates)
     metrics = {"requested": requested, "valid": len(questions), "invalid": len(invalid), "duplicates": duplicates}
+    if anchors:
+        metrics.update(anchors=anchors.stats(), anchors_shown=sum(map(len, examples or [])))
     return {**metrics, "corpus": corpus.stats()} if corpus else metrics
 
 
@@ -69,14 +81,16 @@ def id_prefix(task: GenerateTask) -> str:
     return f"i{task.iteration:03d}-s{task.shard.index:05d}"
 
 
-def challenger_outputs(ctx: PhaseContext, requested: int, *, seed_offset: int = 0, passages=None) -> list[str]:
+def challenger_outputs(ctx: PhaseContext, requested: int, *, seed_offset: int = 0, passages=None,
+                       examples=None) -> list[str]:
     """`requested` Challenger completions, generated `settings.batch_size` at a time; with `passages` (one per
-    completion), completion i answers the grounded prompt of passage i."""
+    completion), completion i answers the grounded prompt of passage i; with `examples` (one list of (question,
+    answer) anchors per completion), completion i's prompt shows examples i."""
     if requested <= 0:
         return []
     from ..generation import make_generator
     from ..models import resolve_model
-    from ..prompts import challenger_messages, grounded_challenger_messages
+    from ..prompts import challenger_messages, grounded_challenger_messages, with_examples
 
     task: GenerateTask = ctx.task
     local = resolve_model(task.challenger, ctx.storage, ctx.cache_dir, field="challenger", s3_location=task.storage)
@@ -86,8 +100,10 @@ def challenger_outputs(ctx: PhaseContext, requested: int, *, seed_offset: int = 
     while len(outputs) < requested:
         size = min(task.settings.batch_size, requested - len(outputs))
         seed = task.seed + task.shard.index * SHARD_SEED_STRIDE + seed_offset + batch_number
-        if passages:  # one grounded prompt per candidate, one sample each
-            chunk = [grounded_challenger_messages(p.text) for p in passages[len(outputs) : len(outputs) + size]]
+        if passages or examples:  # one prompt per candidate (its passage, its anchors), one sample each
+            window = range(len(outputs), len(outputs) + size)
+            chunk = [with_examples(grounded_challenger_messages(passages[i].text) if passages else challenger_messages(),
+                                   examples[i] if examples else []) for i in window]
             outputs.extend(s for [s] in generator.generate(chunk, n=1, sampling=task.settings.sampling, seed=seed))
         else:  # one prompt, `size` samples: every candidate answers the same Challenger prompt
             [samples] = generator.generate([challenger_messages()], n=size, sampling=task.settings.sampling, seed=seed)

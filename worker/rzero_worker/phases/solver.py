@@ -6,6 +6,12 @@ reward function. Reward: `rewards.solver_rewards` (1 when the answer, read as th
 is equivalent to the label under the run's checker, with the optional `<think>` format weight of the
 reference code).
 
+With spec.anchors (anchors.py): round(anchors.mixRatio x kept) anchor rows (halves up) ({question, label: its answer,
+anchor: true}, each anchor once before any repeats, drawn with the task seed) join the kept questions before the
+rollout order is drawn; `anchors_mixed` in the summary counts them. They are added only beside kept questions:
+with none kept the Solver is carried forward as below. An anchor that is an evaluation question was dropped when
+the file was read.
+
 An empty dataset (the label band kept no question, e.g. a Challenger that wrote nothing parseable), or one
 smaller than a rollout batch under dataOrder "epochs", does not stop the run: the Solver is carried forward unchanged as solver(i), with `steps: 0` and a `skipped`
 reason in the summary, so evaluation and the next iteration go on and the status shows what happened.
@@ -27,6 +33,7 @@ NO_QUESTIONS_KEPT = "no training questions: the label phase kept none (see its s
 def run(ctx: PhaseContext) -> dict:
     task: SolverTask = ctx.task
     rows = read_training_rows(ctx)
+    rows, anchor_counts = with_anchors(task, rows)
 
     from .. import distributed
     from ..grading import GradingPool
@@ -47,7 +54,7 @@ def run(ctx: PhaseContext) -> dict:
         log.warning("dataset %s: %s; carrying the Solver forward unchanged", ctx.storage.uri_for(task.dataset), reason)
         if ctx.main_process:
             save_checkpoint(model, tokenizer, ctx.staging / "model")
-        return {"steps": 0, "questions": len(rows), "prompts_too_long": too_long, "skipped": reason}
+        return {"steps": 0, "questions": len(rows), "prompts_too_long": too_long, "skipped": reason, **anchor_counts}
     log.info("training the Solver on %d labelled questions", len(prompts))
     dataset = prompt_dataset(prompts, grpo, seed=task.seed)
     compute = compute_dtype_name(task.device, device)
@@ -55,7 +62,20 @@ def run(ctx: PhaseContext) -> dict:
         reward = SolverReward(pool, task.settings.format_weight, vote=task.grading.vote)
         metrics = train_grpo(ctx, model, tokenizer, reward, dataset, grpo, compute_dtype=compute, device=device,
                              use_vllm=distributed.vllm_rollouts(task.device, device))
-    return {**metrics, "questions": len(rows), "prompts_too_long": too_long}
+    return {**metrics, "questions": len(rows), "prompts_too_long": too_long, **anchor_counts}
+
+
+def with_anchors(task: SolverTask, rows: list[dict]) -> tuple[list[dict], dict]:
+    """(the kept rows and the anchor rows mixed in at anchors.mixRatio, their counts for the summary)."""
+    if task.anchors is None:
+        return rows, {}
+    from ..anchors import mix_count, read_anchors
+
+    anchors = read_anchors(task.anchors, task.storage)
+    mixed = anchors.mixed(mix_count(len(rows), task.anchors.settings.mix_ratio), task.seed)
+    extra = [{"id": f"anchor-{a.line:04d}", "question": a.question, "label": a.answer, "anchor": True} for a in mixed]
+    log.info("mixing %d anchor rows into %d kept questions", len(extra), len(rows))
+    return rows + extra, {"anchors": anchors.stats(), "anchors_mixed": len(extra)}
 
 
 def skip_reason(rows: list[dict], prompts: list[dict], grpo) -> str | None:
