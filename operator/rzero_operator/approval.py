@@ -17,7 +17,9 @@ A person decides through the run's annotations — on a cluster with `kubectl an
     rzero.dev/verdicts=<id>=correct,<id>=incorrect,...
                                     per-item verdicts on the audit sample (optional; question ids of audit.jsonl):
                                     recorded with the decision, and a trained Verifier (spec.verifier.mode
-                                    trained) learns from them in the same iteration's verifier phase
+                                    trained) learns from them in the same iteration's verifier phase (an id
+                                    names its iteration, i001-..., so verdicts left from an earlier gate
+                                    match no later audit row)
 
 `<gate>` is the iteration number for a gate after labelling (`rzero.dev/approve=2`) and
 `<iteration>/<phase>` after any other phase, so a gate never picks up an annotation left for an earlier
