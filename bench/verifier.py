@@ -15,6 +15,17 @@ With `--trained` (spec.verifier.mode trained) the label phase also writes its ve
 verdicts, learning rate `--verifier-lr`): the JSON gains `trained_verifier`, its held-out accuracy before and after
 training (and on the oracle-checked held-out examples alone), the reward and its spread, and the weight change.
 
+Measured with `--trained` (2 shared CPU cores, load 7-9; `--questions 12 --samples 4 --verifier-tokens 96
+--verifier-steps 3`, the warm-up cached: 6 s; a fresh one took 1,521 s): labelling 331 s kept 5 labels, all wrong,
+and the warmed-up Verifier rejected all 5 (agreeing with the oracle 5/5); no label reached the 0.75 consensus, so its
+10 examples were the 5 oracle-checked labels (incorrect) and the oracle's answers (correct). The verifier phase
+(357 s, 104 s per rollout step) trained on 6 of them and held out 4 (2 questions): held-out accuracy 0.50
+[0.15, 0.85] before and 0.50 after, no verdict unparsable; reward 0.47, 0.69, 0.50 over the 3 steps (spread 0.50),
+relative weight change 9.3e-5 at learning rate 1e-5. So the phase runs and moves the weights, but 6 examples and 3
+steps teach a 135M Verifier nothing measurable on 4 held-out verdicts; it would take hundreds of examples
+(more questions, or consensus examples from a Solver that agrees with itself more often) and more steps. Wall
+695 s in all: over the 10-minute budget on this loaded machine.
+
 The last line is one JSON object: labels kept without and with the veto, the label accuracy of each with its 95%
 Wilson interval, the correct and wrong labels vetoed, the verdict counts, and the Verifier's accuracy against the
 oracle (an unparsable verdict counts as wrong). With the veto on, the warm-up also trains on Verifier-format
