@@ -21,6 +21,7 @@ DEMO = EXAMPLES / "local-demo.yaml"
 PAPER = EXAMPLES / "qwen3-4b-base.yaml"
 WATCH = EXAMPLES / "watch-labels.yaml"
 OPEN_ENDED = EXAMPLES / "open-ended.yaml"
+TRAINED_VERIFIER = EXAMPLES / "trained-verifier.yaml"
 
 
 def crd_schema() -> dict:
@@ -29,14 +30,27 @@ def crd_schema() -> dict:
     return openapi_to_json_schema(version["schema"]["openAPIV3Schema"])
 
 
-@pytest.mark.parametrize("example", [DEMO, PAPER, WATCH, OPEN_ENDED], ids=lambda p: p.name)
+@pytest.mark.parametrize("example", [DEMO, PAPER, WATCH, OPEN_ENDED, TRAINED_VERIFIER], ids=lambda p: p.name)
 def test_example_validates_offline(example):
     assert validate_file(example) == []
 
 
-@pytest.mark.parametrize("example", [DEMO, PAPER, WATCH, OPEN_ENDED], ids=lambda p: p.name)
+@pytest.mark.parametrize("example", [DEMO, PAPER, WATCH, OPEN_ENDED, TRAINED_VERIFIER], ids=lambda p: p.name)
 def test_example_validates_against_the_committed_crd_schema(example):
     jsonschema.validate(yaml.safe_load(example.read_text()), crd_schema())
+
+
+def test_the_trained_verifier_example_is_the_papers_maths_run_with_the_veto_and_a_verifier_phase_each_iteration():
+    from rzero_operator.plan import run_steps
+    from rzero_operator.sizing import check
+
+    spec = validate_manifest(yaml.safe_load(TRAINED_VERIFIER.read_text())).spec
+    assert spec.model == "Qwen/Qwen3-4B-Base" and spec.labeling.verifier == "veto" and spec.verifier.mode == "trained"
+    assert spec.oracle.arithmetic and spec.guard.min_verifier_accuracy and spec.approval.after == ["label"]
+    assert [phase for i, phase in run_steps(spec) if i == 1] == [
+        "challenger", "generate", "label", "verifier", "solver", "evaluate"]
+    assert spec.resources.for_phase("verifier").gpus == spec.resources.for_phase("solver").gpus == 8
+    assert check(spec) == []  # sized like the Solver's phase: nothing refused, nothing idle
 
 
 def test_the_crd_schema_check_would_catch_a_bad_example():

@@ -2,7 +2,7 @@
 
 Executors (local subprocesses, Kubernetes Jobs) loop: observe -> decide -> write status -> act.
 The run is the step sequence (0, evaluate), then (i, challenger/generate/label/solver/evaluate) for
-i = 1..spec.iterations. The next step is the first one whose history record is not Succeeded, so raising
+i = 1..spec.iterations (with spec.verifier.mode trained, (i, verifier) right after (i, label)). The next step is the first one whose history record is not Succeeded, so raising
 `spec.iterations` on a finished run simply continues it. Tasks are built from the spec at the moment a
 phase (or a retry) starts, so spec changes apply from the next start.
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from rzero_worker.task import PHASES
+from rzero_worker.task import iteration_phases
 
 from . import approval, oversight
 from .api.history import apply_summaries, summary_seconds
@@ -107,16 +107,22 @@ def attempt_name(run_name: str, iteration: int, phase: str, attempt: int) -> str
     return f"{head}-{digest}{suffix}"
 
 
-def steps(iterations: int, warmup: bool = False) -> list[tuple[int, str]]:
+def steps(iterations: int, warmup: bool = False, trained_verifier: bool = False) -> list[tuple[int, str]]:
     """Every (iteration, phase) of a run in order: the optional warm-up and the base evaluation (iteration
-    0), then every phase of each iteration."""
+    0), then every phase of each iteration (a trained Verifier's after the label phase)."""
     base = [(0, "warmup")] if warmup else []
-    return base + [(0, "evaluate")] + [(i, p) for i in range(1, iterations + 1) for p in PHASES]
+    phases = iteration_phases(trained_verifier)
+    return base + [(0, "evaluate")] + [(i, p) for i in range(1, iterations + 1) for p in phases]
+
+
+def run_steps(spec: RZeroRunSpec) -> list[tuple[int, str]]:
+    """The steps of the run `spec` describes."""
+    return steps(spec.iterations, spec.warmup.enabled, spec.trained_verifier)
 
 
 def next_step(spec: RZeroRunSpec, status: RZeroRunStatus) -> tuple[int, str] | None:
     """The first step not yet succeeded, or None when the run is complete."""
-    for iteration, phase in steps(spec.iterations, spec.warmup.enabled):
+    for iteration, phase in run_steps(spec):
         record = status.record(iteration)
         done = record is not None and phase in record.phases and record.phases[phase].state == "Succeeded"
         if not done:

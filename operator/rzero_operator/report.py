@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .labelreport import PLOT_FILE as LABEL_PLOT, label_section, plot_label_accuracy
+from .labelreport import PLOT_FILE as LABEL_PLOT, label_section, plot_label_accuracy, verifier_section
 from .scoretable import score_columns, score_table
 
 HISTOGRAM_BINS = 10
@@ -242,6 +242,7 @@ def render_markdown(
         )
     lines += _score_section(rows, evaluation or {})
     lines += label_section(rows)
+    lines += verifier_section(status)
     drops = [row for row in rows if row.drop_reasons]
     if drops:
         lines += ["", "Dropped questions by reason:", ""]

@@ -16,16 +16,16 @@ from pydantic import Field, model_validator
 
 # The settings types live by concern in settings_*.py; they are part of this contract and imported from here.
 from .settings_common import (  # noqa: F401
-    ALL_PHASES, ENV_NAME, PHASES, PRUNABLE_KEY, RUN_KEY, TASK_API_VERSION, WORKER_PHASES, DeviceHints, ModelInput,
-    PhaseName, Sampling, Schema, Shard, StorageLocation,
+    ALL_PHASES, ENV_NAME, PHASES, PRUNABLE_KEY, RUN_KEY, TASK_API_VERSION, VERIFIER_PHASE, WORKER_PHASES, DeviceHints,
+    ModelInput, PhaseName, Sampling, Schema, Shard, StorageLocation, iteration_phases,
 )
 from .settings_data import (  # noqa: F401
     LOCATION_URI, AnchorInput, AnchorSettings, BenchmarkSpec, Checker, CorpusSettings, EvaluationSettings, GenerationSettings, Grading,
     LabelingSettings, VoteMode,
 )
 from .settings_oversight import (  # noqa: F401
-    MlflowSettings, OracleEndpointSettings, OracleModelSettings, OracleSettings, SecretKeySelector, TrackingSettings,
-    VerifierInput, VerifierSettings, WandbSettings,
+    AuditVerdict, MlflowSettings, OracleEndpointSettings, OracleModelSettings, OracleSettings, SecretKeySelector,
+    TrackingSettings, VerifierGRPOSettings, VerifierInput, VerifierSettings, VerifierTrainingSettings, WandbSettings,
 )
 from .settings_training import (  # noqa: F401
     ChallengerGRPOSettings, ChallengerSettings, GRPOSettings, SolverGRPOSettings, SolverSettings, WarmupSettings,
@@ -110,6 +110,11 @@ class LabelTask(TaskBase):
         default=None, description="The Verifier that vetoes kept labels (set when labeling.verifier is veto)."
     )
     open_ended: OpenEndedInput | None = Field(**_OPEN_ENDED_FIELD)
+    verification_consensus: float | None = Field(
+        default=None, gt=0.5, le=1,
+        description="spec.verifier.mode trained: write verification.jsonl, the trained Verifier's examples, taking "
+        "majority labels of at least this share as true (verifier.training.consensus).",
+    )
 
     @model_validator(mode="after")
     def _verifier_when_veto(self) -> "LabelTask":
@@ -128,6 +133,24 @@ class SolverTask(TaskBase):
         default=None, description="The run's spec.anchors: rows mixed into the training set."
     )
     open_ended: OpenEndedInput | None = Field(**_OPEN_ENDED_FIELD)
+
+
+class VerifierTask(TaskBase):
+    """GRPO on the Verifier (spec.verifier.mode trained) on the examples of one iteration's label phase."""
+
+    phase: Literal["verifier"] = "verifier"
+    verifier: ModelInput = Field(description="The Verifier to train: verifier(i-1), or its base model at i = 1.")
+    examples: str = Field(
+        max_length=1024, pattern=RUN_KEY,
+        description="Run-relative key of the label output: verification.jsonl and audit.jsonl of every shard.",
+    )
+    audit: list[AuditVerdict] = Field(
+        default_factory=list, max_length=100000,
+        description="A person's per-item verdicts on this iteration's audit sample (the approval gate).",
+    )
+    settings: VerifierTrainingSettings = Field(default_factory=VerifierTrainingSettings)
+    max_tokens: int = Field(default=4096, ge=1, le=65536, description="New tokens per held-out verdict (greedy).")
+    batch_size: int = Field(default=32, ge=1, le=100000, description="Held-out pairs per generation call.")
 
 
 class EvaluateTask(TaskBase):
@@ -179,14 +202,14 @@ class ExportTask(TaskBase):
 
 
 PhaseTask = Annotated[
-    Union[WarmupTask, ChallengerTask, GenerateTask, LabelTask, SolverTask, EvaluateTask, ExportTask],
+    Union[WarmupTask, ChallengerTask, GenerateTask, LabelTask, VerifierTask, SolverTask, EvaluateTask, ExportTask],
     Field(discriminator="phase"),
 ]
 
 
 def parse_task(
     data: dict,
-) -> WarmupTask | ChallengerTask | GenerateTask | LabelTask | SolverTask | EvaluateTask | ExportTask:
+) -> WarmupTask | ChallengerTask | GenerateTask | LabelTask | VerifierTask | SolverTask | EvaluateTask | ExportTask:
     """Validate a task document (strict types, as the API server reads the spec it came from: "3" is not
     an integer); raises pydantic.ValidationError naming the bad field."""
     from pydantic import TypeAdapter

@@ -214,6 +214,9 @@ class PhaseResourceOverrides(Schema):
     generate: PodResources | None = Field(default=None, description="Overrides for question generation Jobs.")
     label: PodResources | None = Field(default=None, description="Overrides for labeling Jobs.")
     solver: PodResources | None = Field(default=None, description="Overrides for solver Jobs.")
+    verifier: PodResources | None = Field(
+        default=None, description="Overrides for the trained Verifier's Jobs (spec.verifier.mode trained)."
+    )
     evaluate: PodResources | None = Field(default=None, description="Overrides for evaluation Jobs.")
     export: PodResources | None = Field(
         default=None, description="Overrides for the export Job (default: no GPU; it copies checkpoints)."
@@ -432,6 +435,17 @@ class RZeroRunSpec(Schema):
     def _open_ended_has_no_vote(self) -> "RZeroRunSpec":
         check_open_ended(self)  # api/openended.py
         return self
+
+    @model_validator(mode="after")
+    def _trained_verifier_vetoes(self) -> "RZeroRunSpec":
+        if self.verifier.mode == "trained" and self.labeling.verifier != "veto":
+            raise ValueError("verifier.mode: a trained Verifier is used by the veto; set labeling.verifier: veto")
+        return self
+
+    @property
+    def trained_verifier(self) -> bool:
+        """spec.verifier.mode trained: each iteration has a `verifier` phase."""
+        return self.verifier.mode == "trained"
 
     @property
     def solver_model(self) -> str:

@@ -74,14 +74,18 @@ def label_accuracy_cell(row) -> str:
 
 def veto_lines(status: dict) -> list[str]:
     """One line per iteration whose labels the Verifier vetoed (labeling.verifier: veto)."""
-    from rzero_operator.api.oversight import VetoRecord
-    from rzero_operator.oversight import veto_text
+    from rzero_operator.api.oversight import VerifierTrainingRecord, VetoRecord
+    from rzero_operator.oversight import verifier_event, veto_text
 
     lines = []
     for entry in status.get("iterationHistory") or []:
         if isinstance(entry.get("verifier"), dict):
             veto = VetoRecord.model_validate(entry["verifier"])
             lines.append(f"veto, iteration {entry.get('iteration')}: {veto_text(veto)}")
+        if isinstance(entry.get("verifierTraining"), dict):  # spec.verifier.mode trained
+            trained = VerifierTrainingRecord.model_validate(entry["verifierTraining"])
+            text = verifier_event(int(entry.get("iteration", 0)), trained)[2].split(": ", 1)[1]
+            lines.append(f"verifier, iteration {entry.get('iteration')}: {text}")
     return [""] + lines if lines else []
 
 

@@ -1,4 +1,4 @@
-"""The phases: the five of each iteration, the optional format warm-up, and `export` at the end of a run.
+"""The phases: the five of each iteration (six with a trained Verifier), the optional format warm-up, and `export` at the end of a run.
 Each module exposes `run(ctx: PhaseContext) -> dict` (its metrics).
 
 The registry names them as "module:function" strings so that nothing heavy (torch, transformers) is
@@ -15,6 +15,7 @@ PHASE_ENTRYPOINTS: dict[str, str] = {
     "challenger": "rzero_worker.phases.challenger:run",
     "generate": "rzero_worker.phases.generate:run",
     "label": "rzero_worker.phases.label:run",
+    "verifier": "rzero_worker.phases.verifier:run",
     "solver": "rzero_worker.phases.solver:run",
     "evaluate": "rzero_worker.phases.evaluate:run",
     "export": "rzero_worker.phases.export:run",
