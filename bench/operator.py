@@ -11,12 +11,14 @@ reconciler, its default 1 s tick and resync) it measures:
   excluded by user agent) per Job and per iteration of 5 Jobs, with a breakdown by verb and resource;
 - idle requests per minute once every run has finished (over `--idle-seconds`);
 - restart requests: a new operator started against the N finished runs (and their Jobs), counted until
-  it has been quiet for 5 s.
+  it has been quiet for 5 s;
+- with --server, idle requests per minute with N more runs running (pods that never finish), once quiet.
 `--server` does the same on a real control plane too (tests/support/control_plane.py: kube-apiserver, etcd
 and kube-controller-manager from KUBEBUILDER_ASSETS or ../shared/k8s; pods finished by the kubelet stand-in),
 with `rzero operator` as a process under a ServiceAccount of its own, requests counted from the API
-server's audit log, and the operator's peak RSS and CPU seconds (no transition delays there: the audit log
-at Metadata level does not say when a Job completed).
+server's audit log, and the operator's peak RSS and CPU seconds. There the transition delay runs from the Job
+controller's last status write of a Job (the one that marks it complete) to the operator's create of the run's
+next Job, both from the audit log.
 The last line is one JSON object.
 """
 
@@ -30,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -202,6 +205,14 @@ def operator_identity(plane: ControlPlane, namespace: str) -> tuple[Path, str]:
     return kubeconfig, f"system:serviceaccount:{namespace}:{name}"
 
 
+def start_up(event: dict) -> bool:
+    """kopf's start-up: discovery (no namespace), its watches and initial listings (ours, a Job's pods or
+    Events, name the Job in a selector)."""
+    uri = event.get("requestURI", "")
+    return (event.get("verb") == "watch" or not (event.get("objectRef") or {}).get("namespace")
+            or (event.get("verb") == "list" and "fieldSelector" not in uri and "job-name" not in uri))
+
+
 def audit_quiet(plane: ControlPlane, user: str, quiet_s: float, timeout: float) -> list[dict]:
     """The user's audit events once none has come for quiet_s (the log is written in 1 s batches)."""
     deadline, count, since = time.monotonic() + timeout, -1, time.monotonic()
@@ -214,12 +225,60 @@ def audit_quiet(plane: ControlPlane, user: str, quiet_s: float, timeout: float) 
         time.sleep(0.5)
 
 
+def _at(event: dict, key: str) -> float:
+    return datetime.fromisoformat(event[key].replace("Z", "+00:00")).timestamp()
+
+
+def server_transitions(events: list[dict], user: str) -> list[float]:
+    """Per run, from the last status write of each Job by the Job controller before the run's next Job was
+    created (the write that completed it) to that create (the operator's POST arriving)."""
+    writes: dict[str, list[float]] = {}
+    created: dict[str, list[tuple[float, str]]] = {}
+    for event in events:
+        ref = event.get("objectRef") or {}
+        if ref.get("resource") != "jobs" or not ref.get("name") or (event.get("responseStatus") or {}).get("code", 200) >= 300:
+            continue
+        if ref.get("subresource") == "status" and event.get("verb") in ("update", "patch"):
+            writes.setdefault(ref["name"], []).append(_at(event, "stageTimestamp"))
+        elif event.get("verb") == "create" and event.get("user", {}).get("username") == user:
+            created.setdefault(ref["name"].split("-i")[0], []).append((_at(event, "requestReceivedTimestamp"), ref["name"]))
+    delays = []
+    for jobs in created.values():
+        jobs.sort()
+        for (_, previous), (at, _) in zip(jobs, jobs[1:]):
+            before = [t for t in writes.get(previous, []) if t <= at]
+            if before:
+                delays.append(at - max(before))
+    return delays
+
+
 def usage(pid: int) -> tuple[float, float]:
     """(peak RSS in MB, CPU seconds) of a live process, from /proc."""
     rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                if line.startswith("VmHWM:")) / 1024
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return rss, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def create_runs(api: KubeApi, namespace: str, names: list[str], iterations: int, workdir: Path) -> None:
+    for name in names:
+        api.request("POST", f"/apis/rzero.dev/v1alpha1/namespaces/{namespace}/rzeroruns", body={
+            "apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {"name": name},
+            "spec": tiny_spec(workdir, iterations=iterations)})
+
+
+def running_idle(plane: ControlPlane, api: KubeApi, kubelet: Kubelet, user: str, namespace: str, runs: int,
+                 idle_s: float, workdir: Path) -> float:
+    """Requests per minute with `runs` runs running (their first Job's pods never finish), once quiet."""
+    kubelet.outcome = lambda pod, task: None
+    names = [f"live{i:03d}" for i in range(runs)]
+    create_runs(api, namespace, names, 1, workdir)
+    for name in names:
+        wait_for(lambda name=name: (api.get_run(namespace, name).get("status") or {}).get("current"),
+                 120 + runs, f"{name} to start")
+    before = len(audit_quiet(plane, user, QUIET_S, 120))
+    time.sleep(idle_s)
+    return round((len(plane.audit_events(user=user)) - before) * 60.0 / idle_s, 1)
 
 
 def server_scenario(plane: ControlPlane, runs: int, iterations: int, idle_s: float, workdir: Path) -> dict:
@@ -231,10 +290,7 @@ def server_scenario(plane: ControlPlane, runs: int, iterations: int, idle_s: flo
     try:
         started = time.monotonic()
         names = [f"run{i:03d}" for i in range(runs)]
-        for name in names:
-            api.request("POST", f"/apis/rzero.dev/v1alpha1/namespaces/{namespace}/rzeroruns", body={
-                "apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {"name": name},
-                "spec": tiny_spec(workdir, iterations=iterations)})
+        create_runs(api, namespace, names, iterations, workdir)
         for name in names:
             wait_for(lambda name=name: (api.get_run(namespace, name).get("status") or {}).get("phase")
                      in ("Succeeded", "Failed"), 120 + 10 * runs, f"{name} to finish")
@@ -246,13 +302,21 @@ def server_scenario(plane: ControlPlane, runs: int, iterations: int, idle_s: flo
         operator.kill()  # SIGKILL, then a fresh operator against the finished runs
         operator = OperatorProcess(kubeconfig, ["--namespace", namespace], workdir).start()
         restart = audit_quiet(plane, user, QUIET_S, 120)[len(working) + len(idle):]
+        running = running_idle(plane, api, kubelet, user, namespace, runs, idle_s, workdir)
     finally:
         operator.terminate()
         kubelet.stop()
     jobs = runs * (1 + 5 * iterations)
+    delays = server_transitions(plane.audit_events(namespace=namespace), user)
+    after_start = [e for e in working if not start_up(e)]
     return {
-        "runs": runs, "iterations": iterations, "jobs": jobs,
+        "runs": runs, "iterations": iterations, "jobs": jobs, "transitions": len(delays),
+        "transition_median_s": round(statistics.median(delays), 4) if delays else None,
+        "transition_p95_s": round(percentile(delays, 0.95), 4),
+        "transition_max_s": round(max(delays), 4) if delays else None,
         **request_figures(working, idle, restart, audit_kind, runs=runs, jobs=jobs, idle_s=idle_s),
+        "requests_per_iteration_after_start_up": round(5 * len(after_start) / jobs, 1),
+        "idle_requests_per_minute_all_running": running,
         "peak_rss_mb": round(rss, 1), "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
     }
 

@@ -20,9 +20,11 @@ CRD_FILE = REPO / "crds" / "rzeroruns.rzero.dev.yaml"
 DEMO = EXAMPLES / "local-demo.yaml"
 PAPER = EXAMPLES / "qwen3-4b-base.yaml"
 WATCH = EXAMPLES / "watch-labels.yaml"
+OPEN_ENDED = EXAMPLES / "open-ended.yaml"
+TRAINED_VERIFIER = EXAMPLES / "trained-verifier.yaml"
 DOCS_LOCAL = EXAMPLES / "python-docs-local.yaml"
 DOCS_CLUSTER = EXAMPLES / "python-docs-cluster.yaml"
-EVERY = [DEMO, PAPER, WATCH, DOCS_LOCAL, DOCS_CLUSTER]
+EVERY = [DEMO, PAPER, WATCH, OPEN_ENDED, TRAINED_VERIFIER, DOCS_LOCAL, DOCS_CLUSTER]
 # The shared data sits beside the repository (../shared/data, in CI too); examples name it relatively.
 PYTHON_LIBRARY = REPO.parent / "shared" / "data" / "python-3.11-library.jsonl"
 
@@ -41,6 +43,19 @@ def test_example_validates_offline(example):
 @pytest.mark.parametrize("example", EVERY, ids=lambda p: p.name)
 def test_example_validates_against_the_committed_crd_schema(example):
     jsonschema.validate(yaml.safe_load(example.read_text()), crd_schema())
+
+
+def test_the_trained_verifier_example_is_the_papers_maths_run_with_the_veto_and_a_verifier_phase_each_iteration():
+    from rzero_operator.plan import run_steps
+    from rzero_operator.sizing import check
+
+    spec = validate_manifest(yaml.safe_load(TRAINED_VERIFIER.read_text())).spec
+    assert spec.model == "Qwen/Qwen3-4B-Base" and spec.labeling.verifier == "veto" and spec.verifier.mode == "trained"
+    assert spec.oracle.arithmetic and spec.guard.min_verifier_accuracy and spec.approval.after == ["label"]
+    assert [phase for i, phase in run_steps(spec) if i == 1] == [
+        "challenger", "generate", "label", "verifier", "solver", "evaluate"]
+    assert spec.resources.for_phase("verifier").gpus == spec.resources.for_phase("solver").gpus == 8
+    assert check(spec) == []  # sized like the Solver's phase: nothing refused, nothing idle
 
 
 def test_the_crd_schema_check_would_catch_a_bad_example():
@@ -149,6 +164,13 @@ def test_the_python_docs_cluster_form_reads_the_corpus_from_s3_on_gpus_beside_th
     assert [(b.name, b.answer_type) for b in benchmarks[:2]] == [(b.name, b.answer_type) for b in local.evaluation.benchmarks]
     assert all(b.path.startswith("s3://") for b in benchmarks)
     assert [b.preset for b in benchmarks[2:]] == ["gsm8k", "math500", "mmlu-pro"]
+
+
+def test_the_open_ended_example_scores_with_the_verifier_and_judges_the_win_rate_with_the_oracle():
+    spec = validate_manifest(yaml.safe_load(OPEN_ENDED.read_text())).spec
+    assert spec.task.open_ended and spec.task.criteria == ("helpfulness", "clarity", "tone")
+    assert spec.verifier.endpoint.api_key_secret and spec.oracle.endpoint.api_key_secret
+    assert spec.task.held_out.uri.startswith("s3://") and spec.labeling.verifier == "off"
 
 
 @pytest.mark.demo

@@ -14,6 +14,12 @@ A person decides through the run's annotations — on a cluster with `kubectl an
                                     itself; its audit log does)
     rzero.dev/reason=<text>         why (optional)
     rzero.dev/decided-at=<RFC 3339> when (optional: the time the decision is first seen otherwise)
+    rzero.dev/verdicts=<id>=correct,<id>=incorrect,...
+                                    per-item verdicts on the audit sample (optional; question ids of audit.jsonl):
+                                    recorded with the decision, and a trained Verifier (spec.verifier.mode
+                                    trained) learns from them in the same iteration's verifier phase (an id
+                                    names its iteration, i001-..., so verdicts left from an earlier gate
+                                    match no later audit row)
 
 `<gate>` is the iteration number for a gate after labelling (`rzero.dev/approve=2`) and
 `<iteration>/<phase>` after any other phase, so a gate never picks up an annotation left for an earlier
@@ -23,6 +29,8 @@ one. Several gates may be listed at once, comma-separated. Reject wins over appr
 from __future__ import annotations
 
 from datetime import datetime
+
+from rzero_worker.task import AuditVerdict
 
 from .api.oversight import ApprovalDecision, PendingApproval
 from .api.spec import RZeroRunSpec
@@ -35,7 +43,10 @@ REJECT = PREFIX + "reject"
 DECIDED_BY = PREFIX + "decided-by"
 REASON = PREFIX + "reason"
 DECIDED_AT = PREFIX + "decided-at"
-ANNOTATIONS = (APPROVE, REJECT, DECIDED_BY, REASON, DECIDED_AT)
+VERDICTS = PREFIX + "verdicts"
+ANNOTATIONS = (APPROVE, REJECT, DECIDED_BY, REASON, DECIDED_AT, VERDICTS)
+VERDICT_WORDS = {"correct": True, "incorrect": False}
+MAX_VERDICTS = 10000
 APPROVAL_REASON = "spec.approval"
 
 
@@ -60,12 +71,40 @@ def _time(value: str | None, default: datetime) -> datetime:
     return parsed if parsed.tzinfo is not None else default
 
 
+def parse_verdicts(text: str | None) -> tuple[list[AuditVerdict], list[str]]:
+    """(verdicts, entries that are not `<id>=correct|incorrect`) of a rzero.dev/verdicts value: comma- or
+    whitespace-separated `<id>=<verdict>`; a later verdict on the same id wins."""
+    found: dict[str, bool] = {}
+    bad: list[str] = []
+    for entry in (text or "").replace(",", " ").split():
+        qid, sep, word = entry.partition("=")
+        if not sep or not qid or word.strip().lower() not in VERDICT_WORDS or len(qid) > 256:
+            bad.append(entry[:80])
+            continue
+        found[qid] = VERDICT_WORDS[word.strip().lower()]
+    verdicts = [AuditVerdict(id=qid, correct=correct) for qid, correct in found.items()]
+    if len(verdicts) > MAX_VERDICTS:
+        bad.append(f"{len(verdicts) - MAX_VERDICTS} verdicts over the limit of {MAX_VERDICTS}")
+    return verdicts[:MAX_VERDICTS], bad
+
+
+def audit_verdicts(status: RZeroRunStatus, iteration: int) -> list[AuditVerdict]:
+    """The per-item verdicts a person recorded at the gates of `iteration` (the later gate wins on an id)."""
+    merged: dict[str, AuditVerdict] = {}
+    for decision in status.approvals:
+        if decision.iteration == iteration:
+            merged.update({verdict.id: verdict for verdict in decision.verdicts})
+    return list(merged.values())
+
+
 def decision_for(gate: PendingApproval, annotations: dict[str, str], now: datetime) -> ApprovalDecision | None:
-    """The decision the annotations hold for `gate`, or None while there is none."""
+    """The decision the annotations hold for `gate`, or None while there is none (malformed verdict entries are
+    left out: `parse_verdicts` names them)."""
     rejected, approved = _listed(annotations.get(REJECT), gate.gate), _listed(annotations.get(APPROVE), gate.gate)
     if not (rejected or approved):
         return None
     return ApprovalDecision(
+        verdicts=parse_verdicts(annotations.get(VERDICTS))[0],
         gate=gate.gate, iteration=gate.iteration, after=gate.after,
         decision="Rejected" if rejected else "Approved",
         by=(annotations.get(DECIDED_BY) or "unknown").strip()[:256],
@@ -105,7 +144,8 @@ def instructions(gate: PendingApproval) -> str:
     """What to do, for the status message and the event."""
     return (f"approve: kubectl annotate rzr <name> {APPROVE}={gate.gate} {DECIDED_BY}=<you> --overwrite "
             f"(locally: rzero approve FILE --iteration {gate.iteration}); reject: {REJECT}={gate.gate} "
-            f"(locally: --reject --reason ...)")
+            f"(locally: --reject --reason ...); per-item verdicts (optional): {VERDICTS}=<id>=correct,<id>=incorrect "
+            f"(locally: --verdict <id>=correct)")
 
 
 def waiting_message(gate: PendingApproval) -> str:

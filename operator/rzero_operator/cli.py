@@ -46,6 +46,8 @@ def _add_watch_commands(sub) -> None:
     approve.add_argument("--reject", action="store_true", help="Reject: the run stops (Succeeded, reason Rejected).")
     approve.add_argument("--reason", default="", help="Why (recorded in status.approvals).")
     approve.add_argument("--by", default=None, help="Who decides (default: the login name).")
+    approve.add_argument("--verdict", action="append", default=[], metavar="ID=correct|incorrect",
+                         help="A per-item verdict on the audit sample (repeatable): a trained Verifier learns from it.")
 
     export = sub.add_parser("export", help="Copy an exported Solver to a directory or s3:// URI.")
     _add_run_location(export, file_required=False)
@@ -321,7 +323,7 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
 def cmd_approve(args: argparse.Namespace) -> int:
     from rzero_operator.local.approve import cmd_approve as approve
 
-    return approve(args.file, args.root, args.iteration, args.reject, args.reason, args.by)
+    return approve(args.file, args.root, args.iteration, args.reject, args.reason, args.by, args.verdict)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -5,7 +5,8 @@
   (less training, less drift).
 - `violation`: what new evidence a phase's success brings against the iteration (`spec.guard`): after
   labelling, a label accuracy whose 95% lower bound is under `minLabelAccuracy`; after evaluation, a mean
-  score more than `maxScoreDrop` below the best iteration's. Fewer than `minChecked` oracle checks are
+  score more than `maxScoreDrop` below the best iteration's; after a trained Verifier's phase, a held-out accuracy
+  whose 95% lower bound is under `minVerifierAccuracy`. Fewer than `minChecked` oracle checks are
   no label evidence: the interval of a handful of checks is too wide to prove anything either way.
 - `tripped`: the guard acts when the latest `patience` iterations (this one included) all carry a
   violation, and only on the phase that just added one — a second phase of the same iteration does not
@@ -69,6 +70,22 @@ def label_violation(guard: GuardSpec, record: IterationRecord) -> str | None:
             f"{record.label_oracle or 'the oracle'}: lower bound under minLabelAccuracy {_percent(guard.min_label_accuracy)}")
 
 
+def verifier_violation(guard: GuardSpec, record: IterationRecord) -> str | None:
+    """The trained Verifier's held-out accuracy: its 95% lower bound under minVerifierAccuracy (from minChecked
+    held-out examples on), found after its phase, before the next labelling judges with it."""
+    trained = record.verifier_training
+    if guard.min_verifier_accuracy is None or trained is None or not trained.accuracy_after_ci95:
+        return None
+    if trained.held_out < guard.min_checked:
+        return None
+    low, high = trained.accuracy_after_ci95
+    if low >= guard.min_verifier_accuracy:
+        return None
+    return (f"iteration {record.iteration}: trained Verifier's held-out accuracy {_percent(trained.accuracy_after or 0.0)} "
+            f"[{_percent(low)}, {_percent(high)}] over {trained.held_out} examples: lower bound under "
+            f"minVerifierAccuracy {_percent(guard.min_verifier_accuracy)}")
+
+
 def score_violation(guard: GuardSpec, record: IterationRecord, best: BestIteration | None) -> str | None:
     if guard.max_score_drop is None or record.mean_score is None or best is None:
         return None
@@ -89,6 +106,8 @@ def violation(guard: GuardSpec, status: RZeroRunStatus, iteration: int, phase: s
         return label_violation(guard, record)
     if phase == "evaluate":
         return score_violation(guard, record, status.best_iteration)
+    if phase == "verifier":
+        return verifier_violation(guard, record)
     return None
 
 

@@ -65,3 +65,26 @@ def label_section(rows) -> list[str]:
         lines.append(f"| {row.iteration} | {row.label_oracle or '–'} | {_cell(row.answer_entropy, '{:.2f}')} | "
                      f"{_cell(row.band_edge_share, '{:.2f}')} | {_cell(score, '{:.1f}')} |")
     return lines
+
+
+def verifier_section(status: dict) -> list[str]:
+    """Markdown: the trained Verifier by iteration (spec.verifier.mode trained) — its examples, held-out accuracy
+    before and after its GRPO phase, on the oracle-checked examples alone, reward spread and weight change (a
+    Verifier that learned nothing shows a spread or a change of 0)."""
+    entries = [(entry.get("iteration"), entry["verifierTraining"]) for entry in status.get("iterationHistory") or []
+               if isinstance(entry.get("verifierTraining"), dict)]
+    if not entries:
+        return []
+    lines = ["", "## Trained Verifier", "",
+             "Accuracy of its greedy verdicts on held-out verification examples (unparsable = wrong), before and after "
+             "each iteration's training; the next iteration's veto judges with the trained one.", "",
+             "| iteration | examples (train / held out) | accuracy before | accuracy after | oracle-checked before / after "
+             "| reward spread | weight change |", "|---|---|---|---|---|---|---|"]
+    for iteration, trained in entries:
+        oracle = (f"{_cell(trained.get('oracleAccuracyBefore'), '{:.2f}')} / "
+                  f"{_cell(trained.get('oracleAccuracyAfter'), '{:.2f}')} (n={trained.get('oracleHeldOut') or 0})")
+        lines.append(f"| {iteration} | {trained.get('examples', 0)} ({trained.get('trainExamples', 0)} / "
+                     f"{trained.get('heldOut', 0)}) | {_cell(trained.get('accuracyBefore'), '{:.2f}')} | "
+                     f"{_cell(trained.get('accuracyAfter'), '{:.2f}')} | {oracle} | "
+                     f"{_cell(trained.get('rewardStd'), '{:.3f}')} | {_cell(trained.get('weightChange'), '{:.2e}')} |")
+    return lines

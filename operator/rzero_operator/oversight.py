@@ -27,6 +27,7 @@ from .api.oversight import EarlyStop
 from .api.spec import RZeroRunSpec
 from .api.status import RZeroRunStatus
 from .export import PHASE as EXPORT, build_export_task, export_status, export_step
+from .api.openended import open_ended_events
 from .tasks import build_tasks
 
 Event = tuple[str, str, str]
@@ -53,6 +54,11 @@ def after_success(
         events += label_events(record)
     if phase == "evaluate":
         status.best_iteration = guard.best_iteration(status, spec)
+    if record is not None:
+        events += open_ended_events(record, phase)  # spec.task open-ended: the judge report, the win rate
+    if phase == "verifier" and record is not None and record.verifier_training is not None:
+        status.latest_verifier_accuracy = record.verifier_training.accuracy_after
+        events.append(verifier_event(iteration, record.verifier_training))
     if phase == EXPORT:
         status.export = export_status(status, iteration, summaries)
         if status.export is not None:
@@ -111,6 +117,23 @@ def label_events(record) -> list[Event]:
     return events
 
 
+def verifier_event(iteration: int, trained) -> Event:
+    """The trained Verifier's phase in one line: its examples, held-out accuracy before and after, whether it moved."""
+    if trained.skipped:
+        return ("Warning", "VerifierNotTrained", f"iteration {iteration}: the Verifier was carried forward unchanged: "
+                f"{trained.skipped}")
+    percent = _percent_or_dash
+    text = (f"iteration {iteration}: the Verifier trained on {trained.train_examples} of {trained.examples} examples; "
+            f"held-out accuracy {percent(trained.accuracy_before)} before, {percent(trained.accuracy_after)} after "
+            f"(n={trained.held_out})")
+    if trained.oracle_held_out:
+        text += (f"; on the {trained.oracle_held_out} oracle-checked: {percent(trained.oracle_accuracy_before)} before, "
+                 f"{percent(trained.oracle_accuracy_after)} after")
+    spread = "–" if trained.reward_std is None else f"{trained.reward_std:.3f}"
+    moved = "–" if trained.weight_change is None else f"{trained.weight_change:.2e}"
+    return ("Normal", "VerifierTrained", text + f"; reward spread {spread}, weight change {moved}")
+
+
 def veto_text(veto) -> str:
     """One line on a VetoRecord: what the Verifier vetoed and, with oracle checks, what that did to label accuracy."""
     text = (f"the Verifier vetoed {veto.vetoed} of {veto.judged} kept labels (rejected {veto.rejected}, "
@@ -124,6 +147,10 @@ def veto_text(veto) -> str:
     if veto.verifier_accuracy is not None:
         text += f"; Verifier agrees with the oracle on {100 * veto.verifier_accuracy:.1f}% of {veto.oracle_compared}"
     return text
+
+
+def _percent_or_dash(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
 
 
 def _percent_ci(value: float, ci: list[float] | None) -> str:
@@ -146,7 +173,13 @@ def before_next(
         status.approvals.append(decision)
         status.approval = None
         text = f"gate {gate.gate} (iteration {gate.iteration}, after {gate.after}) {decision.decision.lower()} by {decision.by}"
+        if decision.verdicts:
+            text += f" with {len(decision.verdicts)} per-item verdict(s)"
         events.append(("Normal", decision.decision, text + (f": {decision.reason}" if decision.reason else "")))
+        ignored = approval.parse_verdicts(annotations.get(approval.VERDICTS))[1]
+        if ignored:
+            events.append(("Warning", "VerdictsIgnored", f"gate {gate.gate}: {approval.VERDICTS} entries that are not "
+                           f"<id>=correct|incorrect were left out: {', '.join(ignored[:10])}"))
         if decision.decision == "Rejected":
             message = text + (f": {decision.reason}" if decision.reason else "")
             status.stopped = EarlyStop(iteration=gate.iteration, reason="Rejected", message=message, at=now)
@@ -165,6 +198,9 @@ def step_tasks(spec: RZeroRunSpec, status: RZeroRunStatus, run_name: str, iterat
     if phase == "challenger":
         for task in tasks:
             task.prune = retention.prune_keys(spec, status)
+    if phase == "verifier":  # what a person said of this iteration's audit sample at its gate
+        for task in tasks:
+            task.audit = approval.audit_verdicts(status, iteration)
     return tasks
 
 

@@ -2,7 +2,7 @@
 
 Executors (local subprocesses, Kubernetes Jobs) loop: observe -> decide -> write status -> act.
 The run is the step sequence (0, evaluate), then (i, challenger/generate/label/solver/evaluate) for
-i = 1..spec.iterations. The next step is the first one whose history record is not Succeeded, so raising
+i = 1..spec.iterations (with spec.verifier.mode trained, (i, verifier) right after (i, label)). The next step is the first one whose history record is not Succeeded, so raising
 `spec.iterations` on a finished run simply continues it. Tasks are built from the spec at the moment a
 phase (or a retry) starts, so spec changes apply from the next start.
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from rzero_worker.task import PHASES
+from rzero_worker.task import iteration_phases
 
 from . import approval, oversight
 from .api.history import apply_summaries, summary_seconds
@@ -31,6 +31,10 @@ Event = tuple[str, str, str]  # (type Normal|Warning, reason, message)
 CONFIG_ERROR_EXIT_CODE = 2
 MAX_MESSAGE = 1000
 STARTING_POLL_S = 2.0  # how soon a running attempt with no pods yet is looked at again (Observed.starting)
+# ... and at most how long after: each look waits as long as the attempt has waited already, so a Job the
+# scheduler or a busy Job controller keeps without pods for minutes costs a few looks, not one every 2 s
+# (the Job controller's FailedCreate comes at its first try, seconds after the Job: the 2 s look sees it).
+STARTING_POLL_MAX_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,9 @@ class Observed:
     when status.runRoot is still empty (see tasks.run_root_for). generation: metadata.generation.
     annotations: metadata.annotations (locally: the state file's), where approval gates read decisions.
     starting: running, but no pod of the attempt exists yet (and it is not held on purpose, as a queued Job
-    is): the executor looks again within STARTING_POLL_S, so pods that cannot be created (the Job controller's
-    FailedCreate: a missing ServiceAccount, a quota) fail the attempt in seconds, not at the next resync.
+    is): the executor looks again within STARTING_POLL_S (then after as long as it has waited, at most
+    STARTING_POLL_MAX_S), so pods that cannot be created (the Job controller's FailedCreate: a missing
+    ServiceAccount, a quota) fail the attempt in seconds, not at the next resync.
     spec_warnings: the spec's sizing warnings (sizing_auto.size: idle GPUs, a tight fit), reported in the
     SpecValid condition and as one Warning event each, once per generation.
     """
@@ -102,16 +107,22 @@ def attempt_name(run_name: str, iteration: int, phase: str, attempt: int) -> str
     return f"{head}-{digest}{suffix}"
 
 
-def steps(iterations: int, warmup: bool = False) -> list[tuple[int, str]]:
+def steps(iterations: int, warmup: bool = False, trained_verifier: bool = False) -> list[tuple[int, str]]:
     """Every (iteration, phase) of a run in order: the optional warm-up and the base evaluation (iteration
-    0), then every phase of each iteration."""
+    0), then every phase of each iteration (a trained Verifier's after the label phase)."""
     base = [(0, "warmup")] if warmup else []
-    return base + [(0, "evaluate")] + [(i, p) for i in range(1, iterations + 1) for p in PHASES]
+    phases = iteration_phases(trained_verifier)
+    return base + [(0, "evaluate")] + [(i, p) for i in range(1, iterations + 1) for p in phases]
+
+
+def run_steps(spec: RZeroRunSpec) -> list[tuple[int, str]]:
+    """The steps of the run `spec` describes."""
+    return steps(spec.iterations, spec.warmup.enabled, spec.trained_verifier)
 
 
 def next_step(spec: RZeroRunSpec, status: RZeroRunStatus) -> tuple[int, str] | None:
     """The first step not yet succeeded, or None when the run is complete."""
-    for iteration, phase in steps(spec.iterations, spec.warmup.enabled):
+    for iteration, phase in run_steps(spec):
         record = status.record(iteration)
         done = record is not None and phase in record.phases and record.phases[phase].state == "Succeeded"
         if not done:
@@ -248,7 +259,8 @@ def _while_running(ctx: _Context, cur: CurrentAttempt) -> Decision:
         ctx.condition("Suspended", False, "SuspendPending", "suspend requested: the running phase finishes first")
     requeue = max(1.0, deadline - elapsed) if deadline is not None else None
     if ctx.observed.starting:
-        requeue = min(requeue or STARTING_POLL_S, STARTING_POLL_S)
+        poll = min(STARTING_POLL_MAX_S, max(STARTING_POLL_S, elapsed))
+        requeue = min(requeue or poll, poll)
     return ctx.decision(requeue_after=requeue)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .labelreport import PLOT_FILE as LABEL_PLOT, label_section, plot_label_accuracy
+from .labelreport import PLOT_FILE as LABEL_PLOT, label_section, plot_label_accuracy, verifier_section
 from .scoretable import score_columns, score_table
 
 HISTOGRAM_BINS = 10
@@ -46,6 +46,8 @@ class IterationRow:
     answer_entropy: float | None = None  # proxies when no oracle checked anything
     band_edge_share: float | None = None
     mean_score: float | None = None
+    win_rate: float | None = None  # spec.task open-ended: against iteration 0 (api/openended.py)
+    win_rate_ci95: list[float] | None = None
 
 
 def _accuracy(value: Any) -> float | None:
@@ -79,6 +81,8 @@ def iteration_rows(status: dict) -> list[IterationRow]:
                 answer_entropy=entry.get("answerEntropy"),
                 band_edge_share=entry.get("bandEdgeShare"),
                 mean_score=entry.get("meanScore"),
+                win_rate=(entry.get("winRate") or {}).get("winRate"),
+                win_rate_ci95=(entry.get("winRate") or {}).get("winRateCi95"),
             )
         )
     return sorted(rows, key=lambda row: row.iteration)
@@ -238,6 +242,7 @@ def render_markdown(
         )
     lines += _score_section(rows, evaluation or {})
     lines += label_section(rows)
+    lines += verifier_section(status)
     drops = [row for row in rows if row.drop_reasons]
     if drops:
         lines += ["", "Dropped questions by reason:", ""]
@@ -283,6 +288,9 @@ def _score_section(rows: list[IterationRow], evaluation: dict[int, dict[str, dic
         "|" + "---|" * len(header),
     ]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    if any(row.win_rate is not None for row in rows):  # spec.task open-ended with heldOut (docs/open-ended.md)
+        lines += ["", "Win rate vs it. 0: the iteration's Solver against iteration 0's on the held-out tasks, judged by "
+                  "the oracle in both orders; (wins + ties / 2) / judged tasks, with its 95% Wilson interval."]
     if evaluation:
         latest = max(evaluation)
         lines += ["", f"Iteration {latest} in detail:", "",

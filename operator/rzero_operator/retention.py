@@ -18,7 +18,7 @@ from .api.spec import RZeroRunSpec
 from .api.status import IterationRecord, RZeroRunStatus
 from .tasks import phase_key
 
-TRAINING_PHASES = ("challenger", "solver")
+TRAINING_PHASES = ("challenger", "solver", "verifier")  # the Verifier's with spec.verifier.mode trained
 CHECKPOINT_SUFFIX = ".ckpt"
 
 

@@ -6,6 +6,9 @@ order of its Table 1 (AMC23, Minerva, MATH-500, GSM8K, OlympiadBench, AIME25, AI
 paper prints them; from iteration 1 on each cell also shows the change from iteration 0 (the base model)
 in percentage points, the paper's "+6.49".
 
+An open-ended run with held-out tasks (spec.task.heldOut) gets a last column, the win rate against iteration 0
+with its 95% interval ("55.00 [40.1, 69.0]"); it has no change from iteration 0 (iteration 0 is the baseline).
+
 Input is the status history as `report.IterationRow`s (plain data): `rzero report`, `rzero status` and
 anything reading a cluster run's status get the same table.
 """
@@ -16,6 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from rzero_worker.benchmark_presets import AVERAGE_TITLES, GENERAL_ORDER, MATH_AVERAGE, MATHS_ORDER, OVERALL_AVERAGE, PRESETS
+
+
+WIN_RATE = "winRate"  # the column key of the open-ended win rate (never a benchmark name: those are lowercase)
+WIN_RATE_TITLE = "Win rate vs it. 0"
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,8 @@ def row_values(row: Any) -> dict[str, float]:
     for key, value in ((OVERALL_AVERAGE, row.overall_average), (MATH_AVERAGE, row.math_average)):
         if value is not None:
             values[key] = value
+    if getattr(row, "win_rate", None) is not None:
+        values[WIN_RATE] = row.win_rate
     return values
 
 
@@ -38,7 +47,8 @@ def score_columns(rows: list[Any]) -> list[ScoreColumn]:
     present = {key for row in rows for key in row_values(row)}
     ordered = [OVERALL_AVERAGE, MATH_AVERAGE, *MATHS_ORDER, *GENERAL_ORDER]
     columns = [ScoreColumn(key, AVERAGE_TITLES.get(key) or PRESETS[key].title) for key in ordered if key in present]
-    return columns + [ScoreColumn(key, key) for key in sorted(present - set(ordered))]
+    others = [ScoreColumn(key, key) for key in sorted(present - set(ordered) - {WIN_RATE})]
+    return columns + others + ([ScoreColumn(WIN_RATE, WIN_RATE_TITLE)] if WIN_RATE in present else [])
 
 
 def score_table(rows: list[Any], digits: int = 2) -> tuple[list[str], list[list[str]]]:
@@ -56,8 +66,18 @@ def score_table(rows: list[Any], digits: int = 2) -> tuple[list[str], list[list[
                 cells.append("–")
                 continue
             cell = f"{100 * value:.{digits}f}"
+            if column.key == WIN_RATE:
+                cells.append(cell + _interval(getattr(row, "win_rate_ci95", None)))
+                continue
             if row.iteration > 0 and column.key in base:
                 cell += f" ({100 * (value - base[column.key]):+.{digits}f})"
             cells.append(cell)
         body.append(cells)
     return ["iteration", *(column.title for column in columns)], body
+
+
+def _interval(ci95) -> str:
+    """' [low, high]' in percent (one decimal), or nothing without an interval."""
+    if not isinstance(ci95, (list, tuple)) or len(ci95) != 2:
+        return ""
+    return f" [{100 * ci95[0]:.1f}, {100 * ci95[1]:.1f}]"

@@ -5,7 +5,7 @@ Qwen3-8B-Base.
 
 Layout of a pod with g GPUs (the Job builder and the local executor launch what `phase_layout` says):
 - challenger: g - solverGpus training ranks, and solverGpus / tensorParallelSize Solver engines;
-- solver: g training ranks;
+- solver, and a trained Verifier's verifier phase (spec.verifier.mode trained): g training ranks;
 - generate, label: g / tensorParallelSize ranks, one vLLM engine each;
 - evaluate: one engine on tensorParallelSize GPUs.
 Training ranks run under the launcher even on one GPU (FSDP, CPU offload); CPU pods (g = 0) run one process.
@@ -30,7 +30,7 @@ DEFAULT_GPU_GIB = 81559 / 1024
 GPU_MEMORY_LABEL = "nvidia.com/gpu.memory"
 CUDA_OVERHEAD = 3 * GiB  # CUDA context, NCCL buffers, allocator fragmentation
 ENGINE_WORKSPACE = 1.5 * GiB  # vLLM activations and sampler buffers, outside weights and KV cache
-TRAINING_PHASES = ("challenger", "solver")
+TRAINING_PHASES = ("challenger", "solver", "verifier")
 ENGINE_PHASES = ("generate", "label")
 
 
@@ -110,7 +110,7 @@ def phase_layout(spec: RZeroRunSpec, phase: str, gpus: int | None = None) -> Pha
         ranks, engines = max(1, gpus - solver), spec.challenger.solver_gpus // tp
         idle = solver % tp if gpus else 0
         return PhaseLayout(phase, gpus, nodes, ranks, gpus > 0 or nodes > 1, engines, idle)
-    if phase == "solver":
+    if phase in ("solver", "verifier"):
         return PhaseLayout(phase, gpus, nodes, max(1, gpus), gpus > 0 or nodes > 1, 0, 0)
     if phase in ENGINE_PHASES:
         engines = max(1, gpus // tp)
@@ -130,6 +130,19 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.field}: {self.level}: {self.message}"
+
+
+def grpo_field(phase: str) -> str:
+    """Where a training phase's GRPO settings are in the spec."""
+    return "spec.verifier.training.grpo" if phase == "verifier" else f"spec.{phase}.grpo"
+
+
+def training_roles(spec: RZeroRunSpec) -> list[tuple[str, str]]:
+    """(training phase, model source) of the run: Challenger, Solver, and a trained Verifier (like a Solver GRPO phase
+    of the Verifier model)."""
+    roles = [("challenger", spec.model), ("solver", spec.solver_model)]
+    source = verifier_model(spec)
+    return roles + ([("verifier", source)] if spec.trained_verifier and source else [])
 
 
 def gpus_field(spec: RZeroRunSpec, phase: str) -> str:
@@ -157,7 +170,7 @@ def sized_findings(spec: RZeroRunSpec, gpus: int | None = None) -> list[Finding]
     if spec.device.device == "cpu":
         return []
     findings: list[Finding] = []
-    for phase in ("challenger", "generate", "label", "solver", "evaluate"):
+    for phase in ("challenger", "generate", "label", "solver", "evaluate") + (("verifier",) if spec.trained_verifier else ()):
         layout = phase_layout(spec, phase, gpus)
         findings += _layout_findings(spec, layout)
     findings += memory_findings(spec, gpus)
@@ -188,8 +201,7 @@ def _layout_findings(spec: RZeroRunSpec, layout: PhaseLayout) -> list[Finding]:
 
 
 def _geometry_findings(spec: RZeroRunSpec, layout: PhaseLayout) -> list[Finding]:
-    role = spec.challenger if layout.phase == "challenger" else spec.solver
-    grpo, world, where = role.grpo, layout.ranks * layout.nodes, f"spec.{layout.phase}.grpo"
+    grpo, world, where = getattr(spec, layout.phase).grpo, layout.ranks * layout.nodes, grpo_field(layout.phase)
     out = []
     per_update = grpo.update_batch_size * grpo.group_size
     if per_update % world:
@@ -208,7 +220,7 @@ def memory_findings(spec: RZeroRunSpec, gpus: int | None = None) -> list[Finding
     from .sizing_memory import engine_findings, training_findings
 
     out: list[Finding] = []
-    for phase, source in (("challenger", spec.model), ("solver", spec.solver_model)):
+    for phase, source in training_roles(spec):
         shape = model_shape(source)
         if shape is not None:
             out += training_findings(spec, phase_layout(spec, phase, gpus), shape)
@@ -222,8 +234,9 @@ def memory_findings(spec: RZeroRunSpec, gpus: int | None = None) -> list[Finding
 
 
 def verifier_model(spec: RZeroRunSpec) -> str | None:
-    """The model source of a vetoing model Verifier (its default: the Solver's base model), else None."""
-    if spec.labeling.verifier != "veto" or spec.verifier.endpoint is not None:
+    """The model source of a vetoing (or, in an open-ended run, scoring) model Verifier (its default: the Solver's
+    base model), else None."""
+    if (spec.labeling.verifier != "veto" and not spec.task.open_ended) or spec.verifier.endpoint is not None:
         return None
     return spec.verifier.model or spec.solver_model
 

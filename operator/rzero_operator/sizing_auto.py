@@ -6,7 +6,7 @@
 `rzero validate`, the operator and `rzero run` all call `size`, so they size alike and refuse alike (its findings
 are `sizing.check`'s). docs/gpu-sizing.md ("What auto chooses") works the choices for Qwen3-4B/8B-Base.
 
-- `spec.{challenger,solver}.grpo.cpuOffload`: false when the training state fits beside the rollout engine at
+- `spec.{challenger,solver}.grpo.cpuOffload` (and a trained Verifier's `spec.verifier.training.grpo`, alike): false when the training state fits beside the rollout engine at
   its share (the set one, else the reference's 0.7) and the training peak fits the GPU; else true, the reference's
   remedy (its actor offloads parameters and optimizer state beside vLLM at 0.7), which keeps the rollout engine's
   share and KV cache whole.
@@ -29,7 +29,9 @@ import math
 from dataclasses import dataclass, replace
 
 from .api.spec import PodResources, RZeroRunSpec
-from .sizing import Finding, GiB, ModelShape, PhaseLayout, gpu_bytes, model_shape, phase_layout, sized_findings
+from .sizing import (
+    Finding, GiB, ModelShape, PhaseLayout, gpu_bytes, grpo_field, model_shape, phase_layout, sized_findings, training_roles,
+)
 from .sizing_memory import engine_kv_tokens, training_memory
 
 REFERENCE_ROLLOUT_SHARE = 0.7  # the reference's vLLM gpu_memory_utilization
@@ -68,7 +70,7 @@ def size(spec: RZeroRunSpec, gpus: int | None = None) -> Sizing:
     """Size the spec's auto fields (`gpus`: every pod's GPUs, for `rzero run --gpus`) and check the result."""
     sized = spec.model_copy(deep=True)
     choices: list[Choice] = []
-    for phase, source in (("challenger", spec.model), ("solver", spec.solver_model)):
+    for phase, source in training_roles(spec):
         choices += _size_training(sized, phase, model_shape(source), gpus)
     choices += _size_host_memory(sized, gpus)
     chosen = {choice.field: choice for choice in choices}
@@ -85,7 +87,7 @@ def resolve(spec: RZeroRunSpec, gpus: int | None = None) -> RZeroRunSpec:
 
 
 def _size_training(spec: RZeroRunSpec, phase: str, shape: ModelShape | None, gpus: int | None) -> list[Choice]:
-    grpo, where = getattr(spec, phase).grpo, f"spec.{phase}.grpo"
+    grpo, where = getattr(spec, phase).grpo, grpo_field(phase)
     layout = phase_layout(spec, phase, gpus)
     sized = shape is not None and layout.gpus > 0 and spec.device.device != "cpu"
     vllm = spec.device.backend != "transformers"
@@ -156,7 +158,7 @@ def _size_host_memory(spec: RZeroRunSpec, gpus: int | None) -> list[Choice]:
         return []
     spec.resources.memory = _quantity(HOST_FLOOR)
     out = []
-    for phase, source in (("challenger", spec.model), ("solver", spec.solver_model)):
+    for phase, source in training_roles(spec):
         override, shape = getattr(spec.resources.phases, phase), model_shape(source)
         layout = phase_layout(spec, phase, gpus)
         if (override and override.memory) or shape is None or not layout.gpus or spec.device.device == "cpu":

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 from .api.spec import RZeroRunSpec
 from .sizing import (
-    CUDA_OVERHEAD, ENGINE_WORKSPACE, Finding, GiB, ModelShape, PhaseLayout, gpu_bytes, gpus_field, model_shape,
+    CUDA_OVERHEAD, ENGINE_WORKSPACE, Finding, GiB, ModelShape, PhaseLayout, gpu_bytes, gpus_field, grpo_field,
+    model_shape,
 )
 
 
@@ -53,7 +54,7 @@ class TrainingMemory:
 
 
 def training_memory(spec: RZeroRunSpec, layout: PhaseLayout, shape: ModelShape) -> TrainingMemory:
-    grpo = (spec.challenger if layout.phase == "challenger" else spec.solver).grpo
+    grpo = getattr(spec, layout.phase).grpo
     world, params = layout.ranks * layout.nodes, shape.params
     fsdp, offload = grpo.sharding == "fsdp", grpo.sharding == "fsdp" and grpo.cpu_offload
     share = world if fsdp else 1
@@ -92,8 +93,8 @@ def engine_kv_tokens(spec: RZeroRunSpec, shape: ModelShape, gpu: float, *, share
 def training_findings(spec: RZeroRunSpec, layout: PhaseLayout, shape: ModelShape) -> list[Finding]:
     if not layout.gpus:
         return []
-    grpo = (spec.challenger if layout.phase == "challenger" else spec.solver).grpo
-    where, gpus = f"spec.{layout.phase}.grpo", gpus_field(spec, layout.phase)
+    grpo = getattr(spec, layout.phase).grpo
+    where, gpus = grpo_field(layout.phase), gpus_field(spec, layout.phase)
     gpu, assumed = gpu_bytes(spec, layout.phase)
     memory = training_memory(spec, layout, shape)
     of = f"of the {_gib(gpu)} GPU{' (assumed: no nvidia.com/gpu.memory node selector)' if assumed else ''}"

@@ -8,10 +8,15 @@ Which artefacts each phase reads (run-relative keys, see docs/ARCHITECTURE.md "S
 | challenger | challenger(i-1) (base at i=1), solver(i-1)       | iter-i/challenger              |
 | generate   | challenger(i)                                    | iter-i/generate/shard-..       |
 | label      | solver(i-1), iter-i/generate (+ the Verifier)    | iter-i/label/shard-..          |
+| verifier   | verifier(i-1) (its base at i=1), iter-i/label    | iter-i/verifier                |
 | solver     | solver(i-1), iter-i/label                        | iter-i/solver                  |
 | evaluate   | solver(i) (the base Solver model at i=0)         | iter-i/evaluate/shard-..       |
 
 With a warm-up, "the base model" of both roles (challenger(0), solver(0)) is iter-000/warmup's model.
+
+The `verifier` phase runs only with spec.verifier.mode trained, right after the label phase: it learns from that
+labelling's confident examples (and the gate's per-item verdicts, which oversight.step_tasks adds), and the label
+phase of iteration i judges with verifier(i-1) — the checkpoint of the iteration before, the base Verifier at i=1.
 """
 
 from __future__ import annotations
@@ -30,13 +35,14 @@ from rzero_worker.task import (
     SolverTask,
     StorageLocation,
     VerifierInput,
+    VerifierTask,
     WarmupSettings,
     WarmupTask,
 )
 
 from .api.spec import RZeroRunSpec
 
-AnyTask = WarmupTask | ChallengerTask | GenerateTask | LabelTask | SolverTask | EvaluateTask
+AnyTask = WarmupTask | ChallengerTask | GenerateTask | LabelTask | VerifierTask | SolverTask | EvaluateTask
 
 
 def iteration_key(iteration: int) -> str:
@@ -76,12 +82,17 @@ def build_tasks(spec: RZeroRunSpec, run_root: str, run_name: str, iteration: int
         raise ValueError(f"iteration 0 runs only the warm-up and the base evaluation; {phase!r} in iteration {iteration}")
     if phase == "warmup" and not spec.warmup.enabled:
         raise ValueError("the warm-up phase runs only with warmup.enabled")
+    if phase == "verifier" and not spec.trained_verifier:
+        raise ValueError("the verifier phase runs only with verifier.mode trained")
     if iteration < 0:
         raise ValueError(f"iteration must be >= 0, got {iteration}")
     count = shard_count(spec, phase)
     if count < 1:
         raise ValueError(f"sharding.{phase} must be >= 1, got {count}")
-    return [_build_one(spec, run_root, run_name, iteration, phase, Shard(index=i, count=count)) for i in range(count)]
+    from .tasks_openended import with_open_ended  # spec.task open-ended: the phases' extra field
+
+    return [with_open_ended(spec, _build_one(spec, run_root, run_name, iteration, phase, Shard(index=i, count=count)),
+                            iteration, phase) for i in range(count)]
 
 
 def _challenger_model(spec: RZeroRunSpec, iteration: int) -> ModelInput:
@@ -107,17 +118,26 @@ def solver_input(spec: RZeroRunSpec, iteration: int) -> ModelInput:
     return _solver_model(spec, iteration)
 
 
-def verifier_input(spec: RZeroRunSpec) -> VerifierInput | None:
-    """The label task's Verifier (labeling.verifier: veto): the endpoint, the named model, or by default a copy
-    of the Solver's base model as iteration 1 reads it (solver(0): the warmed-up model with a warm-up)."""
+def _verifier_model(spec: RZeroRunSpec, iteration: int) -> ModelInput:
+    """verifier(iteration) of a model Verifier: the named model or a copy of the Solver's base model as iteration 1
+    reads it (solver(0)) at 0 and whenever it is frozen; a trained one's committed checkpoint from 1 on."""
+    if spec.trained_verifier and iteration >= 1:
+        return ModelInput(artifact=phase_key(iteration, "verifier"))
+    return ModelInput(source=spec.verifier.model) if spec.verifier.model is not None else _solver_model(spec, 0)
+
+
+def verifier_input(spec: RZeroRunSpec, iteration: int = 1) -> VerifierInput | None:
+    """The Verifier of the label task of `iteration` (labeling.verifier: veto): the endpoint, or the model
+    verifier(iteration - 1) — the named model or by default a copy of the Solver's base model as iteration 1
+    reads it (solver(0): the warmed-up model with a warm-up); with mode trained, the previous iteration's
+    checkpoint from iteration 2 on."""
     if spec.labeling.verifier != "veto":
         return None
     settings = spec.verifier
     common = dict(max_tokens=settings.max_tokens, batch_size=settings.batch_size)
     if settings.endpoint is not None:
         return VerifierInput(endpoint=settings.endpoint.model_copy(deep=True), **common)
-    model = ModelInput(source=settings.model) if settings.model is not None else _solver_model(spec, 0)
-    return VerifierInput(model=model, **common)
+    return VerifierInput(model=_verifier_model(spec, iteration - 1), **common)
 
 
 # warmup.verifierExamples when unset in a run whose Verifier is the warmed-up base model (labeling.verifier: veto)
@@ -176,7 +196,14 @@ def _build_one(spec: RZeroRunSpec, run_root: str, run_name: str, i: int, phase: 
         return LabelTask(
             **common, output=f"{out}/{shard.key}", solver=_solver_model(spec, i - 1),
             questions=phase_key(i, "generate"), shard=shard, settings=spec.labeling.model_copy(deep=True),
-            oracle=spec.oracle.model_copy(deep=True), verifier=verifier_input(spec),
+            oracle=spec.oracle.model_copy(deep=True), verifier=verifier_input(spec, i),
+            verification_consensus=spec.verifier.training.consensus if spec.trained_verifier else None,
+        )
+    if phase == "verifier":
+        return VerifierTask(
+            **common, output=out, verifier=_verifier_model(spec, i - 1), examples=phase_key(i, "label"),
+            settings=spec.verifier.training.model_copy(deep=True), max_tokens=spec.verifier.max_tokens,
+            batch_size=spec.verifier.batch_size,
         )
     if phase == "solver":
         return SolverTask(

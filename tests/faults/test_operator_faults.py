@@ -40,8 +40,10 @@ def assert_each_job_created_once(kube_emulator, fault_losses) -> None:
     ("GET", r"/pods$", 504),
 ], ids=["create-job-503", "create-configmap-500", "list-jobs-503", "list-pods-504"])
 def test_a_flaky_api_server_is_retried_and_the_run_succeeds(
-    operators, job_driver, kube_emulator, tmp_path, method, path, status, fault_losses
+    operators, job_driver, kube_emulator, tmp_path, method, path, status, fault_losses, monkeypatch
 ):
+    if "configmaps" in path:  # only tasks too large to travel inline make a ConfigMap
+        monkeypatch.setattr("rzero_operator.kube.jobs.INLINE_TASKS_LIMIT", 0)
     faults = ApiFaults(kube_emulator)
     faults.add(method, path, status, times=3)
     operators.start()

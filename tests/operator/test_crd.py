@@ -67,8 +67,11 @@ def test_printer_columns_show_phase_iteration_stage_kept_score_label_accuracy_be
     assert columns == {
         "Phase": ".status.phase", "Iteration": ".status.progress", "Stage": ".status.stage",
         "Kept": ".status.keptQuestions", "Score": ".status.latestScore", "LabelAcc": ".status.latestLabelAccuracy",
-        "Best": ".status.bestIteration.iteration", "Age": ".metadata.creationTimestamp",
+        "VerifierAcc": ".status.latestVerifierAccuracy", "Best": ".status.bestIteration.iteration",
+        "Age": ".metadata.creationTimestamp",
     }
+    # the trained Verifier's accuracy is a wide column (kubectl get -o wide): most runs have none
+    assert {c["name"]: c.get("priority", 0) for c in version["additionalPrinterColumns"]}["VerifierAcc"] == 1
     status_schema = open_api_schema()["properties"]["status"]
     for path in columns.values():
         if path.startswith(".status."):

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from rzero_operator.api import RZeroRunSpec, RZeroRunStatus
-from rzero_operator.plan import STARTING_POLL_S, Observed, attempt_name, decide, decide_invalid_spec, next_step, steps
+from rzero_operator.plan import STARTING_POLL_MAX_S, STARTING_POLL_S, Observed, attempt_name, decide, decide_invalid_spec, next_step, steps
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
 RUN = dict(run_name="demo", run_root="/runs/local/demo/uid-1", generation=1)
@@ -350,3 +350,13 @@ def test_a_started_attempt_and_one_still_without_pods_are_looked_at_again_within
     assert waiting.start is None and waiting.requeue_after == STARTING_POLL_S
     with_pods = decide(spec, started.status, observed("running"), NOW)
     assert with_pods.requeue_after is None
+
+
+def test_a_job_kept_without_pods_for_long_is_looked_at_less_and_less_often():
+    """Each look waits as long as the attempt has already waited (a busy Job controller, a full cluster),
+    from STARTING_POLL_S up to STARTING_POLL_MAX_S: a few looks a minute, not one every 2 s."""
+    spec = make_spec()
+    started = decide(spec, RZeroRunStatus(), observed(), NOW)
+    later = [decide(spec, started.status, observed("running", starting=True), NOW + timedelta(seconds=s)).requeue_after
+             for s in (1, 5, 12, 600)]
+    assert later == [STARTING_POLL_S, 5.0, 12.0, STARTING_POLL_MAX_S]

@@ -199,3 +199,21 @@ def test_without_oracle_checks_the_report_tables_the_proxies_and_draws_no_accura
     status = RZeroRunStatus(iteration_history=[IterationRecord(iteration=1, answer_entropy=0.9, band_edge_share=0.5)]).wire()
     text = write_report(tmp_path, "demo", status, {}).read_text()
     assert "| 1 | – | 0.90 | 0.50 | – |" in text and not (tmp_path / "label-accuracy.png").exists()
+
+
+def test_a_trained_verifier_gets_a_table_of_its_held_out_accuracy_before_and_after_training(tmp_path):
+    from rzero_operator.api.oversight import VerifierTrainingRecord
+
+    status = RZeroRunStatus(iteration_history=[
+        IterationRecord(iteration=0),
+        IterationRecord(iteration=1, verifier_training=VerifierTrainingRecord(
+            examples=50, train_examples=40, held_out=10, accuracy_before=0.4, accuracy_after=0.7, oracle_held_out=2,
+            oracle_accuracy_before=0.5, oracle_accuracy_after=1.0, reward_std=0.31, weight_change=2e-4)),
+        IterationRecord(iteration=2, verifier_training=VerifierTrainingRecord(examples=0, steps=0, skipped="none")),
+    ]).wire()
+    text = write_report(tmp_path, "demo", status, {}).read_text()
+    assert "## Trained Verifier" in text
+    assert "| 1 | 50 (40 / 10) | 0.40 | 0.70 | 0.50 / 1.00 (n=2) | 0.310 | 2.00e-04 |" in text
+    assert "| 2 | 0 (0 / 0) | – | – | – / – (n=0) | – | – |" in text
+    plain = write_report(tmp_path / "plain", "demo", status_with_two_iterations(), {}).read_text()
+    assert "Trained Verifier" not in plain

@@ -115,6 +115,27 @@ def test_a_vetoing_model_verifier_is_sized_beside_the_label_solver_on_its_gpu():
                 if m.startswith("spec.verifier")]  # no veto: no Verifier to size
 
 
+def test_a_trained_verifier_phase_is_sized_like_a_solver_grpo_phase_of_the_verifier_model():
+    trained = {"labeling.verifier": "veto", "verifier.mode": "trained",
+               "resources.phases.verifier": {"gpus": 8, "cpu": "32", "memory": "256Gi"}}  # as the example's Solver
+    spec = validate_manifest(paper(**trained)).spec
+    layout = sizing.phase_layout(spec, "verifier")
+    assert (layout.gpus, layout.ranks, layout.launch) == (8, 8, True)  # like the Solver's: one training rank per GPU
+    assert sizing.training_roles(spec)[-1] == ("verifier", spec.solver_model)  # a copy of the Solver's base model
+    assert sizing.check(spec) == []
+    sized = size(spec)
+    fields = {choice.field for choice in sized.choices}
+    assert {"spec.verifier.training.grpo.cpuOffload", "spec.verifier.training.grpo.rolloutGpuMemoryUtilization"} <= fields
+    assert sized.spec.verifier.training.grpo.cpu_offload is not None  # a task always carries the sized value
+    small = validate_manifest(paper(**trained, **{"verifier.model": "Qwen/Qwen3-0.6B-Base"})).spec
+    assert training_memory(small, sizing.phase_layout(small, "verifier"), sizing.model_shape("Qwen/Qwen3-0.6B-Base")
+                           ).state < training_memory(spec, layout, sizing.model_shape(spec.solver_model)).state
+    huge = paper(**trained, **{"verifier.training": {"grpo": {"microBatchSize": 64, "maxCompletionTokens": 4096}}})
+    assert any(m.startswith("spec.resources.phases.verifier.gpus: warning: verifier: estimated peak") and
+               "spec.verifier.training.grpo.gradientCheckpointing" in m for m in findings(huge))
+    assert "verifier" not in [phase for phase, _ in sizing.training_roles(validate_manifest(PAPER).spec)]
+
+
 def test_offloading_the_8b_training_state_leaves_the_gpu_to_vllm():
     doc = paper(**{"model": "Qwen/Qwen3-8B-Base", "challenger.grpo.cpuOffload": True, "solver.grpo.cpuOffload": True,
                    "resources.phases.challenger.memory": "512Gi", "resources.phases.solver.memory": "512Gi"})
@@ -255,3 +276,10 @@ def test_the_table_of_what_auto_chooses_in_docs_gpu_sizing_is_this_arithmetic():
     one = validate_manifest(yaml.safe_load(starter("Qwen/Qwen3-4B-Base", Cluster(1)).text)).spec
     for phase in ("challenger", "solver"):  # the 1-GPU rows are the minimal manifest's too
         assert minimal_spec.resources.for_phase(phase).memory == one.resources.for_phase(phase).memory
+
+
+def test_an_open_ended_model_verifier_is_sized_beside_the_label_solver_as_the_veto_is():
+    tight = {"task": {"kind": "open-ended", "description": "emails"}, "verifier.model": "Qwen/Qwen3-8B-Base",
+             "resources.nodeSelector": {"nvidia.com/gpu.memory": "24576"}}
+    refused = [m for m in findings(paper(**tight)) if m.startswith("spec.verifier.model")]
+    assert refused and "label engines: the Solver's and the colocated Verifier's weights" in refused[0]

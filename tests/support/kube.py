@@ -308,7 +308,10 @@ class JobDriver:
         return self.api.request("GET", f"/api/v1/namespaces/{self.namespace}/configmaps/{name}")
 
     def tasks(self, job: dict) -> list[dict]:
-        data = self.config_map(job["metadata"]["name"])["data"]
+        """The Job's task documents: inline in its pod template's annotations, else in its ConfigMap."""
+        annotations = job["spec"]["template"].get("metadata", {}).get("annotations") or {}
+        data = {key: value for key, value in annotations.items() if key.startswith("rzero.dev/task")}
+        data = data or self.config_map(job["metadata"]["name"])["data"]
         return [json.loads(data[key]) for key in sorted(data)]
 
     def wait_for_job(self, name: str, timeout: float = 10.0) -> dict:
@@ -380,6 +383,9 @@ PLAUSIBLE_METRICS = {
     "label": {"questions": 14, "kept": 6, "dropped": {"no_answer": 2, "out_of_band": 6}, "mean_agreement": 0.62,
               "score_histogram": [0, 0, 1, 2, 3, 3, 2, 1, 1, 1], "label_matches_challenger": 0.5},
     "solver": {"steps": 15, "mean_reward": 0.55, "last_reward": 0.6, "resumed_from_step": None, "step_seconds": 3.0},
+    "verifier": {"examples": 20, "train_examples": 16, "held_out": 4, "sources": {"consensus": 20}, "steps": 5,
+                 "accuracy_before": 0.5, "accuracy_after": 0.75, "accuracy_after_ci95": [0.3, 0.95],
+                 "mean_reward": 0.6, "reward_std": 0.2, "weight_change": 1e-5, "resumed_from_step": None},
     "evaluate": {"scores": {"arithmetic": {"accuracy": 0.25, "ci95": [0.2, 0.3], "n": 200}}, "mean_accuracy": 0.25},
 }
 

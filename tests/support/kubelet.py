@@ -9,8 +9,9 @@ finished yet, asks `outcome(pod, task)` what happens to it: `None` leaves it pen
 else `PodExit(exit_code, message)` is written the way a kubelet would — through the pods/status subresource,
 phase Succeeded/Failed with the container's `terminated` state and termination message. The real Job
 controller then counts the pod and sets the Job's conditions. A deleted pod (deletionTimestamp set) is removed
-for good, as a kubelet does once its containers have stopped. `task` is the pod's task document, read from the
-Job's ConfigMap as the worker would (`task.json`, or `task-<index>.json` for an Indexed Job).
+for good, as a kubelet does once its containers have stopped. `task` is the pod's task document, read as the worker
+would (`task.json`, or `task-<index>.json` for an Indexed Job): from the pod's annotations (the downward API's
+source), else from the Job's ConfigMap.
 """
 
 from __future__ import annotations
@@ -102,7 +103,10 @@ class Kubelet:
             return None
         index = (pod["metadata"].get("annotations") or {}).get(INDEX_ANNOTATION)
         key = "task.json" if index is None else f"task-{index}.json"
-        if (job, key) not in self._tasks:
+        inline = (pod["metadata"].get("annotations") or {}).get(f"rzero.dev/{key}")
+        if inline is not None:  # the task travels in the pod's annotations (the downward API mounts it)
+            return json.loads(inline)
+        if (job, key) not in self._tasks:  # too large to travel inline: the attempt's ConfigMap
             try:
                 data = self.api.get_core(self.namespace, "configmaps", job).get("data") or {}
             except KubeError:

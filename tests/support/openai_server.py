@@ -11,6 +11,9 @@ question, in order, through `behaviours[question]` — a list consumed one reque
     "echo"       200 with a non-JSON body that echoes the request's Authorization header (a hostile server)
     "401"        401 with an error that echoes the Authorization header
 
+`respond(body) -> str | None` (optional), for a question not in `answers`: the reply computed from the whole
+request (a deterministic judge, e.g. tests/support/judge_server.py); None falls back to the default.
+
 Every request is recorded (`requests`: path, headers, body) for assertions.
 """
 
@@ -30,6 +33,7 @@ class ChatServer:
     answers: dict[str, str] = field(default_factory=dict)
     behaviours: dict[str, list[str]] = field(default_factory=dict)
     slow_s: float = 1.0
+    respond: object = None  # optional callable(body) -> str | None (module notes)
     requests: list[dict] = field(default_factory=list)
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,7 +93,10 @@ def _handler(server: ChatServer):
                 return self._send(401, json.dumps({"error": {"message": f"bad key: {auth}"}}).encode())
             if behaviour == "slow":
                 time.sleep(server.slow_s)
-            content = server.answers.get(question, "I cannot tell.")
+            content = server.answers.get(question)
+            if content is None and callable(server.respond):
+                content = server.respond(body)
+            content = "I cannot tell." if content is None else content
             self._send(200, json.dumps(completion(content)).encode())
 
     return Handler

@@ -135,12 +135,12 @@ def _launch(task, args: argparse.Namespace) -> int:
 def _run(task) -> int:
     from rzero_worker.models import ModelSourceError
     from rzero_worker import distributed
-    from rzero_worker.phases import load_phase  # light: just the registry
+    from rzero_worker.phases import phase_for  # light: just the registry
     from rzero_worker.phases.runner import ConfigurationError, run_phase
     from rzero_worker.storage import StorageConfigurationError, StorageError
 
     def impl(ctx):
-        return load_phase(task.phase)(ctx)  # the ML stack is imported here, only when needed
+        return phase_for(task)(ctx)  # the ML stack is imported here, only when needed
 
     try:
         if distributed.current().distributed:

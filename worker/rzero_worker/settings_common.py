@@ -14,16 +14,28 @@ TASK_API_VERSION = "rzero.dev/task-v1"
 # A run-relative storage key ('iter-001/solver'): relative, '/'-separated, no '.' or '..' segments.
 RUN_KEY = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
 
-PhaseName = Literal["warmup", "challenger", "generate", "label", "solver", "evaluate"]
+PhaseName = Literal["warmup", "challenger", "generate", "label", "verifier", "solver", "evaluate"]
 # The phases of one iteration i >= 1, in order.
 PHASES: tuple[str, ...] = ("challenger", "generate", "label", "solver", "evaluate")
+# spec.verifier.mode trained: the Verifier's GRPO phase, right after the label phase whose examples it learns from.
+VERIFIER_PHASE = "verifier"
+
+
+def iteration_phases(trained_verifier: bool = False) -> tuple[str, ...]:
+    """The phases of one iteration i >= 1, in order; with a trained Verifier its phase follows the label phase."""
+    if not trained_verifier:
+        return PHASES
+    at = PHASES.index("label") + 1
+    return PHASES[:at] + (VERIFIER_PHASE,) + PHASES[at:]
+
+
 # Every phase a worker runs: the optional format warm-up runs once, in iteration 0, before the base evaluation.
-ALL_PHASES: tuple[str, ...] = ("warmup",) + PHASES
+ALL_PHASES: tuple[str, ...] = ("warmup",) + iteration_phases(True)
 # ... and `export` once at the end of a run (spec.export): not part of the iteration loop's steps.
 WORKER_PHASES: tuple[str, ...] = ALL_PHASES + ("export",)
 ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 # What spec.retention may delete: committed checkpoints of the training phases and their resume checkpoints.
-PRUNABLE_KEY = r"^iter-[0-9]{3,}/(challenger|solver)(\.ckpt)?$"
+PRUNABLE_KEY = r"^iter-[0-9]{3,}/(challenger|solver|verifier)(\.ckpt)?$"
 
 
 class Schema(BaseModel):

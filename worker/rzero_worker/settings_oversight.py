@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from .settings_common import ENV_NAME, ModelInput, Schema
+from .settings_training import GRPOSettings
 
 class OracleModelSettings(Schema):
     """A strong model answering the sampled questions greedily with the Solver's prompt (its last \\boxed{})."""
@@ -139,7 +140,52 @@ class OracleSettings(Schema):
     )
 
 
-VerifierMode = Literal["frozen"]
+VerifierMode = Literal["frozen", "trained"]
+
+
+class VerifierGRPOSettings(GRPOSettings):
+    """GRPO on the Verifier (mode trained): verdicts are short, so smaller batches than the Solver's; the examples
+    are cycled in a seeded order to fill every step (any number trains)."""
+
+    steps: int = Field(default=5, ge=1, le=100000, description="Rollout steps per iteration.")
+    group_size: int = Field(default=4, ge=2, le=64, description="Verdicts sampled per verification prompt.")
+    rollout_batch_size: int = Field(default=128, ge=1, le=65536, description="Verification prompts per rollout step.")
+    update_batch_size: int = Field(
+        default=32, ge=1, le=65536, description="Prompts per optimizer update (4 updates per step by default)."
+    )
+    micro_batch_size: int = Field(
+        default=1, ge=0, le=65536, description="Completions per device per forward/backward pass; 0 = the whole update."
+    )
+    max_completion_tokens: int = Field(
+        default=1024, ge=8, le=65536, description="New tokens per sampled verdict (a check, then the boxed verdict)."
+    )
+
+
+class VerifierTrainingSettings(Schema):
+    """How a trained Verifier learns each iteration (spec.verifier.mode: trained): GRPO on verification examples
+    whose truth is known with confidence, reward = agreement of the parsed verdict with that truth (an unparsable
+    verdict earns 0). The examples (label phase, `verification.jsonl`): high-consensus majority labels (share >=
+    `consensus`; their answer is correct) with the sampled answers that disagree with them (incorrect), as CoVerRL
+    trains its verifier; oracle-checked labels (the oracle's verdict wins); and a person's per-item verdicts
+    recorded at the approval gate (they win over both)."""
+
+    grpo: VerifierGRPOSettings = Field(default_factory=VerifierGRPOSettings, description="GRPO on the Verifier.")
+    consensus: float = Field(
+        default=0.9, gt=0.5, le=1,
+        description="Majority share from which a pseudo-label counts as true for the Verifier's examples (its "
+        "disagreeing answers as false), whether or not the agreement band kept the question.",
+    )
+    held_out: float = Field(
+        default=0.2, gt=0, lt=1,
+        description="Share of the example questions held out (a seeded split by question): accuracy before and "
+        "after training is measured on them, never trained on.",
+    )
+    max_examples: int = Field(
+        default=4096, ge=1, le=1_000_000, description="Training examples per iteration at most (a seeded sample)."
+    )
+    max_held_out: int = Field(
+        default=256, ge=1, le=100000, description="Held-out examples judged before and after training at most."
+    )
 
 
 class VerifierSettings(Schema):
@@ -150,8 +196,12 @@ class VerifierSettings(Schema):
 
     mode: VerifierMode = Field(
         default="frozen",
-        description="frozen: the Verifier's weights never change (the only mode so far; a Verifier trained by "
-        "GRPO each iteration is planned as `trained`).",
+        description="frozen: the Verifier's weights never change. trained: a `verifier` phase after each label "
+        "phase trains it by GRPO on that labelling's confident examples (spec.verifier.training); the next "
+        "iteration's label phase judges with the new checkpoint (needs a model Verifier and labeling.verifier: veto).",
+    )
+    training: VerifierTrainingSettings = Field(
+        default_factory=VerifierTrainingSettings, description="mode trained: how the Verifier learns each iteration."
     )
     model: str | None = Field(
         default=None, min_length=1, max_length=1024,
@@ -172,7 +222,14 @@ class VerifierSettings(Schema):
     def _model_or_endpoint(self) -> "VerifierSettings":
         if self.model is not None and self.endpoint is not None:
             raise ValueError("endpoint: set model or endpoint, not both")
+        if self.mode == "trained" and self.endpoint is not None:
+            raise ValueError("mode: a trained Verifier is a model; an endpoint cannot be trained")
         return self
+
+    @property
+    def grpo(self) -> VerifierGRPOSettings:
+        """The trained Verifier's GRPO settings (training.grpo), where spec.solver.grpo is the Solver's."""
+        return self.training.grpo
 
 
 class VerifierInput(Schema):
@@ -188,3 +245,10 @@ class VerifierInput(Schema):
         if (self.model is None) == (self.endpoint is None):
             raise ValueError("exactly one of model or endpoint must be set")
         return self
+
+
+class AuditVerdict(Schema):
+    """A person's verdict on one audited item (approval gate, rzero.dev/verdicts): is its label correct?"""
+
+    id: str = Field(min_length=1, max_length=256, description="The question id (audit.jsonl).")
+    correct: bool = Field(description="True: the label is correct; False: it is not.")

@@ -16,20 +16,25 @@ from pydantic import Field, model_validator
 
 # The settings types live by concern in settings_*.py; they are part of this contract and imported from here.
 from .settings_common import (  # noqa: F401
-    ALL_PHASES, ENV_NAME, PHASES, PRUNABLE_KEY, RUN_KEY, TASK_API_VERSION, WORKER_PHASES, DeviceHints, ModelInput,
-    PhaseName, Sampling, Schema, Shard, StorageLocation,
+    ALL_PHASES, ENV_NAME, PHASES, PRUNABLE_KEY, RUN_KEY, TASK_API_VERSION, VERIFIER_PHASE, WORKER_PHASES, DeviceHints,
+    ModelInput, PhaseName, Sampling, Schema, Shard, StorageLocation, iteration_phases,
 )
 from .settings_data import (  # noqa: F401
     LOCATION_URI, AnchorInput, AnchorSettings, BenchmarkSpec, Checker, CorpusSettings, EvaluationSettings, GenerationSettings, Grading,
     LabelingSettings, VoteMode,
 )
 from .settings_oversight import (  # noqa: F401
-    MlflowSettings, OracleEndpointSettings, OracleModelSettings, OracleSettings, SecretKeySelector, TrackingSettings,
-    VerifierInput, VerifierSettings, WandbSettings,
+    AuditVerdict, MlflowSettings, OracleEndpointSettings, OracleModelSettings, OracleSettings, SecretKeySelector,
+    TrackingSettings, VerifierGRPOSettings, VerifierInput, VerifierSettings, VerifierTrainingSettings, WandbSettings,
 )
 from .settings_training import (  # noqa: F401
     ChallengerGRPOSettings, ChallengerSettings, GRPOSettings, SolverGRPOSettings, SolverSettings, WarmupSettings,
 )
+from .settings_task import HeldOutSettings, OpenEndedInput, TaskKind, TaskSettings, WinRateInput  # noqa: F401
+
+# spec.task kind open-ended (openended/): the phases that read it carry this field; None = the verifiable loop.
+_OPEN_ENDED_FIELD = dict(default=None, description="spec.task open-ended: the task settings and the Verifier that "
+                         "scores responses (unset: the verifiable loop).")
 
 # --------------------------------------------------------------------------------------------------
 # Tasks: one per phase
@@ -78,6 +83,7 @@ class ChallengerTask(TaskBase):
             raise ValueError("corpus: settings.objective variance scores pass rates against document answers; "
                              "it needs a corpus")
         return self
+    open_ended: OpenEndedInput | None = Field(**_OPEN_ENDED_FIELD)
 
 
 class GenerateTask(TaskBase):
@@ -90,6 +96,7 @@ class GenerateTask(TaskBase):
         default=None, description="The run's spec.corpus: passages to ground questions in."
     )
     anchors: AnchorInput | None = Field(default=None, description="The run's spec.anchors: examples in the prompts.")
+    open_ended: OpenEndedInput | None = Field(**_OPEN_ENDED_FIELD)
 
 
 class LabelTask(TaskBase):
@@ -101,6 +108,12 @@ class LabelTask(TaskBase):
     oracle: OracleSettings = Field(default_factory=OracleSettings)
     verifier: VerifierInput | None = Field(
         default=None, description="The Verifier that vetoes kept labels (set when labeling.verifier is veto)."
+    )
+    open_ended: OpenEndedInput | None = Field(**_OPEN_ENDED_FIELD)
+    verification_consensus: float | None = Field(
+        default=None, gt=0.5, le=1,
+        description="spec.verifier.mode trained: write verification.jsonl, the trained Verifier's examples, taking "
+        "majority labels of at least this share as true (verifier.training.consensus).",
     )
 
     @model_validator(mode="after")
@@ -119,6 +132,25 @@ class SolverTask(TaskBase):
     anchors: AnchorInput | None = Field(
         default=None, description="The run's spec.anchors: rows mixed into the training set."
     )
+    open_ended: OpenEndedInput | None = Field(**_OPEN_ENDED_FIELD)
+
+
+class VerifierTask(TaskBase):
+    """GRPO on the Verifier (spec.verifier.mode trained) on the examples of one iteration's label phase."""
+
+    phase: Literal["verifier"] = "verifier"
+    verifier: ModelInput = Field(description="The Verifier to train: verifier(i-1), or its base model at i = 1.")
+    examples: str = Field(
+        max_length=1024, pattern=RUN_KEY,
+        description="Run-relative key of the label output: verification.jsonl and audit.jsonl of every shard.",
+    )
+    audit: list[AuditVerdict] = Field(
+        default_factory=list, max_length=100000,
+        description="A person's per-item verdicts on this iteration's audit sample (the approval gate).",
+    )
+    settings: VerifierTrainingSettings = Field(default_factory=VerifierTrainingSettings)
+    max_tokens: int = Field(default=4096, ge=1, le=65536, description="New tokens per held-out verdict (greedy).")
+    batch_size: int = Field(default=32, ge=1, le=100000, description="Held-out pairs per generation call.")
 
 
 class EvaluateTask(TaskBase):
@@ -126,6 +158,10 @@ class EvaluateTask(TaskBase):
     model: ModelInput
     shard: Shard = Field(default_factory=Shard, description="Items i with i % count == index of every benchmark.")
     settings: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    win_rate: WinRateInput | None = Field(
+        default=None, description="spec.task open-ended with heldOut, from iteration 1: the win rate against "
+        "iteration 0's Solver (openended/winrate.py).",
+    )
 
 
 class ExportedModel(Schema):
@@ -166,14 +202,14 @@ class ExportTask(TaskBase):
 
 
 PhaseTask = Annotated[
-    Union[WarmupTask, ChallengerTask, GenerateTask, LabelTask, SolverTask, EvaluateTask, ExportTask],
+    Union[WarmupTask, ChallengerTask, GenerateTask, LabelTask, VerifierTask, SolverTask, EvaluateTask, ExportTask],
     Field(discriminator="phase"),
 ]
 
 
 def parse_task(
     data: dict,
-) -> WarmupTask | ChallengerTask | GenerateTask | LabelTask | SolverTask | EvaluateTask | ExportTask:
+) -> WarmupTask | ChallengerTask | GenerateTask | LabelTask | VerifierTask | SolverTask | EvaluateTask | ExportTask:
     """Validate a task document (strict types, as the API server reads the spec it came from: "3" is not
     an integer); raises pydantic.ValidationError naming the bad field."""
     from pydantic import TypeAdapter

@@ -96,9 +96,13 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
         {"rule": "has(self.secretKeyRef) != has(self.configMapKeyRef)",
          "message": "set exactly one of secretKeyRef or configMapKeyRef"},
     ],
+    "VerifierSettings": [
+        {"rule": "!has(self.mode) || self.mode != 'trained' || !has(self.endpoint)",
+         "message": "a trained Verifier is a model; an endpoint cannot be trained", "fieldPath": ".mode"},
+    ],
     "GuardSpec": [
-        {"rule": "has(self.minLabelAccuracy) || has(self.maxScoreDrop)",
-         "message": "set minLabelAccuracy or maxScoreDrop (a guard with neither never acts)",
+        {"rule": "has(self.minLabelAccuracy) || has(self.maxScoreDrop) || has(self.minVerifierAccuracy)",
+         "message": "set minLabelAccuracy, maxScoreDrop or minVerifierAccuracy (a guard with none never acts)",
          "fieldPath": ".minLabelAccuracy"},
     ],
     "BenchmarkSpec": [
@@ -151,6 +155,8 @@ PRINTER_COLUMNS = [
      "description": "Mean accuracy of the latest evaluation."},
     {"name": "LabelAcc", "type": "number", "jsonPath": ".status.latestLabelAccuracy",
      "description": "Oracle-checked accuracy of the latest pseudo-labels."},
+    {"name": "VerifierAcc", "type": "number", "jsonPath": ".status.latestVerifierAccuracy", "priority": 1,
+     "description": "Held-out accuracy of the latest trained Verifier (spec.verifier.mode trained)."},
     {"name": "Best", "type": "integer", "jsonPath": ".status.bestIteration.iteration",
      "description": "Iteration with the best mean evaluation score."},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

@@ -12,7 +12,8 @@ from typing import Any, Iterable
 from rzero_worker.benchmark_presets import MATH_AVERAGE, OVERALL_AVERAGE
 from rzero_worker.benchmarks.scoring import mean_accuracy, merge_scores, paper_averages, wilson_interval
 
-from .oversight import OracleRecord, VetoRecord
+from .openended import apply_open_ended
+from .oversight import OracleRecord, VerifierTrainingRecord, VetoRecord
 from .status import IterationRecord
 
 
@@ -55,6 +56,9 @@ def apply_summaries(record: IterationRecord, phase: str, output: str, summaries:
     elif phase == "solver":
         record.solver_checkpoint = output
         record.solver_reward = _weighted_mean(metrics, "mean_reward", "steps")
+    elif phase == "verifier":
+        record.verifier_checkpoint = output
+        record.verifier_training = verifier_training_record(metrics)
     elif phase == "generate":
         record.questions_generated = _total(metrics, "requested")
         record.questions_valid = _total(metrics, "valid")
@@ -62,6 +66,7 @@ def apply_summaries(record: IterationRecord, phase: str, output: str, summaries:
         _apply_label(record, metrics)
     elif phase == "evaluate":
         _apply_evaluate(record, metrics)
+    apply_open_ended(record, phase, metrics)  # spec.task open-ended: the judge report and the win rate
 
 
 def _apply_label(record: IterationRecord, metrics: list[dict[str, Any]]) -> None:
@@ -150,6 +155,34 @@ def veto_record(metrics: list[dict[str, Any]]) -> VetoRecord | None:
     record.accuracy_after, record.ci95_after = _rate(record.correct_after, record.checked_after)
     record.verifier_accuracy, record.verifier_accuracy_ci95 = _rate(agreed, record.oracle_compared)
     return record
+
+
+_TRAINED_FIELDS = ("examples", "train_examples", "held_out", "audit_verdicts", "accuracy_before", "accuracy_after",
+                   "accuracy_after_ci95", "unparsable_after", "oracle_held_out", "oracle_accuracy_before",
+                   "oracle_accuracy_after", "steps", "mean_reward", "reward_std", "weight_change")
+
+
+def verifier_training_record(metrics: list[dict[str, Any]]) -> VerifierTrainingRecord | None:
+    """The trained Verifier's phase (one task: rank 0's summary) as its status record; unusable fields are left out."""
+    entry = next((m for m in metrics if "examples" in m), None)
+    if entry is None:
+        return None
+    values: dict[str, Any] = {}
+    for key in _TRAINED_FIELDS:
+        value = entry.get(key)
+        if key.endswith("ci95"):
+            ok = isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        if ok:
+            values[key] = int(value) if key in ("examples", "train_examples", "held_out", "audit_verdicts",
+                                               "unparsable_after", "oracle_held_out", "steps") else value
+    sources = entry.get("sources")
+    if isinstance(sources, dict):
+        values["sources"] = {str(k): int(v) for k, v in sources.items() if isinstance(v, int) and v >= 0}
+    if isinstance(entry.get("skipped"), str):
+        values["skipped"] = entry["skipped"][:1024]
+    return VerifierTrainingRecord(**values)
 
 
 def _rate(correct: int, checked: int) -> tuple[float | None, list[float] | None]:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from rzero_worker.task import PhaseName, Schema
+from rzero_worker.task import AuditVerdict, PhaseName, Schema
 
 # --------------------------------------------------------------------------------------------------
 # Spec
@@ -36,6 +36,12 @@ class GuardSpec(Schema):
         description="Act when the mean evaluation accuracy falls more than this (absolute, e.g. 0.05 = 5 "
         "points) below the best iteration's so far. Unset: scores are not guarded.",
     )
+    min_verifier_accuracy: float | None = Field(
+        default=None, ge=0, le=1,
+        description="spec.verifier.mode trained: act when the lower bound of the trained Verifier's held-out "
+        "accuracy interval is below this (checked after its phase, before the next labelling uses it; "
+        "from minChecked held-out examples on). Unset: not guarded.",
+    )
     min_checked: int = Field(
         default=10, ge=1, le=100000,
         description="Oracle-checked questions an iteration needs before minLabelAccuracy applies: the interval "
@@ -52,8 +58,9 @@ class GuardSpec(Schema):
 
     @model_validator(mode="after")
     def _some_threshold(self) -> "GuardSpec":
-        if self.min_label_accuracy is None and self.max_score_drop is None:
-            raise ValueError("minLabelAccuracy: set minLabelAccuracy or maxScoreDrop (a guard with neither never acts)")
+        if self.min_label_accuracy is None and self.max_score_drop is None and self.min_verifier_accuracy is None:
+            raise ValueError("minLabelAccuracy: set minLabelAccuracy, maxScoreDrop or minVerifierAccuracy (a guard with none "
+                             "never acts)")
         return self
 
 
@@ -141,6 +148,31 @@ class VetoRecord(Schema):
     error: str | None = Field(default=None, max_length=1024, description="Why the endpoint Verifier stopped early.")
 
 
+class VerifierTrainingRecord(Schema):
+    """What an iteration's `verifier` phase (spec.verifier.mode trained) did: its examples, the held-out accuracy of
+    its greedy verdicts before and after GRPO (an unparsable verdict counts as wrong), and whether it learned."""
+
+    examples: int = Field(default=0, ge=0, description="Verification examples of known truth the label phase gave.")
+    train_examples: int = Field(default=0, ge=0, description="Of those, trained on.")
+    held_out: int = Field(default=0, ge=0, description="Held out (a seeded split by question) and judged.")
+    sources: dict[str, int] = Field(default_factory=dict, description="Examples by source: consensus, oracle, audit.")
+    audit_verdicts: int = Field(default=0, ge=0, description="A person's per-item verdicts used (the approval gate).")
+    accuracy_before: float | None = Field(default=None, description="Held-out accuracy before training.")
+    accuracy_after: float | None = Field(default=None, description="Held-out accuracy after training.")
+    accuracy_after_ci95: list[float] | None = Field(default=None, description="95% Wilson interval of accuracyAfter.")
+    unparsable_after: int | None = Field(default=None, description="Held-out verdicts it could not be read after.")
+    oracle_held_out: int | None = Field(default=None, description="Held-out examples an oracle checked.")
+    oracle_accuracy_before: float | None = Field(default=None, description="Accuracy on those before training.")
+    oracle_accuracy_after: float | None = Field(default=None, description="Accuracy on those after training.")
+    steps: int | None = Field(default=None, description="Rollout steps trained (0: carried forward unchanged).")
+    mean_reward: float | None = Field(default=None, description="Mean reward (agreement with the truth) of training.")
+    reward_std: float | None = Field(default=None, description="Mean within-group reward spread (0: nothing to learn).")
+    weight_change: float | None = Field(
+        default=None, description="Relative L2 distance of the new weights from the input's (0: nothing moved)."
+    )
+    skipped: str | None = Field(default=None, max_length=1024, description="Why it did not train, if it did not.")
+
+
 class BestIteration(Schema):
     iteration: int = Field(ge=0, description="Iteration with the highest mean evaluation score (0 = base model).")
     score: float = Field(description="Its mean evaluation score.")
@@ -164,6 +196,11 @@ class ApprovalDecision(Schema):
     by: str = Field(default="", max_length=256, description="Who decided (annotation rzero.dev/decided-by).")
     at: datetime | None = Field(default=None, description="When the decision was made (or first seen).")
     reason: str = Field(default="", max_length=1024, description="Why (annotation rzero.dev/reason).")
+    verdicts: list[AuditVerdict] = Field(
+        default_factory=list, max_length=10000,
+        description="Per-item verdicts on the audit sample (annotation rzero.dev/verdicts: id=correct,id=incorrect); "
+        "a trained Verifier learns from them (spec.verifier.mode trained).",
+    )
 
 
 class EarlyStop(Schema):

@@ -27,11 +27,13 @@ from rzero_worker.task import (
     OracleSettings,
     Schema,
     SolverSettings,
+    TaskSettings,
     TrackingSettings,
     VerifierSettings,
     WarmupSettings,
 )
 
+from .openended import check_open_ended
 from .oversight import ApprovalSpec, ExportSpec, GuardSpec, RetentionSpec
 
 # Kubernetes name formats (RE2- and Rust-regex compatible: no look-arounds).
@@ -212,6 +214,9 @@ class PhaseResourceOverrides(Schema):
     generate: PodResources | None = Field(default=None, description="Overrides for question generation Jobs.")
     label: PodResources | None = Field(default=None, description="Overrides for labeling Jobs.")
     solver: PodResources | None = Field(default=None, description="Overrides for solver Jobs.")
+    verifier: PodResources | None = Field(
+        default=None, description="Overrides for the trained Verifier's Jobs (spec.verifier.mode trained)."
+    )
     evaluate: PodResources | None = Field(default=None, description="Overrides for evaluation Jobs.")
     export: PodResources | None = Field(
         default=None, description="Overrides for the export Job (default: no GPU; it copies checkpoints)."
@@ -317,6 +322,11 @@ class RZeroRunSpec(Schema):
     iterations: int = Field(default=3, ge=1, le=100, description="Challenger/Solver rounds (paper: 3).")
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Root seed; every task's seed derives from it.")
     storage: StorageSpec = Field(description="Where the run's artefacts live.")
+    task: TaskSettings = Field(
+        default_factory=TaskSettings,
+        description="What the run learns: verifiable maths questions (R-Zero, the default) or open-ended tasks in a "
+        "domain you describe, scored per rubric criterion by the Verifier (docs/open-ended.md).",
+    )
     warmup: WarmupSettings = Field(
         default_factory=WarmupSettings,
         description="Optional format warm-up of the base model before iteration 1 (off in the paper's setting).",
@@ -420,6 +430,22 @@ class RZeroRunSpec(Schema):
             raise ValueError("verifier.endpoint.apiKeyEnv: the oracle endpoint reads another Secret key into the "
                              "same variable; name another variable")
         return self
+
+    @model_validator(mode="after")
+    def _open_ended_has_no_vote(self) -> "RZeroRunSpec":
+        check_open_ended(self)  # api/openended.py
+        return self
+
+    @model_validator(mode="after")
+    def _trained_verifier_vetoes(self) -> "RZeroRunSpec":
+        if self.verifier.mode == "trained" and self.labeling.verifier != "veto":
+            raise ValueError("verifier.mode: a trained Verifier is used by the veto; set labeling.verifier: veto")
+        return self
+
+    @property
+    def trained_verifier(self) -> bool:
+        """spec.verifier.mode trained: each iteration has a `verifier` phase."""
+        return self.verifier.mode == "trained"
 
     @property
     def solver_model(self) -> str:

@@ -13,14 +13,16 @@ from pydantic import Field
 
 from rzero_worker.task import PhaseName, Schema
 
+from .openended import JudgeRecord, WinRateRecord
 from .oversight import (
-    ApprovalDecision, BestIteration, EarlyStop, ExportStatus, OracleRecord, PendingApproval, VetoRecord,
+    ApprovalDecision, BestIteration, EarlyStop, ExportStatus, OracleRecord, PendingApproval, VerifierTrainingRecord,
+    VetoRecord,
 )
 
 RunPhase = Literal["Pending", "Running", "Suspended", "Succeeded", "Failed"]
 Stage = Literal[
     "Pending", "FormatWarmup", "Evaluation", "ChallengerTraining", "QuestionGeneration", "Labeling",
-    "SolverTraining", "AwaitingApproval", "Exporting", "Done",
+    "SolverTraining", "VerifierTraining", "AwaitingApproval", "Exporting", "Done",
 ]
 PhaseState = Literal["Pending", "Running", "Retrying", "Succeeded", "Failed"]
 ConditionType = Literal["Ready", "Progressing", "Failed", "SpecValid", "Suspended"]
@@ -31,6 +33,7 @@ STAGE_OF_PHASE: dict[str, str] = {
     "challenger": "ChallengerTraining",
     "generate": "QuestionGeneration",
     "label": "Labeling",
+    "verifier": "VerifierTraining",
     "solver": "SolverTraining",
     "evaluate": "Evaluation",
     "export": "Exporting",
@@ -78,6 +81,9 @@ class IterationRecord(Schema):
     iteration: int = Field(ge=0, description="0 = the base model's evaluation.")
     challenger_checkpoint: str | None = Field(default=None, description="Run-relative key of challenger(i).")
     solver_checkpoint: str | None = Field(default=None, description="Run-relative key of solver(i).")
+    verifier_checkpoint: str | None = Field(
+        default=None, description="Run-relative key of verifier(i) (spec.verifier.mode trained)."
+    )
     questions_generated: int | None = Field(default=None, description="Candidates requested from the Challenger.")
     questions_valid: int | None = Field(default=None, description="Candidates with a well-formed question.")
     questions_labelled: int | None = Field(default=None, description="Questions the Solver answered.")
@@ -103,6 +109,17 @@ class IterationRecord(Schema):
     oracles: dict[str, OracleRecord] = Field(default_factory=dict, description="Label accuracy by oracle.")
     verifier: VetoRecord | None = Field(
         default=None, description="The Verifier's veto of the kept labels (labeling.verifier: veto)."
+    )
+    judge: JudgeRecord | None = Field(
+        default=None, description="spec.task open-ended: how the Verifier scored the label phase's responses, with "
+        "its length bias and score collapse."
+    )
+    win_rate: WinRateRecord | None = Field(
+        default=None, description="spec.task open-ended with heldOut: the Solver against iteration 0's, judged by "
+        "the oracle in both orders (with its position bias)."
+    )
+    verifier_training: VerifierTrainingRecord | None = Field(
+        default=None, description="The trained Verifier's phase: examples, held-out accuracy before and after."
     )
     answer_entropy: float | None = Field(
         default=None, description="Proxy: mean entropy (bits) of the kept questions' answer distributions."
@@ -143,6 +160,9 @@ class RZeroRunStatus(Schema):
     failed_attempts: int = Field(default=0, ge=0, description="Failed phase attempts over the whole run.")
     latest_label_accuracy: float | None = Field(
         default=None, description="Label accuracy of the latest labelling (see iterationHistory for its interval)."
+    )
+    latest_verifier_accuracy: float | None = Field(
+        default=None, description="Held-out accuracy of the latest trained Verifier (see iterationHistory[].verifierTraining)."
     )
     best_iteration: BestIteration | None = Field(default=None, description="The iteration with the best score.")
     approval: PendingApproval | None = Field(default=None, description="The decision the run waits for, if any.")

@@ -108,13 +108,17 @@ class KubeApi:
     def get_run(self, namespace: str, name: str) -> dict:
         return self.request("GET", f"{RUNS_PATH}/namespaces/{_quote(namespace)}/rzeroruns/{_quote(name)}")
 
-    def patch_run_status(self, namespace: str, name: str, status_patch: dict) -> dict:
+    def patch_run_status(self, namespace: str, name: str, status_patch: dict, resource_version: str | None = None) -> dict:
         """Status goes through the /status subresource: on a real cluster a status change sent to the
-        main resource is silently dropped."""
+        main resource is silently dropped. With `resource_version`, the patch applies only to that version
+        of the run (the server answers 409 Conflict otherwise)."""
+        body: dict[str, Any] = {"status": status_patch}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         return self.request(
             "PATCH",
             f"{RUNS_PATH}/namespaces/{_quote(namespace)}/rzeroruns/{_quote(name)}/status",
-            body={"status": status_patch},
+            body=body,
             content_type=MERGE_PATCH,
         )
 
@@ -172,14 +176,17 @@ class KubeApi:
                   "propagationPolicy": "Background"},
         )
 
-    def list_job_events(self, namespace: str, job: str) -> list[dict]:
-        """Events about one Job (the Job controller's FailedCreate among them)."""
-        selector = f"involvedObject.kind=Job,involvedObject.name={job}"
+    def list_job_events(self, namespace: str, job: str | None = None, reason: str | None = None) -> list[dict]:
+        """Events about one Job, or about any Job of the namespace (`job` None), of one `reason` if given
+        (the Job controller's FailedCreate)."""
+        selector = ",".join(["involvedObject.kind=Job"] + ([f"involvedObject.name={job}"] if job else [])
+                            + ([f"reason={reason}"] if reason else []))
         items = self.request("GET", f"{CORE_PATH}/namespaces/{_quote(namespace)}/events",
                              query={"fieldSelector": selector}).get("items", [])
         # Filter again: a selector the server ignores (the test emulator does) must not leak other Events.
-        return [e for e in items if (e.get("involvedObject") or {}).get("name") == job
-                and (e.get("involvedObject") or {}).get("kind") == "Job"]
+        return [e for e in items if (e.get("involvedObject") or {}).get("kind") == "Job"
+                and (job is None or (e.get("involvedObject") or {}).get("name") == job)
+                and (reason is None or e.get("reason") == reason)]
 
 
     # ------------------------------------------------------------------------------ coordination/v1 Lease

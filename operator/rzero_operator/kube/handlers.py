@@ -14,7 +14,12 @@ What it costs at scale:
 - Job events are coalesced per run (`kick`): one reconcile at a time per run, and one more after it when
   events came in meanwhile — N finished Jobs of a run cost at most two reconciles, not N.
 - Every Job event refreshes the Job cache (job_cache.py) before it triggers anything, so the reconciler
-  reads the attempt's Job from there instead of listing Jobs.
+  reads the attempt's Job from there instead of listing Jobs; pod events fill the pod cache, so a
+  finished Job's pods (their termination messages) are listed only when the pod watch is behind.
+- A reconcile triggered by a Job event or one of the plan's timers reads the run from the run cache (our
+  last read or write of it, kept current by the run watch; its status write conditional on that
+  resourceVersion); the run's own triggers (created, resumed, spec or annotations changed), the resync and
+  a retry after an error read it with a GET.
 - A running run is driven by its watches; the periodic resync (RESYNC_S) is only a safety net for an
   event the watch never delivered.
 
@@ -40,7 +45,7 @@ import kopf
 
 from .client import KubeApi
 from .observe import awaiting_pods, job_finished
-from .job_cache import JobCache
+from .job_cache import FailedCreates, JobCache, PodCache, RunCache
 from .reconcile import TERMINAL_PHASES, Outcome, Reconciler
 from . import naming
 
@@ -48,6 +53,7 @@ log = logging.getLogger(__name__)
 
 RUNS = ("rzero.dev", "v1alpha1", "rzeroruns")
 JOBS = ("batch", "v1", "jobs")
+PODS = ("v1", "pods")  # core/v1
 ERROR_RETRY_S = 5.0
 # The safety-net resync of a run that is not finished. Every transition arrives by watch within
 # milliseconds (a Job's completion, a spec or annotation change), and the plan's own timers (backoff,
@@ -64,12 +70,18 @@ class Schedule:
 
     resync_s: float = RESYNC_S
     _due: dict[tuple[str, str], float] = field(default_factory=dict)
+    _resync: set[tuple[str, str]] = field(default_factory=set)  # due for the safety net, not a plan timer
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def after(self, key: tuple[str, str], requeue_after: float | None) -> None:
         delay = self.resync_s if requeue_after is None else min(max(0.0, requeue_after), self.resync_s)
         with self._lock:
             self._due[key] = time.monotonic() + delay
+            (self._resync.add if delay >= self.resync_s else self._resync.discard)(key)
+
+    def resyncing(self, key: tuple[str, str]) -> bool:
+        with self._lock:
+            return key in self._resync
 
     def due(self) -> list[tuple[str, str]]:
         now = time.monotonic()
@@ -83,6 +95,7 @@ class Schedule:
     def forget(self, key: tuple[str, str]) -> None:
         with self._lock:
             self._due.pop(key, None)
+            self._resync.discard(key)
 
 
 def connection_info(api: KubeApi) -> kopf.ConnectionInfo:
@@ -121,6 +134,16 @@ class Handlers:
         if reconciler.jobs is None:
             reconciler.jobs = JobCache()
         self.jobs = reconciler.jobs
+        if reconciler.runs is None:
+            reconciler.runs = RunCache()
+        self.runs = reconciler.runs
+        if reconciler.pods is None:
+            reconciler.pods = PodCache(naming.JOB_NAME_POD_LABEL)
+        self.pods = reconciler.pods
+        if reconciler.failed_creates is None:
+            api = reconciler.api
+            reconciler.failed_creates = FailedCreates(lambda namespace: api.list_job_events(namespace, reason="FailedCreate"))
+        self._fresh: set[tuple[str, str]] = set()  # runs whose next reconcile reads the run with a GET
         self.finished: set[tuple[str, str]] = set()  # runs with nothing left to do (see `finished`)
         self.seen: set[tuple[str, str]] = set()  # runs the run watch has shown (and not deleted)
         self._in_flight: dict[tuple[str, str], asyncio.Task] = {}
@@ -137,6 +160,8 @@ class Handlers:
                 elif self._pods_came(key):
                     self.schedule.after(key, None)  # the look for a FailedCreate has nothing to find
                 elif key not in self._in_flight:
+                    if self.schedule.resyncing(key):
+                        self._fresh.add(key)  # the safety net reads the run too, not only what the watches said
                     self.schedule.after(key, None)  # not due again until this one reports back
                     self.kick(key)
 
@@ -167,18 +192,23 @@ class Handlers:
                 self.kick(key)
 
     async def _kicked(self, key: tuple[str, str]) -> None:
+        fresh = key in self._fresh
+        self._fresh.discard(key)
         try:
-            await self.reconcile(*key)
+            await self.reconcile(*key, fresh=fresh)
         except Exception as error:  # noqa: BLE001 - rescheduled by reconcile(); the loop must live on
             log.warning("reconcile of %s/%s failed: %s", key[0], key[1], error)
 
-    async def reconcile(self, namespace: str, name: str) -> Outcome:
+    async def reconcile(self, namespace: str, name: str, fresh: bool = True) -> Outcome:
         loop = asyncio.get_running_loop()
         key = (namespace, name)
+        if fresh:
+            self._fresh.discard(key)  # this one reads the run
         try:
-            outcome = await loop.run_in_executor(self.executor, self.reconciler.reconcile, namespace, name)
+            outcome = await loop.run_in_executor(self.executor, self.reconciler.reconcile, namespace, name, fresh)
         except Exception:
             self._polls.pop(key, None)
+            self._fresh.add(key)
             self.schedule.after(key, ERROR_RETRY_S)
             raise
         if outcome.awaiting_pods is not None:
@@ -191,6 +221,7 @@ class Handlers:
         elif outcome.finished:
             self.finished.add(key)
             self.schedule.forget(key)
+            self.runs.gone(namespace, name)  # nothing reads it until its spec changes (a GET then)
         else:
             self.finished.discard(key)
             self.schedule.after(key, outcome.requeue_after)
@@ -221,17 +252,21 @@ class Handlers:
             key = (namespace, name)
             if event.get("type") == "DELETED":  # Jobs go with it through their ownerReferences
                 self.reconciler.forget(namespace, name)
+                self._fresh.discard(key)
                 self.schedule.forget(key)
                 self.finished.discard(key)
                 self.seen.discard(key)
                 self._polls.pop(key, None)
                 return
             self.seen.add(key)
+            self.runs.watched(dict(body))
             if finished(body):
                 self.finished.add(key)
+                self.runs.gone(namespace, name)
                 return
             self.finished.discard(key)  # e.g. a new generation of a finished run, or its status lost
             if key not in self.schedule and key not in self._in_flight:  # e.g. seen again after a watch restart
+                self._fresh.add(key)
                 self.schedule.after(key, 0.0)
 
         @kopf.on.event(*JOBS, labels={naming.MANAGED_BY_LABEL: naming.MANAGER}, registry=registry)
@@ -244,9 +279,16 @@ class Handlers:
                 if not job_finished(job):
                     return  # a running Job changes nothing the plan looks at
             key = (namespace, owner_run(job))
+            if key in self.finished and job_finished(job):
+                self.pods.forget_job(namespace, name)  # a kept Job of a finished run (a restart lists them all)
             if key[1] is None or key in self.finished:
                 return
             if key in self.seen:
                 self.kick(key)  # errors: logged and rescheduled by reconcile()
             else:  # at a start, before the run listing: the requeue loop takes it then, unless it is finished
                 self.schedule.after(key, 0.0)
+
+        @kopf.on.event(*PODS, labels={naming.MANAGED_BY_LABEL: naming.MANAGER}, registry=registry)
+        async def pod_event(event: dict, body: Any, **_: Any) -> None:
+            """Only fills the pod cache: a pod's end reaches the run through its Job's event."""
+            (self.pods.gone if event.get("type") == "DELETED" else self.pods.seen)(dict(body))

@@ -1,5 +1,10 @@
-"""Kubernetes objects of one phase attempt: a ConfigMap with the task(s), the Job, and for multi-node
-training a headless Service. Pure builders, no I/O.
+"""Kubernetes objects of one phase attempt: the Job carrying its task(s), and for multi-node training a
+headless Service. Pure builders, no I/O.
+
+- The task documents travel in the Job itself: pod-template annotations (`rzero.dev/task.json`,
+  `rzero.dev/task-<i>.json`) that the downward API mounts as files at /etc/rzero, so an attempt is one
+  create, not two. Documents above INLINE_TASKS_LIMIT go to a ConfigMap of the attempt instead (created
+  before the Job, mounted at the same paths): the API server caps an object's annotations at 256 KiB.
 
 - One task: a plain Job running `rzero worker PHASE --task /etc/rzero/task.json`, plus `--nproc-per-node N`
   when the pod runs its phase as N ranks (sizing.phase_layout: one per training GPU, one per vLLM engine).
@@ -22,11 +27,16 @@ from typing import Any, Sequence
 
 from ..api.spec import DEFAULT_IMAGE, RZeroRunSpec
 from . import naming
-from .pod import CONTAINER, StorageDefaults, node_count, pod_spec, task_file_name
+from .pod import CONTAINER, StorageDefaults, node_count, pod_spec, task_annotation, task_file_name, task_volume
 
 IMAGE_ENV = "RZERO_WORKER_IMAGE"
 TTL_AFTER_FINISHED_S = 7 * 86400  # long enough to read a summary after an operator outage
 CONFIG_ERROR_EXIT_CODE = 2
+# Task documents up to this many bytes in all travel as pod-template annotations. The API server refuses an
+# object whose annotations exceed 256 KiB (keys and values); half of it leaves room for the annotations that
+# admission webhooks and the Job controller add to the pods. Measured (tests/operator/kube/test_jobs.py's spec):
+# one task is 0.7-1.3 KB; a generate phase of 64 shards 43 KB (inline), of 256 shards 171 KB (a ConfigMap).
+INLINE_TASKS_LIMIT = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,11 +58,13 @@ class RunRef:
 
 @dataclass(frozen=True)
 class PhaseObjects:
-    """What one attempt needs, in creation order: config_map, service (or None), job."""
+    """What one attempt needs, in creation order: config_map (None: the tasks are inline), service (or None),
+    job. `tasks`: the task documents by file name, wherever they travel."""
 
-    config_map: dict[str, Any]
+    config_map: dict[str, Any] | None
     service: dict[str, Any] | None
     job: dict[str, Any]
+    tasks: dict[str, str]
 
 
 def default_image() -> str:
@@ -71,13 +83,22 @@ def _metadata(run: RunRef, name: str, labels: dict[str, str]) -> dict[str, Any]:
     return {"name": name, "namespace": run.namespace, "labels": dict(labels), "ownerReferences": [run.owner_reference()]}
 
 
-def build_config_map(run: RunRef, name: str, labels: dict[str, str], tasks: Sequence[Any]) -> dict[str, Any]:
-    """The task documents (no secrets in them: credentials travel as secret references only)."""
+def task_documents(tasks: Sequence[Any]) -> dict[str, str]:
+    """The task documents by file name (no secrets in them: credentials travel as secret references only)."""
     if len(tasks) == 1:
-        data = {task_file_name(None): json.dumps(tasks[0].wire(), indent=1)}
-    else:
-        data = {task_file_name(i): json.dumps(task.wire(), indent=1) for i, task in enumerate(tasks)}
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _metadata(run, name, labels), "data": data}
+        return {task_file_name(None): json.dumps(tasks[0].wire(), separators=(",", ":"))}
+    return {task_file_name(i): json.dumps(task.wire(), separators=(",", ":")) for i, task in enumerate(tasks)}
+
+
+def inline(documents: dict[str, str]) -> bool:
+    """Whether the documents fit in the pod template's annotations (INLINE_TASKS_LIMIT)."""
+    size = sum(len(task_annotation(file).encode()) + len(text.encode()) for file, text in documents.items())
+    return size <= INLINE_TASKS_LIMIT
+
+
+def build_config_map(run: RunRef, name: str, labels: dict[str, str], documents: dict[str, str]) -> dict[str, Any]:
+    """The task documents of an attempt whose tasks are too large to travel inline."""
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _metadata(run, name, labels), "data": dict(documents)}
 
 
 def build_service(run: RunRef, name: str, job: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -108,8 +129,14 @@ def _pod_failure_policy() -> dict[str, Any]:
 def build_job(
     run: RunRef, spec: RZeroRunSpec, phase: str, name: str, labels: dict[str, str], *, pods: int,
     indexed: bool, image: str, service: str | None, storage_defaults: StorageDefaults = StorageDefaults(),
+    documents: dict[str, str], in_config_map: bool = False,
 ) -> dict[str, Any]:
+    """The Job; its pods read `documents` from their own annotations, or from the ConfigMap `name`."""
     job_labels = dict(labels)
+    template_meta: dict[str, Any] = {"labels": dict(labels)}
+    if not in_config_map:
+        template_meta["annotations"] = {task_annotation(file): text for file, text in documents.items()}
+    task = task_volume(name if in_config_map else None, sorted(documents))
     if spec.queue_name:
         job_labels[naming.QUEUE_LABEL] = spec.queue_name
     job_spec: dict[str, Any] = {
@@ -117,8 +144,8 @@ def build_job(
         "ttlSecondsAfterFinished": TTL_AFTER_FINISHED_S,
         "podFailurePolicy": _pod_failure_policy(),
         "template": {
-            "metadata": {"labels": dict(labels)},
-            "spec": pod_spec(spec, phase, image=image, job=name, config_map=name, sharded=indexed and service is None,
+            "metadata": template_meta,
+            "spec": pod_spec(spec, phase, image=image, job=name, task=task, sharded=indexed and service is None,
                              service=service, storage_defaults=storage_defaults),
         },
     }
@@ -147,9 +174,13 @@ def build_phase_objects(
         raise ValueError(f"phase {phase!r}: multi-node training takes one task, got {len(tasks)}")
     service = build_service(run, naming.service_name(name), name, labels) if nodes > 1 else None
     pods = nodes if nodes > 1 else len(tasks)
+    documents = task_documents(tasks)
+    in_config_map = not inline(documents)
     job = build_job(
         run, spec, phase, name, labels, pods=pods, indexed=pods > 1, image=image,
         service=service["metadata"]["name"] if service else None,
         storage_defaults=storage_defaults if storage_defaults is not None else StorageDefaults.from_env(),
+        documents=documents, in_config_map=in_config_map,
     )
-    return PhaseObjects(config_map=build_config_map(run, name, labels, tasks), service=service, job=job)
+    config_map = build_config_map(run, name, labels, documents) if in_config_map else None
+    return PhaseObjects(config_map=config_map, service=service, job=job, tasks=documents)

@@ -10,6 +10,8 @@
 - rzero_reconcile_seconds / rzero_reconcile_errors_total: the control loop itself
 - rzero_label_accuracy{namespace,run}     gauge: oracle-checked accuracy of the latest pseudo-labels
 - rzero_label_accuracy_lower{namespace,run}  gauge: its 95% interval's lower bound (what the guard uses)
+- rzero_verifier_accuracy{namespace,run} gauge: held-out accuracy of the latest trained Verifier (spec.verifier.mode
+                                          trained), and rzero_verifier_accuracy_lower its 95% lower bound (the guard's)
 - rzero_best_score{namespace,run} / rzero_best_iteration{namespace,run}: the best iteration so far
 - rzero_iteration{namespace,run} / rzero_iterations{namespace,run}: iteration in progress (or last finished) and
                                           the run's planned iterations (status.progress "i/N")
@@ -56,6 +58,12 @@ class OperatorMetrics:
         self.label_accuracy_lower = Gauge(
             "rzero_label_accuracy_lower", "Lower bound of the latest label accuracy's 95% interval.", per_run, registry=r
         )
+        self.verifier_accuracy = Gauge("rzero_verifier_accuracy", "Held-out accuracy of the latest trained Verifier.",
+                                       per_run, registry=r)
+        self.verifier_accuracy_lower = Gauge(
+            "rzero_verifier_accuracy_lower", "Lower bound of the trained Verifier's held-out accuracy's 95% interval.",
+            per_run, registry=r,
+        )
         self.best_score = Gauge("rzero_best_score", "Mean evaluation score of the best iteration.", per_run, registry=r)
         self.best_iteration = Gauge("rzero_best_iteration", "The best iteration.", per_run, registry=r)
         self.iteration = Gauge("rzero_iteration", "Iteration in progress (or last finished).", per_run, registry=r)
@@ -67,7 +75,8 @@ class OperatorMetrics:
         self.leader = Gauge("rzero_operator_leader", "1 while this replica leads, 0 while it is a standby.",
                             registry=r)
         self._run_gauges = (self.label_accuracy, self.label_accuracy_lower, self.best_score, self.best_iteration,
-                            self.iteration, self.iterations, self.awaiting_approval, self.storage_bytes)
+                            self.iteration, self.iterations, self.awaiting_approval, self.storage_bytes,
+                            self.verifier_accuracy, self.verifier_accuracy_lower)
         self._lock = threading.Lock()
         self._known: dict[tuple[str, str], tuple[str, str]] = {}  # run -> (phase, stage)
         self._seen_stages: set[str] = set()
@@ -103,7 +112,11 @@ class OperatorMetrics:
         if status is None:
             return
         latest = next((r for r in reversed(status.iteration_history) if r.label_accuracy is not None), None)
+        trained = next((r.verifier_training for r in reversed(status.iteration_history)
+                        if r.verifier_training is not None and r.verifier_training.accuracy_after is not None), None)
         values = {
+            self.verifier_accuracy: trained.accuracy_after if trained else None,
+            self.verifier_accuracy_lower: trained.accuracy_after_ci95[0] if trained and trained.accuracy_after_ci95 else None,
             self.label_accuracy: latest.label_accuracy if latest else None,
             self.label_accuracy_lower: latest.label_accuracy_ci95[0] if latest and latest.label_accuracy_ci95 else None,
             self.best_score: status.best_iteration.score if status.best_iteration else None,

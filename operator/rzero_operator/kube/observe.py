@@ -127,6 +127,15 @@ def succeeded(
     return tuple(summaries), problems
 
 
+def pods_answer(job: dict, pods: Iterable[dict]) -> bool:
+    """Whether these pods (the pod watch's view) tell all a finished Job's pods could: every pod the Job
+    counts as succeeded or failed is among them, terminated. Else the reconciler lists the Job's pods."""
+    status = job.get("status") or {}
+    counted = int(status.get("succeeded") or 0) + int(status.get("failed") or 0)
+    ended = [pod for pod in pods if owned_by(pod, job) and _terminated(pod) is not None]
+    return job_finished(job) and counted > 0 and len(ended) >= counted
+
+
 def awaiting_pods(job: dict) -> bool:
     """The Job should have pods and has none yet. A suspended Job (Kueue) has none on purpose."""
     if (job.get("spec") or {}).get("suspend"):

@@ -21,8 +21,13 @@ SHARD_TASK_FILE = "task-$(JOB_COMPLETION_INDEX).json"
 
 
 def task_file_name(index: int | None) -> str:
-    """ConfigMap key of a task: `task.json` for a single task, `task-<index>.json` for shards."""
+    """File (and ConfigMap key) of a task: `task.json` for a single task, `task-<index>.json` for shards."""
     return "task.json" if index is None else f"task-{index}.json"
+
+
+def task_annotation(file_name: str) -> str:
+    """The pod-template annotation carrying a task file inline: `rzero.dev/task.json`, `rzero.dev/task-3.json`."""
+    return f"rzero.dev/{file_name}"
 
 
 def worker_command(phase: str, *, sharded: bool, layout: PhaseLayout) -> list[str]:
@@ -106,13 +111,15 @@ def worker_env(
 
 
 def oracle_env(spec: RZeroRunSpec, phase: str) -> list[dict[str, Any]]:
-    """The label Job's endpoint API keys (the oracle's, the vetoing Verifier's), by reference to their Secrets
-    (never the values); one variable per name."""
-    if phase != "label":
-        return []
-    endpoints = [spec.oracle.endpoint]
-    if spec.labeling.verifier == "veto":
+    """The label Job's endpoint API keys (the oracle's, the vetoing Verifier's), and in an open-ended run the
+    Verifier's in the challenger, label and solver Jobs and the oracle's in the evaluate Job, by reference to their
+    Secrets (never the values); one variable per name."""
+    endpoints = [spec.oracle.endpoint] if phase == "label" and not spec.task.open_ended else []
+    if spec.labeling.verifier == "veto" and phase == "label":
         endpoints.append(spec.verifier.endpoint)
+    if spec.task.open_ended:  # the open-ended Verifier scores in these phases; the oracle judges the win rate
+        endpoints += [spec.verifier.endpoint] if phase in ("challenger", "label", "solver") else []
+        endpoints += [spec.oracle.endpoint] if phase == "evaluate" and spec.task.held_out else []
     env: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         if endpoint is not None and endpoint.api_key_secret is not None:
@@ -140,9 +147,19 @@ def container_resources(shape: PodResources) -> dict[str, Any]:
     return {"requests": requests, "limits": limits}
 
 
-def _volumes(config_map: str) -> tuple[list[dict], list[dict]]:
+def task_volume(config_map: str | None, inline_files: list[str]) -> dict[str, Any]:
+    """The task files: from the pod's own annotations (the downward API: no object besides the Job), or from
+    the attempt's ConfigMap when they are too large to travel inline (jobs.INLINE_TASKS_LIMIT)."""
+    if config_map is not None:
+        return {"name": "task", "configMap": {"name": config_map}}
+    items = [{"path": file, "fieldRef": {"fieldPath": f"metadata.annotations['{task_annotation(file)}']"}}
+             for file in inline_files]
+    return {"name": "task", "downwardAPI": {"items": items}}
+
+
+def _volumes(task: dict[str, Any]) -> tuple[list[dict], list[dict]]:
     volumes = [
-        {"name": "task", "configMap": {"name": config_map}},
+        task,
         {"name": "tmp", "emptyDir": {}},
         {"name": "cache", "emptyDir": {}},
         {"name": "dshm", "emptyDir": {"medium": "Memory"}},  # torch DataLoader / NCCL shared memory
@@ -157,14 +174,14 @@ def _volumes(config_map: str) -> tuple[list[dict], list[dict]]:
 
 
 def pod_spec(
-    spec: RZeroRunSpec, phase: str, *, image: str, job: str, config_map: str, sharded: bool,
+    spec: RZeroRunSpec, phase: str, *, image: str, job: str, task: dict[str, Any], sharded: bool,
     service: str | None, storage_defaults: StorageDefaults = StorageDefaults(),
 ) -> dict[str, Any]:
-    """The pod template's `spec` for one phase attempt."""
+    """The pod template's `spec` for one phase attempt; `task`: its task volume (`task_volume`)."""
     shape = spec.resources.for_phase(phase)
     layout = phase_layout(spec, phase)
     nodes = layout.nodes
-    volumes, mounts = _volumes(config_map)
+    volumes, mounts = _volumes(task)
     container = {
         "name": CONTAINER,
         "image": image,

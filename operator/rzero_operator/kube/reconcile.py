@@ -1,8 +1,10 @@
 """One reconcile of one RZeroRun: observe -> decide -> write status -> act. Level-triggered and idempotent.
 
 Every trigger (run created/resumed/changed, a Job finished, a timer) calls `Reconciler.reconcile(ns, name)`,
-which reads the world afresh — never the possibly stale event body — so a missed or duplicated trigger
-costs nothing. Events are posted (idempotently, see events.py), then the status is written, then the
+which reads the run afresh (a GET) when the trigger is the run itself or the safety-net resync, and otherwise
+from the run cache (our own last read or write, kept current by the run watch: job_cache.RunCache) with the
+status write conditional on that resourceVersion — a stale entry costs a 409 and a GET, never a status
+written over a newer one — so a missed or duplicated trigger costs nothing. Events are posted (idempotently, see events.py), then the status is written, then the
 reconciler acts: a crash between them leaves a status whose attempt has no Job (`absent`), and the next
 reconcile starts it under the same deterministic name. A create that finds the object already there adopts
 it only when it belongs to this run (same run uid); another run's leftover is removed (or, while it is
@@ -39,7 +41,7 @@ from ..validate import InvalidManifest, validate_manifest
 from . import naming
 from .client import KubeApi, KubeError
 from .events import EventPoster, api_poster, post_events
-from .job_cache import JobCache
+from .job_cache import FailedCreates, JobCache, PodCache, RunCache, attempt_job, failed_create_lister, job_pods
 from .jobs import RunRef, build_phase_objects, default_image
 from .pod import StorageDefaults
 from .metrics import OperatorMetrics
@@ -62,6 +64,10 @@ LOCAL_CORPUS = (
 )
 LOCAL_ANCHORS = (
     "spec.anchors.uri: a local path cannot be used on a cluster (phase pods mount no volume for it); use "
+    "s3://bucket/key — local paths are for `rzero run`"
+)
+LOCAL_HELD_OUT = (
+    "spec.task.heldOut.uri: a local path cannot be used on a cluster (phase pods mount no volume for it); use "
     "s3://bucket/key — local paths are for `rzero run`"
 )
 WAIT = "wait"  # a create found an object that is not ours yet: try again shortly
@@ -92,6 +98,8 @@ class Outcome:
     # (plan.STARTING_POLL_S; no phaseDeadlineSeconds timer): once the Job watch shows its pods, that look
     # has nothing to find and may be skipped (handlers.py).
     awaiting_pods: str | None = None
+    # The run version the next status write is conditional on (the run was read from the cache), or None.
+    resource_version: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -107,6 +115,9 @@ class Reconciler:
     storage_defaults: StorageDefaults = field(default_factory=StorageDefaults.from_env)
     read_storage_summaries: bool = True
     jobs: JobCache | None = None  # the Job watch's view (handlers.py); None: every Job read is a GET
+    runs: RunCache | None = None  # the runs as last read/written (handlers.py); None: every run read is a GET
+    pods: PodCache | None = None  # the pod watch's view (handlers.py); None: a finished Job's pods are listed
+    failed_creates: FailedCreates | None = None  # None: a look at a Job without pods lists its own Events
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, init=False)
     _locks_guard: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -122,25 +133,28 @@ class Reconciler:
     def forget(self, namespace: str, name: str) -> None:
         with self._locks_guard:
             self._locks.pop((namespace, name), None)
+        if self.runs is not None:
+            self.runs.gone(namespace, name)
         self.metrics.track_run((namespace, name), None)
 
-    def reconcile(self, namespace: str, name: str) -> Outcome:
-        """Bring one run one step closer to its spec. Serialised per run within this process."""
+    def reconcile(self, namespace: str, name: str, fresh: bool = True) -> Outcome:
+        """Bring one run one step closer to its spec. Serialised per run within this process. `fresh`: read
+        the run with a GET (else from the run cache, when it holds the run)."""
         started = time.monotonic()
         try:
             with self._lock((namespace, name)):
-                return self._reconcile(namespace, name)
+                return self._reconcile(namespace, name, fresh)
         except Exception:
             self.metrics.reconcile_errors.inc()
             raise
         finally:
             self.metrics.reconcile_seconds.observe(time.monotonic() - started)
 
-    def _reconcile(self, namespace: str, name: str) -> Outcome:
+    def _reconcile(self, namespace: str, name: str, fresh: bool) -> Outcome:
         outcome = Outcome()
         for _ in range(MAX_ROUNDS):
             try:
-                body = self.api.get_run(namespace, name)
+                body = self._read_run(namespace, name, fresh, outcome)
             except KubeError as error:
                 if error.not_found:
                     self.forget(namespace, name)
@@ -148,10 +162,28 @@ class Reconciler:
                     return outcome
                 raise
             adopted_before = len(outcome.adopted)
-            self._round(body, outcome)
+            try:
+                self._round(body, outcome)
+            except KubeError as error:
+                if not (error.conflict and outcome.resource_version is not None):
+                    raise
+                fresh = True  # the cached run was stale: read it and decide again
+                continue
+            fresh = False  # a further round reads the run as this one wrote it
             if len(outcome.adopted) == adopted_before:
                 return outcome
         return outcome
+
+    def _read_run(self, namespace: str, name: str, fresh: bool, outcome: Outcome) -> dict:
+        cached = self.runs.get(namespace, name) if self.runs is not None and not fresh else None
+        if cached is not None:
+            outcome.resource_version = (cached.get("metadata") or {}).get("resourceVersion")
+            return cached
+        outcome.resource_version = None
+        body = self.api.get_run(namespace, name)
+        if self.runs is not None:
+            self.runs.read(body)
+        return body
 
     def _round(self, body: dict, outcome: Outcome) -> None:
         outcome.awaiting_pods = None  # said again by this round's decision, if at all
@@ -168,6 +200,8 @@ class Reconciler:
                 local.append(LOCAL_CORPUS)
             if spec.anchors is not None and not spec.anchors.uri.startswith("s3://"):
                 local.append(LOCAL_ANCHORS)
+            if spec.task.held_out is not None and not spec.task.held_out.uri.startswith("s3://"):
+                local.append(LOCAL_HELD_OUT)
             if local:
                 raise InvalidManifest(local)
             sized = size(spec)  # what `rzero validate` checks: the same findings, in the same words
@@ -190,6 +224,9 @@ class Reconciler:
                 raise
             self._status_refused(body, error, outcome)
             return  # nothing acts on a step the status cannot record
+        done = status.current
+        if self.pods is not None and done is not None and (decision.status.current or done).name != done.name:
+            self.pods.forget_job(namespace, done.name)  # its summaries are in the status now
         outcome.requeue_after = decision.requeue_after
         untimed = spec.phase_deadline_seconds is None
         if decision.stop is not None:
@@ -213,26 +250,16 @@ class Reconciler:
                         annotations=decision_annotations(annotations))
         if status.current is None:
             return Observed(state="absent", **identity)
-        jobs = self._attempt_job(run.namespace, status.current.name)
+        jobs = attempt_job(self.api, self.jobs, run.namespace, status.current.name)
         reader = None
         if self.read_storage_summaries:
             options = {"endpoint_url": spec.storage.endpoint, "region": spec.storage.region}
             reader = storage_summary_reader(run_root, {k: v for k, v in options.items() if v})
         return observe_attempt(
-            status.current, jobs, lambda job: self.api.list_pods(run.namespace, {naming.JOB_NAME_POD_LABEL: job}),
+            status.current, jobs, lambda job: job_pods(self.api, self.pods, run.namespace, job, jobs),
             run_uid=run.uid, read_summary=reader,
-            list_events=lambda job: self.api.list_job_events(run.namespace, job), **identity,
+            list_events=failed_create_lister(self.api, self.failed_creates, run.namespace), **identity,
         )
-
-    def _attempt_job(self, namespace: str, name: str) -> list[dict]:
-        """The attempt's Job as the Job watch last showed it, else as the server has it (one GET)."""
-        cached = self.jobs.get(namespace, name) if self.jobs is not None else None
-        if cached is not None:
-            return [cached]
-        job = self.api.get_job(namespace, name)
-        if job is not None and self.jobs is not None:
-            self.jobs.created(job)  # unless the watch has shown a newer version meanwhile
-        return [job] if job is not None else []
 
     def _status_refused(self, body: dict, error: KubeError, outcome: Outcome) -> None:
         """The status subresource refused the new status (its schema, an admission policy): say so where users
@@ -265,8 +292,15 @@ class Reconciler:
         """Events first (idempotent names survive a crash here), then the status. `skip`: events said later."""
         meta = body["metadata"]
         self._post(body, [event for event in decision.events if event not in skip])
-        if write_status(self.api, meta["namespace"], meta["name"], raw_status, decision.status):
+        written = write_status(self.api, meta["namespace"], meta["name"], raw_status, decision.status,
+                               resource_version=outcome.resource_version)
+        if written is not None:
             outcome.status_writes += 1
+            answered = written.get("metadata") if isinstance(written, dict) else None
+            if self.runs is not None and answered:
+                self.runs.read(written)
+            if outcome.resource_version is not None:  # a second write in this round is conditional on the first
+                outcome.resource_version = (answered or {}).get("resourceVersion") or None
         outcome.phase = decision.status.phase
         self.metrics.record_events(decision.events, old, self.clock())
         self.metrics.track_run((meta["namespace"], meta["name"]), decision.status)
@@ -282,7 +316,8 @@ class Reconciler:
         objects = build_phase_objects(
             run, spec, start, operator_image=self.operator_image, storage_defaults=self.storage_defaults
         )
-        owned = [("configmaps", objects.config_map)] + ([("services", objects.service)] if objects.service else [])
+        owned = [(plural, obj) for plural, obj in (("configmaps", objects.config_map), ("services", objects.service))
+                 if obj is not None]
         made: list[tuple[str, dict]] = []
         try:
             for plural, obj in owned:

@@ -1,4 +1,5 @@
-"""Write a run's status: only through the /status subresource, only when it changed, as a merge patch.
+"""Write a run's status: only through the /status subresource, only when it changed, as a merge patch
+(conditional on the run's resourceVersion when the status it changes was read from the watch cache).
 
 A JSON merge patch keeps keys it does not mention, so a field the new status drops (e.g. `current` after a
 phase succeeds) must be sent as null. The status we write is authoritative: keys the model does not know
@@ -48,14 +49,18 @@ def merge_patch(old: Any, new: Any) -> Any:
     return patch
 
 
-def write_status(api: KubeApi, namespace: str, name: str, raw_old: dict | None, new: RZeroRunStatus) -> bool:
-    """Patch the status subresource with the difference; returns whether anything was sent."""
+def write_status(
+    api: KubeApi, namespace: str, name: str, raw_old: dict | None, new: RZeroRunStatus,
+    resource_version: str | None = None,
+) -> dict | None:
+    """Patch the status subresource with the difference; the server's answer (the run as written), or None
+    when nothing was sent. `resource_version`: write only over that version of the run (a precondition:
+    the server answers 409 when the run changed since; for a status read from the watch cache)."""
     patch = merge_patch(raw_old or {}, new.wire())
     if not patch:
-        return False
+        return None
     try:  # the API server refuses a body with NaN/Infinity (HTTP 400) and then every later write too
         json.dumps(patch, allow_nan=False)
     except ValueError as error:
         raise ValueError(f"refusing to write a status with a non-finite number: {error}") from None
-    api.patch_run_status(namespace, name, patch)
-    return True
+    return api.patch_run_status(namespace, name, patch, resource_version=resource_version)

@@ -40,7 +40,7 @@ from rzero_operator.local.processes import OutputBusy, ShardJob, last_line, run_
 from rzero_operator.local.progress import RunProgress
 from rzero_operator.local.state import AttemptRecord, LocalState, load_state, new_uid, save_state
 from rzero_operator.oversight import step_tasks
-from rzero_operator.plan import Decision, Observed, StartPhase, decide, steps
+from rzero_operator.plan import Decision, Observed, StartPhase, decide, run_steps
 from rzero_operator.sizing import phase_layout
 from rzero_operator.sizing_auto import size
 from rzero_operator.tasks import run_root_for
@@ -161,7 +161,7 @@ class LocalExecutor:
         save_state(self.layout.state_file, self.state)
         for kind, reason, message in decision.events:
             self.progress.write(f"{'!' if kind == 'Warning' else '-'} {reason}: {message}")
-        self.progress.show(self.state.status, len(steps(self.spec.iterations, self.spec.warmup.enabled)))
+        self.progress.show(self.state.status, len(run_steps(self.spec)))
         return decision
 
     def _attempt_record(self, start: StartPhase) -> AttemptRecord:
@@ -272,7 +272,7 @@ def run_local(
     lock = FileLock(layout.state_file.parent / "run.lock")
     try:
         lock.acquire(os.getpid())
-        bar = RunProgress(run.metadata.name, len(steps(run.spec.iterations, run.spec.warmup.enabled)), enabled=progress)
+        bar = RunProgress(run.metadata.name, len(run_steps(run.spec)), enabled=progress)
         try:
             return _drive(LocalExecutor(run, layout, bar, max_parallel=max_parallel, gpus=gpus), file, write_report, bar)
         finally:

@@ -4,6 +4,7 @@ phases per iteration, then the evaluation in the paper's layout (scoretable.py).
 from __future__ import annotations
 
 from rzero_operator.report import iteration_rows
+from rzero_operator.api.openended import open_ended_lines
 from rzero_operator.scoretable import score_table
 from rzero_worker.task import ALL_PHASES
 
@@ -55,6 +56,7 @@ def format_status_table(run_name: str, status: dict) -> str:
         lines.append(f"  {status['message']}")
     lines += ["", *_columns(header, body)] + ([] if body else ["(no iteration recorded yet)"])
     lines += veto_lines(status)
+    lines += open_ended_lines(status)  # spec.task open-ended: the judge report and the win rate
     lines += oversight_lines(status)
     score_header, score_body = score_table(rows, digits=1)
     if score_body:
@@ -72,14 +74,18 @@ def label_accuracy_cell(row) -> str:
 
 def veto_lines(status: dict) -> list[str]:
     """One line per iteration whose labels the Verifier vetoed (labeling.verifier: veto)."""
-    from rzero_operator.api.oversight import VetoRecord
-    from rzero_operator.oversight import veto_text
+    from rzero_operator.api.oversight import VerifierTrainingRecord, VetoRecord
+    from rzero_operator.oversight import verifier_event, veto_text
 
     lines = []
     for entry in status.get("iterationHistory") or []:
         if isinstance(entry.get("verifier"), dict):
             veto = VetoRecord.model_validate(entry["verifier"])
             lines.append(f"veto, iteration {entry.get('iteration')}: {veto_text(veto)}")
+        if isinstance(entry.get("verifierTraining"), dict):  # spec.verifier.mode trained
+            trained = VerifierTrainingRecord.model_validate(entry["verifierTraining"])
+            text = verifier_event(int(entry.get("iteration", 0)), trained)[2].split(": ", 1)[1]
+            lines.append(f"verifier, iteration {entry.get('iteration')}: {text}")
     return [""] + lines if lines else []
 
 

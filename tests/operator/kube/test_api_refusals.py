@@ -110,7 +110,9 @@ def test_a_nan_in_a_summary_fails_the_attempt_and_never_reaches_a_status_patch(
         json.dumps(write.data, allow_nan=False)  # raises on any NaN/Infinity that reached the server
 
 
-def test_a_stale_configmap_of_a_deleted_run_is_replaced_never_mounted(operators, job_driver, tmp_path, kube_api):
+def test_a_stale_configmap_of_a_deleted_run_is_replaced_never_mounted(operators, job_driver, tmp_path, kube_api,
+                                                                      monkeypatch):
+    monkeypatch.setattr("rzero_operator.kube.jobs.INLINE_TASKS_LIMIT", 0)  # tasks too large to travel inline
     namespace = job_driver.namespace
     stale_task = {"storage": {"uri": "s3://rzero-test/runs/rzero-test/demo/OLD-UID"}}
     kube_api.create_core(namespace, "configmaps", {
@@ -129,7 +131,8 @@ def test_a_stale_configmap_of_a_deleted_run_is_replaced_never_mounted(operators,
     assert [ref["uid"] for ref in owners] == [created["metadata"]["uid"]]
 
 
-def test_a_configmap_being_deleted_is_waited_for(operators, job_driver, tmp_path, kube_api, kube_emulator):
+def test_a_configmap_being_deleted_is_waited_for(operators, job_driver, tmp_path, kube_api, kube_emulator, monkeypatch):
+    monkeypatch.setattr("rzero_operator.kube.jobs.INLINE_TASKS_LIMIT", 0)  # tasks too large to travel inline
     namespace = job_driver.namespace
     gone = threading.Event()
     kube_api.create_core(namespace, "configmaps", {

@@ -57,19 +57,23 @@ def test_single_task_job_runs_the_worker_on_the_mounted_task_file():
     # one GPU (the default): one training rank, still started by the launcher (FSDP, CPU offload, one code path)
     assert container(job)["command"] == ["rzero", "worker", "challenger", "--task", "/etc/rzero/task.json",
                                          "--nproc-per-node", "1"]
-    task = json.loads(objects.config_map["data"]["task.json"])
+    task = json.loads(objects.tasks["task.json"])
     assert task["phase"] == "challenger" and task["output"] == "iter-001/challenger"
     mounts = {m["mountPath"]: m for m in container(job)["volumeMounts"]}
     assert mounts["/etc/rzero"]["readOnly"] is True
+    # The task travels in the Job: a pod annotation the downward API mounts as /etc/rzero/task.json.
+    assert objects.config_map is None
+    assert job["spec"]["template"]["metadata"]["annotations"]["rzero.dev/task.json"] == objects.tasks["task.json"]
     volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
-    assert volumes["task"]["configMap"]["name"] == objects.config_map["metadata"]["name"]
+    assert volumes["task"]["downwardAPI"]["items"] == [
+        {"path": "task.json", "fieldRef": {"fieldPath": "metadata.annotations['rzero.dev/task.json']"}}]
     assert "completionMode" not in job["spec"] and objects.service is None
 
 
 def test_every_object_carries_the_standard_labels_and_a_controller_owner_reference():
     spec = make_spec()
     objects = build_phase_objects(RUN, spec, start_for(spec, 1, "label", attempt=2))
-    for obj in (objects.config_map, objects.job):
+    for obj in (objects.job, objects.job["spec"]["template"]):
         labels = obj["metadata"]["labels"]
         assert labels[naming.APP_LABEL] == "rzero"
         assert labels[naming.MANAGED_BY_LABEL] == "rzero-operator"
@@ -77,9 +81,9 @@ def test_every_object_carries_the_standard_labels_and_a_controller_owner_referen
         assert labels[naming.ITERATION_LABEL] == "1"
         assert labels[naming.PHASE_LABEL] == "label"
         assert labels[naming.ATTEMPT_LABEL] == "2"
-        (owner,) = obj["metadata"]["ownerReferences"]
-        assert owner == {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "name": "demo", "uid": RUN.uid,
-                         "controller": True, "blockOwnerDeletion": True}
+    (owner,) = objects.job["metadata"]["ownerReferences"]
+    assert owner == {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "name": "demo", "uid": RUN.uid,
+                     "controller": True, "blockOwnerDeletion": True}
 
 
 @pytest.mark.parametrize("phase", ["challenger", "generate", "label", "solver", "evaluate"])
@@ -92,7 +96,7 @@ def test_tracker_credentials_reach_every_phase_job_only_as_secret_references(pha
     env = {item["name"]: item for item in container(objects.job)["env"]}
     assert env["WANDB_API_KEY"] == {"name": "WANDB_API_KEY", "valueFrom": {"secretKeyRef": {"name": "wandb", "key": "api-key"}}}
     assert env["MLFLOW_TRACKING_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "mlflow", "key": "token"}
-    task = json.loads(next(iter(objects.config_map["data"].values())))
+    task = json.loads(next(iter(objects.tasks.values())))
     assert task["tracking"]["wandb"]["apiKeySecret"] == {"name": "wandb", "key": "api-key"}  # the name, not a value
     assert task["tracking"]["mlflow"]["trackingUri"] == "http://mlflow:5000"
 
@@ -112,7 +116,7 @@ def test_credentials_travel_only_as_secret_references():
     assert "value" not in env["AWS_SECRET_ACCESS_KEY"]
     assert env["AWS_ENDPOINT_URL"]["value"] == "http://minio:9000"
     assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hf", "key": "token"}
-    assert "secretAccessKey" not in json.dumps(objects.config_map)
+    assert "secretAccessKey" not in json.dumps(objects.tasks) and SECRET_VALUE not in json.dumps(objects.job)
 
 
 def test_operator_storage_defaults_fill_in_what_the_spec_leaves_empty():
@@ -189,7 +193,7 @@ def test_sharded_phase_is_an_indexed_job_reading_its_shard_task_from_the_complet
     job_spec = objects.job["spec"]
     assert (job_spec["completionMode"], job_spec["completions"], job_spec["parallelism"]) == ("Indexed", 3, 3)
     assert container(objects.job)["command"][-1] == "/etc/rzero/task-$(JOB_COMPLETION_INDEX).json"
-    shards = [json.loads(objects.config_map["data"][f"task-{i}.json"])["shard"] for i in range(3)]
+    shards = [json.loads(objects.tasks[f"task-{i}.json"])["shard"] for i in range(3)]
     assert shards == [{"index": i, "count": 3} for i in range(3)]
 
 
@@ -198,7 +202,7 @@ def test_a_sharded_evaluation_is_an_indexed_job_too():
     objects = build_phase_objects(RUN, spec, start_for(spec, 0, "evaluate"))
     validate_all(objects)
     assert (objects.job["spec"]["completionMode"], objects.job["spec"]["completions"]) == ("Indexed", 2)
-    tasks = [json.loads(objects.config_map["data"][f"task-{i}.json"]) for i in range(2)]
+    tasks = [json.loads(objects.tasks[f"task-{i}.json"]) for i in range(2)]
     assert [task["output"] for task in tasks] == [f"iter-000/evaluate/shard-0000{i}-of-00002" for i in range(2)]
 
 
@@ -285,3 +289,30 @@ def test_a_start_without_tasks_is_refused():
     start = StartPhase(iteration=1, phase="solver", attempt=1, name="demo-i001-solver-a1", tasks=[])
     with pytest.raises(ValueError, match="no tasks"):
         build_phase_objects(RUN, spec, start)
+
+
+def test_tasks_too_large_for_annotations_travel_in_a_configmap_mounted_at_the_same_paths(monkeypatch):
+    spec = make_spec(sharding={"generate": 3}, generation={"numQuestions": 30})
+    inline = build_phase_objects(RUN, spec, start_for(spec, 1, "generate"))
+    size = sum(len(f"rzero.dev/{file}") + len(text) for file, text in inline.tasks.items())
+    monkeypatch.setattr("rzero_operator.kube.jobs.INLINE_TASKS_LIMIT", size - 1)
+    objects = build_phase_objects(RUN, spec, start_for(spec, 1, "generate"))
+    validate_all(objects)
+    assert objects.config_map["data"] == inline.tasks == objects.tasks
+    assert objects.config_map["metadata"]["ownerReferences"] == objects.job["metadata"]["ownerReferences"]
+    assert "annotations" not in objects.job["spec"]["template"]["metadata"]
+    volumes = {v["name"]: v for v in objects.job["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["task"] == {"name": "task", "configMap": {"name": "demo-i001-generate-a1"}}
+    assert container(objects.job)["command"] == container(inline.job)["command"]
+    monkeypatch.setattr("rzero_operator.kube.jobs.INLINE_TASKS_LIMIT", size)
+    assert build_phase_objects(RUN, spec, start_for(spec, 1, "generate")).config_map is None
+
+
+def test_each_shards_task_is_a_file_of_its_own_in_every_pod():
+    spec = make_spec(sharding={"generate": 3}, generation={"numQuestions": 30})
+    objects = build_phase_objects(RUN, spec, start_for(spec, 1, "generate"))
+    volumes = {v["name"]: v for v in objects.job["spec"]["template"]["spec"]["volumes"]}
+    assert [item["path"] for item in volumes["task"]["downwardAPI"]["items"]] == [f"task-{i}.json" for i in range(3)]
+    annotations = objects.job["spec"]["template"]["metadata"]["annotations"]
+    assert {key: json.loads(value)["shard"]["index"] for key, value in annotations.items()} == {
+        f"rzero.dev/task-{i}.json": i for i in range(3)}

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from rzero_operator.api.status import CurrentAttempt, RZeroRunStatus
 from rzero_operator.kube.events import build_event, redact
 from rzero_operator.kube.metrics import OperatorMetrics
-from rzero_operator.kube.observe import observe_attempt, output_keys
+from rzero_operator.kube.observe import observe_attempt, output_keys, pods_answer
 from rzero_operator.kube.status_writer import merge_patch, parse_status
 
 UID = "uid-1"
@@ -43,6 +43,21 @@ def label_summary(index: int, **metrics) -> dict:
 def observe(jobs, pods=(), reader=None, events=()):
     return observe_attempt(CURRENT, list(jobs), lambda name: list(pods), run_uid=UID, read_summary=reader,
                            list_events=lambda name: list(events), run_name="demo", run_root="/runs/x", generation=3)
+
+
+def test_the_pod_watchs_view_answers_only_when_it_holds_every_pod_the_finished_job_counts():
+    complete = job([("Complete", "Completed", "")], status={"succeeded": 2})
+    both = [pod(0, 0, "{}"), pod(1, 0, "{}")]
+    assert pods_answer(complete, both)
+    assert not pods_answer(complete, both[:1])  # the pod watch has not shown the second pod's end yet
+    assert not pods_answer(complete, [pod(0, 0, "{}"), pod(1, 0, "{}", owner="another-job")])
+    running = pod(1, 0, "{}")
+    running["status"]["containerStatuses"][0]["state"] = {"running": {}}
+    assert not pods_answer(complete, [both[0], running])
+    failed = job([("Failed", "BackoffLimitExceeded", "")], status={"failed": 1})
+    assert pods_answer(failed, [pod(0, 2, "bad")])
+    assert not pods_answer(job([("Failed", "DeadlineExceeded", "")]), [])  # counts nothing: the pods are listed
+    assert not pods_answer(job(status={"succeeded": 2}), both)  # not finished
 
 
 def test_no_job_or_another_runs_job_or_a_deleting_job_reads_as_absent():

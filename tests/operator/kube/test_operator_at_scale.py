@@ -10,7 +10,9 @@ import time
 from support.kube import DRIVER_AGENT, tiny_spec, wait_for
 
 from rzero_operator.kube.client import KubeApi, load_api_client
+from rzero_operator.kube.job_cache import JobCache, PodCache, RunCache
 from rzero_operator.kube.main import KOPF_LOG_ENV, OperatorApp, configure_logging
+from rzero_operator.kube.reconcile import Reconciler
 
 JOBS = ["i000-evaluate-a1"] + [f"i001-{phase}-a1" for phase in ("challenger", "generate", "label", "solver", "evaluate")]
 STARTUP = {"WATCH", "LIST"}  # kopf's discovery, initial listings and watches: a fixed cost, not per run
@@ -144,3 +146,53 @@ def test_a_job_without_pods_is_still_looked_at_within_seconds(operators, job_dri
     job_driver.create_run("demo", tiny_spec(tmp_path, iterations=1))
     job_driver.failed_create(job_driver.wait_for_job("demo-i000-evaluate-a1"), 'serviceaccount "x" not found')
     wait_for(lambda: job_driver.status("demo").get("phase") == "Failed", 8, "the FailedCreate to fail the run")
+
+
+def test_a_status_written_over_a_stale_cached_run_is_refused_and_the_run_read_again(kube_emulator, kube_api,
+                                                                                     job_driver, tmp_path):
+    namespace = job_driver.namespace
+    job_driver.create_run("demo", tiny_spec(tmp_path))
+    runs = RunCache()
+    reconciler = Reconciler(api=KubeApi(load_api_client(str(kube_emulator.kubeconfig))), read_storage_summaries=False,
+                            runs=runs, jobs=JobCache())
+    stale = kube_api.get_run(namespace, "demo")
+    stale["metadata"]["resourceVersion"] = "0"  # older than the server's "1"
+    runs.read(stale)
+
+    def precondition(request):  # what the API server does with a patch that names a resourceVersion
+        sent = ((request.data or {}).get("metadata") or {}).get("resourceVersion") if request.method == "PATCH" else None
+        return (409, "Conflict", "the object has been modified") if sent not in (None, "1") else None
+
+    kube_emulator.admit(precondition)
+    since = time.monotonic()
+    outcome = reconciler.reconcile(namespace, "demo", fresh=False)
+    assert outcome.created == ["demo-i000-evaluate-a1"]
+    status_path = f"/apis/rzero.dev/v1alpha1/namespaces/{namespace}/rzeroruns/demo/status"
+    calls = [(r.method, r.path, (r.data or {}).get("metadata", {}).get("resourceVersion") if r.method == "PATCH" else None)
+             for r in operator_requests(kube_emulator, since) if "rzeroruns/demo" in r.path]
+    assert calls == [("PATCH", status_path, "0"),  # refused: the cached run was stale
+                     ("GET", status_path[:-len("/status")], None),  # read again, decided again
+                     ("PATCH", status_path, None)]
+    assert job_driver.status("demo")["phase"] == "Running"
+
+
+def test_a_reconcile_from_the_cache_reads_neither_the_run_nor_a_finished_jobs_pods(kube_api, job_driver, tmp_path,
+                                                                                    kube_emulator):
+    namespace = job_driver.namespace
+    job_driver.create_run("demo", tiny_spec(tmp_path))
+    reconciler = Reconciler(api=KubeApi(load_api_client(str(kube_emulator.kubeconfig))), read_storage_summaries=False,
+                            runs=RunCache(), jobs=JobCache(), pods=PodCache("batch.kubernetes.io/job-name"))
+    reconciler.reconcile(namespace, "demo")  # a GET: the run's own trigger
+    job = job_driver.wait_for_job("demo-i000-evaluate-a1")
+    job_driver.succeed(job)
+    reconciler.jobs.seen(job_driver.api.get_job(namespace, job["metadata"]["name"]))  # what the watches show
+    for pod in job_driver.api.list_pods(namespace, {"batch.kubernetes.io/job-name": job["metadata"]["name"]}):
+        reconciler.pods.seen(pod)
+    since = time.monotonic()
+    outcome = reconciler.reconcile(namespace, "demo", fresh=False)
+    assert outcome.created == ["demo-i001-challenger-a1"]
+    kinds = [(r.method, r.path.rsplit("/", 2)[-2] if r.path.endswith("/status") else r.path.rsplit("/", 1)[-1])
+             for r in operator_requests(kube_emulator, since)]
+    assert kinds == [("POST", "events"), ("PATCH", "demo"), ("POST", "jobs"), ("POST", "events")]
+    assert reconciler.pods.of(namespace, job["metadata"]["name"]) == []  # read into the status: not kept
+    assert job_driver.status("demo")["iterationHistory"][0]["phases"]["evaluate"]["state"] == "Succeeded"

@@ -50,3 +50,16 @@ def test_the_verifiers_veto_is_one_line_per_iteration_with_its_effect_on_label_a
             "wrong labels vetoed; Verifier agrees with the oracle on 74.4% of 39") in lines
     assert ("veto, iteration 2: the Verifier vetoed 0 of 5 kept labels (rejected 0, unparsable 0, unavailable 0); "
             "no oracle checked them") in lines
+
+
+def test_a_trained_verifier_is_one_line_per_iteration_and_its_phase_sits_after_the_label_phase():
+    done = {"state": "Succeeded", "attempts": 1}
+    trained = {"examples": 30, "trainExamples": 24, "heldOut": 6, "accuracyBefore": 0.5, "accuracyAfter": 2 / 3,
+               "rewardStd": 0.25, "weightChange": 3e-5}
+    status = {"phase": "Running", "iteration": 1, "iterationHistory": [
+        {"iteration": 1, "verifierTraining": trained,
+         "phases": {name: done for name in sorted(["challenger", "generate", "label", "verifier", "solver"])}}]}
+    lines = format_status_table("demo", status).splitlines()
+    assert ("verifier, iteration 1: the Verifier trained on 24 of 30 examples; held-out accuracy 50.0% before, 66.7% "
+            "after (n=6); reward spread 0.250, weight change 3.00e-05") in lines
+    assert next(line for line in lines if line.startswith("1 ")).endswith("label✓ verifier✓ solver✓")

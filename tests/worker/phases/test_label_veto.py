@@ -130,3 +130,34 @@ def test_a_label_task_with_the_veto_needs_a_verifier(local_location, tiny_model_
     task["verifier"] = None
     with pytest.raises(ValueError, match="verifier"):
         LabelTask.model_validate(task)
+
+
+def test_with_a_trained_verifier_the_label_phase_writes_its_examples_of_known_truth(
+        local_location, tiny_model_dir, tmp_path, scripted):
+    """verification.jsonl (verifier_examples.py): oracle-checked labels with the oracle's answer and the other
+    classes' answers, and a unanimous label the band dropped as a consensus example with no wrong answer to pair."""
+    commit_questions(local_location)
+    task = veto_task(local_location, tiny_model_dir).model_copy(update={"verification_consensus": 0.9})
+
+    run_phase(task, load_phase("label"), cache_dir=tmp_path / "cache")
+
+    storage = open_storage(local_location)
+    examples = read_jsonl(storage, join_key(task.output, "verification.jsonl"))
+    assert sorted((e["id"], e["answer"], e["correct"], e["source"]) for e in examples) == [
+        ("q0", "5", True, "oracle"), ("q0", "6", False, "oracle"),  # right label: the other class is wrong
+        ("q1", "15", False, "oracle"), ("q1", "16", True, "oracle"),  # wrong label: the oracle's answer is right
+        ("q2", "7", True, "oracle"), ("q2", "8", False, "oracle"),
+        ("q3", "3", True, "oracle"), ("q3", "4", False, "oracle"),
+        ("q4", "2", True, "consensus"),  # 3 of 3 agree, out of the band, no oracle check
+    ]
+    assert all(e["question"] == list(SCRIPT)[int(e["id"][1:])] for e in examples)
+    metrics = json.loads(storage.get_bytes(join_key(task.output, "summary.json")))["metrics"]
+    assert metrics["verification_examples"] == 9
+    assert "class_answers" not in read_jsonl(storage, join_key(task.output, "train.jsonl"))[0]
+
+
+def test_without_a_trained_verifier_no_examples_are_written(local_location, tiny_model_dir, tmp_path, scripted):
+    commit_questions(local_location)
+    task = veto_task(local_location, tiny_model_dir)
+    run_phase(task, load_phase("label"), cache_dir=tmp_path / "cache")
+    assert not [key for key in open_storage(local_location).list(task.output) if key.endswith("verification.jsonl")]

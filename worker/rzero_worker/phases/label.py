@@ -37,7 +37,8 @@ the stats of a grounded shard count them: `document_compared`, `document_agree`,
 Writes `train.jsonl` (kept), `stats.json`, `audit.jsonl` (the first `audit_size` kept questions with all
 their answers, for people to read) and `oracle.jsonl` (every kept question an oracle answered, with the
 oracles' answers and the verdict: the evidence behind the label accuracy), and with the veto `vetoed.jsonl` (each
-vetoed row, its reason and the Verifier's output). Label-quality proxies (answer
+vetoed row, its reason and the Verifier's output), and with spec.verifier.mode trained `verification.jsonl` (the
+trained Verifier's examples: verifier_examples.py). Label-quality proxies (answer
 entropy, band-edge share: oracles/proxies.py) are recorded whether or not an oracle is configured.
 
 A pod with several GPUs runs the shard as one rank per vLLM engine (distributed.py): rank r answers its
@@ -96,6 +97,12 @@ def run(ctx: PhaseContext) -> dict:
 
     proxies = proxy_metrics(kept, settings.band_edges(), settings.samples)
     stats = {**label_stats(rows, kept, dropped, matches), **agreement, **proxies, **checks, **veto}
+    if task.verification_consensus is not None:  # spec.verifier.mode trained: the Verifier's examples
+        from ..verifier_examples import label_examples
+
+        examples = label_examples(rows, task.verification_consensus)
+        write_jsonl(ctx.staging / "verification.jsonl", examples)
+        stats["verification_examples"] = len(examples)
     write_outputs(ctx, kept, stats, settings.audit_size, vetoed if verifier is not None else None)
     return {"questions": len(shard_questions), **stats}
 
@@ -224,6 +231,7 @@ def labelled_row(question: dict, answers: list[str | None], vote, mode: str, sou
         "answers": answers,
         "challenger_answer": question.get("answer"),
         "class_sizes": [size for _, size in vote.classes],
+        "class_answers": [answer for answer, _ in vote.classes],  # the winner's first; verifier_examples.py
         **{key: question[key] for key in GROUNDING_KEYS if key in question},  # spec.corpus: where it came from
     }
 

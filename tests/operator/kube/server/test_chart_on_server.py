@@ -40,9 +40,9 @@ RUN_NEEDS = {
     ("rzero.dev", "rzeroruns/status"): ({"get", "patch"}, "status only through the status subresource"),
     ("rzero.dev", "rzeroruns/finalizers"): ({"update"}, "ownerReferences with blockOwnerDeletion on its Jobs"),
     ("batch", "jobs"): ({"get", "list", "watch", "create", "delete"}, "one Job per phase; deleted on stop/suspend"),
-    ("", "configmaps"): ({"get", "list", "create", "delete"}, "task documents; a deleted run's leftover removed"),
+    ("", "configmaps"): ({"get", "list", "create", "delete"}, "task documents above 128 KiB; a deleted run's leftover removed"),
     ("", "services"): ({"get", "list", "create", "delete"}, "headless Services for multi-node Jobs"),
-    ("", "pods"): ({"get", "list", "watch"}, "termination messages (phase summaries), read-only"),
+    ("", "pods"): ({"get", "list", "watch"}, "termination messages (phase summaries), watched, read-only"),
     ("", "events"): ({"create", "patch", "list"}, "Events on runs; the Job controller's FailedCreate"),
 }
 # Everywhere (cluster-scoped reads kopf needs):
