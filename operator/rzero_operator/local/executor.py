@@ -65,11 +65,12 @@ def load_run(path: Path) -> RZeroRun:
 
 
 def resolve_paths(run: RZeroRun, root: Path | None) -> None:
-    """The manifest's local input paths (spec.corpus.uri, benchmark paths) made absolute as storage.uri is
+    """The manifest's local input paths (spec.corpus.uri, spec.anchors.uri, benchmark paths) made absolute as storage.uri is
     (relative: against --root, default the current directory), so that every phase process reads the same
     file wherever it starts."""
-    if run.spec.corpus is not None:
-        run.spec.corpus.uri = LocalLayout.resolve_path(run.spec.corpus.uri, root)
+    for source in (run.spec.corpus, run.spec.anchors):
+        if source is not None:
+            source.uri = LocalLayout.resolve_path(source.uri, root)
     for benchmark in run.spec.evaluation.benchmarks:
         if benchmark.path:
             benchmark.path = LocalLayout.resolve_path(benchmark.path, root)

@@ -230,13 +230,14 @@ def test_a_configuration_error_fails_the_run_at_once(tmp_path, tiny_model_dir):
     assert "configuration error" in status["message"] and "no-such.jsonl" in status["message"]
 
 
-def test_the_corpus_and_benchmark_paths_resolve_as_the_storage_uri_does(tmp_path, monkeypatch):
+def test_the_corpus_anchors_and_benchmark_paths_resolve_as_the_storage_uri_does(tmp_path, monkeypatch):
     from rzero_operator.api import RZeroRun
     from rzero_operator.local.executor import resolve_paths
 
     run = RZeroRun.model_validate({"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {"name": "d"},
                                    "spec": {"model": "m", "storage": {"uri": "./runs"},
                                             "corpus": {"uri": "../shared/data/docs.jsonl"},
+                                            "anchors": {"uri": "anchors.jsonl"},
                                             "evaluation": {"benchmarks": [
                                                 {"name": "mine", "path": "examples/q.jsonl"},
                                                 {"name": "theirs", "path": "s3://bucket/q.jsonl"},
@@ -244,6 +245,7 @@ def test_the_corpus_and_benchmark_paths_resolve_as_the_storage_uri_does(tmp_path
                                                 {"name": "arithmetic", "kind": "arithmetic"}]}}})
     resolve_paths(run, tmp_path / "repo")
     assert run.spec.corpus.uri == str((tmp_path / "shared" / "data" / "docs.jsonl").resolve())
+    assert run.spec.anchors.uri == str((tmp_path / "repo" / "anchors.jsonl").resolve())
     assert [b.path for b in run.spec.evaluation.benchmarks] == [
         str((tmp_path / "repo" / "examples" / "q.jsonl").resolve()), "s3://bucket/q.jsonl", "/abs/q.jsonl", None]
     monkeypatch.chdir(tmp_path)
