@@ -59,15 +59,21 @@ def phase_cpu_seconds(found: list[dict]) -> dict[str, float]:
     return cpu
 
 
-def manifest_for(source: Path, root: Path, questions: int) -> Path:
-    """The example with its relative paths made absolute (against the repository root) and --questions."""
+def manifest_for(source: Path, root: Path, questions: int, challenger_steps: int, eval_tokens: int) -> Path:
+    """The example with its relative paths made absolute (against the repository root), and the bench's budget:
+    --questions, --challenger-steps (the Challenger phase is the costliest: each step generates, then has the
+    frozen Solver answer every question m times), --eval-tokens (each evaluation grades the held-out file twice)."""
     doc = yaml.safe_load(source.read_text())
     spec = doc["spec"]
     spec["corpus"]["uri"] = str((REPO / spec["corpus"]["uri"]).resolve())
+    if spec.get("anchors"):
+        spec["anchors"]["uri"] = str((REPO / spec["anchors"]["uri"]).resolve())
     for benchmark in spec["evaluation"]["benchmarks"]:
         if benchmark.get("path") and not benchmark["path"].startswith("s3://"):
             benchmark["path"] = str((REPO / benchmark["path"]).resolve())
     spec["generation"]["numQuestions"] = questions
+    spec["challenger"]["grpo"].update(steps=challenger_steps, saveEvery=challenger_steps)
+    spec["evaluation"]["maxTokens"] = eval_tokens
     root.mkdir(parents=True, exist_ok=True)
     path = root / source.name
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -137,14 +143,16 @@ def figures(found: list[dict], root: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", type=Path, default=REPO / "examples" / "python-docs-local.yaml")
-    parser.add_argument("--questions", type=int, default=32, help="grounded questions generated (numQuestions)")
+    parser.add_argument("--questions", type=int, default=16, help="grounded questions generated (numQuestions)")
+    parser.add_argument("--challenger-steps", type=int, default=1, help="Challenger GRPO steps (the example: 2)")
+    parser.add_argument("--eval-tokens", type=int, default=32, help="evaluation.maxTokens (the example: 64)")
     parser.add_argument("--cache", default=os.environ.get("RZERO_BENCH_CACHE"),
                         help="worker cache holding the warm-up (default: a fresh temporary one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rzero-domain-bench-") as tmp:
         root = Path(tmp) / "run"
         cache = Path(args.cache) if args.cache else Path(tmp) / "cache"
-        manifest = manifest_for(args.manifest, root, args.questions)
+        manifest = manifest_for(args.manifest, root, args.questions, args.challenger_steps, args.eval_tokens)
         wall, code = run_demo(str(manifest), root, cache)
         found = summaries(root / "rzero-runs")
         result = {"succeeded": code == 0, "wall_s": round(wall, 1), "budget_ratio": round(wall / BUDGET_S, 3),

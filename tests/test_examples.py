@@ -128,6 +128,19 @@ def test_the_python_docs_example_runs_locally_grounded_in_the_shared_corpus_with
     resolve_paths(run, REPO)
     assert Path(run.spec.corpus.uri) == PYTHON_LIBRARY.resolve()
     assert Path(run.spec.evaluation.benchmarks[0].path) == (EXAMPLES / "python-docs-questions.jsonl").resolve()
+    assert Path(run.spec.anchors.uri) == (EXAMPLES / "python-docs-anchors.jsonl").resolve()
+
+
+def test_the_python_docs_anchors_are_read_whole_and_none_is_a_held_out_question():
+    from rzero_operator.local.executor import load_run, resolve_paths
+    from rzero_operator.tasks import anchor_input
+    from rzero_worker.anchors import read_anchors
+
+    run = load_run(DOCS_LOCAL)
+    resolve_paths(run, REPO)
+    anchors = read_anchors(anchor_input(run.spec))  # with the example's held-out benchmarks: none of theirs
+    assert len(anchors.rows) == 12 and sum(anchors.skipped.values()) == 0
+    assert anchors.stats()["skipped"]["in_evaluation"] == 0
 
 
 @pytest.mark.skipif(not PYTHON_LIBRARY.is_file(), reason="../shared/data/python-3.11-library.jsonl is not here")
