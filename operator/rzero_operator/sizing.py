@@ -252,7 +252,8 @@ def verifier_model(spec: RZeroRunSpec) -> str | None:
 
 
 def verifier_gpus(spec: RZeroRunSpec, phase: str) -> int:
-    """GPUs a pod of `phase` adds for the model Verifier (spec.verifier.gpus: the label phase only; 0 on CPU)."""
+    """GPUs a pod of `phase` adds for the model Verifier (spec.verifier.gpus: the label phase only; 0 on CPU). The
+    label task carries them; its rank 0 takes the pod's last ones (a pod that shows no GPU judges as colocated)."""
     if phase != "label" or spec.device.device == "cpu" or verifier_model(spec) is None:
         return 0
     return spec.verifier.gpus

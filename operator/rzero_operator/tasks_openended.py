@@ -52,9 +52,9 @@ def with_open_ended(spec: RZeroRunSpec, task, iteration: int, phase: str):
     if phase in OPEN_ENDED_PHASES:
         judge = judge_input(spec)
         if phase == "label" and judge.model is not None:  # spec.verifier.gpus: the label pod's Verifier GPUs
-            from .sizing import phase_layout
+            from .sizing import verifier_gpus
 
-            judge.gpus = phase_layout(spec, "label").verifier
+            judge.gpus = verifier_gpus(spec, "label")
         return task.model_copy(update={"open_ended": OpenEndedInput(task=settings, judge=judge)})
     judge = oracle_judge(spec)
     if phase == "evaluate" and iteration > 0 and settings.held_out is not None and judge is not None:
