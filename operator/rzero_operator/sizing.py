@@ -6,7 +6,8 @@ Qwen3-8B-Base.
 Layout of a pod with g GPUs (the Job builder and the local executor launch what `phase_layout` says):
 - challenger: g - solverGpus training ranks, and solverGpus / tensorParallelSize Solver engines;
 - solver, and a trained Verifier's verifier phase (spec.verifier.mode trained): g training ranks;
-- generate, label: g / tensorParallelSize ranks, one vLLM engine each;
+- generate, label: g / tensorParallelSize ranks, one vLLM engine each; the label pod has spec.verifier.gpus more
+  GPUs (its last ones) for a model Verifier of its own (0: colocated on rank 0's GPUs);
 - evaluate: one engine on tensorParallelSize GPUs.
 Training ranks run under the launcher even on one GPU (FSDP, CPU offload); CPU pods (g = 0) run one process.
 
@@ -93,15 +94,23 @@ class PhaseLayout:
     launch: bool  # started by the worker's launcher (`--nproc-per-node ranks`)
     engines: int  # inference engines per pod (generation, labelling, evaluation, the Challenger's Solver)
     idle: int  # GPUs per pod that nothing uses
+    verifier: int = 0  # label: GPUs per pod, after `gpus`, that serve the model Verifier (spec.verifier.gpus)
+
+    @property
+    def pod_gpus(self) -> int:
+        """The GPUs the pod requests."""
+        return self.gpus + self.verifier
 
     def launch_args(self) -> list[str]:
         return ["--nproc-per-node", str(self.ranks)] if self.launch else []
 
 
 def phase_layout(spec: RZeroRunSpec, phase: str, gpus: int | None = None) -> PhaseLayout:
-    """What a pod of `phase` runs; `gpus` overrides the spec's pod shape (local runs: the machine's GPUs)."""
+    """What a pod of `phase` runs; `gpus` overrides the spec's pod shape (local runs: the machine's GPUs, of which
+    the label phase's Verifier takes its own)."""
     shape = spec.resources.for_phase(phase)
-    gpus = shape.gpus if gpus is None else gpus
+    own = verifier_gpus(spec, phase)
+    gpus = shape.gpus if gpus is None else max(0, gpus - own)
     gpus = 0 if spec.device.device == "cpu" else gpus
     nodes = (shape.nodes or 1) if phase in TRAINING_PHASES else 1
     tp = spec.device.tensor_parallel_size
@@ -114,7 +123,8 @@ def phase_layout(spec: RZeroRunSpec, phase: str, gpus: int | None = None) -> Pha
         return PhaseLayout(phase, gpus, nodes, max(1, gpus), gpus > 0 or nodes > 1, 0, 0)
     if phase in ENGINE_PHASES:
         engines = max(1, gpus // tp)
-        return PhaseLayout(phase, gpus, 1, engines, engines > 1, engines, max(0, gpus - engines * tp) if gpus else 0)
+        return PhaseLayout(phase, gpus, 1, engines, engines > 1, engines, max(0, gpus - engines * tp) if gpus else 0,
+                           own if gpus else 0)
     return PhaseLayout(phase, gpus, 1, 1, False, 1, max(0, gpus - tp))
 
 
@@ -241,18 +251,39 @@ def verifier_model(spec: RZeroRunSpec) -> str | None:
     return spec.verifier.model or spec.solver_model
 
 
+def verifier_gpus(spec: RZeroRunSpec, phase: str) -> int:
+    """GPUs a pod of `phase` adds for the model Verifier (spec.verifier.gpus: the label phase only; 0 on CPU). The
+    label task carries them; its rank 0 takes the pod's last ones (a pod that shows no GPU judges as colocated)."""
+    if phase != "label" or spec.device.device == "cpu" or verifier_model(spec) is None:
+        return 0
+    return spec.verifier.gpus
+
+
 def verifier_findings(spec: RZeroRunSpec, gpus: int | None = None) -> list[Finding]:
-    """The Verifier is colocated with the label Solver: from iteration 2 on (a distinct model) rank 0's GPUs hold
-    both models' weights and an engine workspace each, within device.gpuMemoryUtilization."""
+    """spec.verifier.gpus 0: the Verifier is colocated with the label Solver: from iteration 2 on (a distinct model)
+    rank 0's GPUs hold both models' weights and an engine workspace each, within device.gpuMemoryUtilization.
+    spec.verifier.gpus N: one engine of its own on the pod's last N GPUs holds its weights / N and a workspace."""
     source = verifier_model(spec)
     layout = phase_layout(spec, "label", gpus)
+    if spec.verifier.gpus and source and not layout.gpus:
+        return [Finding("warning", "spec.verifier.gpus", f"ignored: the label pod has no GPUs of its own "
+                        f"({gpus_field(spec, 'label')} 0), so its Verifier runs beside the Solver on the CPU")]
     solver, verifier = model_shape(spec.solver_model), model_shape(source) if source else None
     if solver is None or verifier is None or not layout.gpus:
         return []
     from .sizing_memory import _gib
 
-    tp, share = spec.device.tensor_parallel_size, spec.device.gpu_memory_utilization
+    share = spec.device.gpu_memory_utilization
     gpu, _ = gpu_bytes(spec, "label")
+    if layout.verifier:
+        need = 2 * verifier.params / layout.verifier + ENGINE_WORKSPACE
+        if need > share * gpu:
+            return [Finding("error", "spec.verifier.gpus", f"the Verifier's engine on its own {layout.verifier} GPU"
+                            f"{'s' if layout.verifier > 1 else ''}: "
+                            f"{_gib(need)} of weights and workspace per GPU, more than spec.device.gpuMemoryUtilization "
+                            f"{share:g} of {_gib(gpu)}: give it more GPUs or choose a smaller Verifier")]
+        return []
+    tp = spec.device.tensor_parallel_size
     need = 2 * (solver.params + verifier.params) / tp + 2 * ENGINE_WORKSPACE
     if need > share * gpu:
         return [Finding("error", "spec.verifier.model", f"label engines: the Solver's and the colocated Verifier's "

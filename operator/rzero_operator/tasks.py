@@ -41,6 +41,7 @@ from rzero_worker.task import (
 )
 
 from .api.spec import RZeroRunSpec
+from .sizing import verifier_gpus
 
 AnyTask = WarmupTask | ChallengerTask | GenerateTask | LabelTask | VerifierTask | SolverTask | EvaluateTask
 
@@ -137,7 +138,7 @@ def verifier_input(spec: RZeroRunSpec, iteration: int = 1) -> VerifierInput | No
     common = dict(max_tokens=settings.max_tokens, batch_size=settings.batch_size)
     if settings.endpoint is not None:
         return VerifierInput(endpoint=settings.endpoint.model_copy(deep=True), **common)
-    return VerifierInput(model=_verifier_model(spec, iteration - 1), **common)
+    return VerifierInput(model=_verifier_model(spec, iteration - 1), gpus=verifier_gpus(spec, "label"), **common)
 
 
 # warmup.verifierExamples when unset in a run whose Verifier is the warmed-up base model (labeling.verifier: veto)

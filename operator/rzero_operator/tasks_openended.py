@@ -50,7 +50,12 @@ def with_open_ended(spec: RZeroRunSpec, task, iteration: int, phase: str):
         return task
     settings = spec.task.model_copy(deep=True)
     if phase in OPEN_ENDED_PHASES:
-        return task.model_copy(update={"open_ended": OpenEndedInput(task=settings, judge=judge_input(spec))})
+        judge = judge_input(spec)
+        if phase == "label" and judge.model is not None:  # spec.verifier.gpus: the label pod's Verifier GPUs
+            from .sizing import verifier_gpus
+
+            judge.gpus = verifier_gpus(spec, "label")
+        return task.model_copy(update={"open_ended": OpenEndedInput(task=settings, judge=judge)})
     judge = oracle_judge(spec)
     if phase == "evaluate" and iteration > 0 and settings.held_out is not None and judge is not None:
         return task.model_copy(update={"win_rate": WinRateInput(task=settings, baseline=solver_input(spec, 0),

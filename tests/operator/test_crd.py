@@ -282,3 +282,20 @@ def test_a_benchmark_field_that_does_not_apply_is_refused_by_both(benchmark, wor
     fixed = {key: value for key, value in benchmark.items() if key not in ("answerFormat", "answerType", "optionsField")}
     doc["spec"]["evaluation"]["benchmarks"] = [{**fixed, "answerType": "choice"} if "name" in fixed else fixed]
     assert ApiServerModel(build_crd()).create(copy.deepcopy(doc)) == [] and validate_manifest(doc)
+
+
+def test_an_endpoint_verifier_with_gpus_is_refused_by_both_in_the_same_words():
+    pytest.importorskip("celpy", reason="evaluates the CRD's CEL rules with cel-python (test extra)")
+    from support.crd_server import ApiServerModel
+
+    words = "an endpoint Verifier runs on no GPU of the run; set gpus: 0 or a model Verifier"
+    doc = {"apiVersion": "rzero.dev/v1alpha1", "kind": "RZeroRun", "metadata": {"name": "demo"},
+           "spec": {"model": "m", "storage": {"uri": "runs"}, "labeling": {"verifier": "veto"},
+                    "verifier": {"gpus": 1, "endpoint": {"url": "http://judge:8000/v1", "model": "j"}}}}
+    [server] = ApiServerModel(build_crd()).create(copy.deepcopy(doc))
+    with pytest.raises(InvalidManifest) as caught:
+        validate_manifest(doc)
+
+    assert server.endswith(words) and caught.value.errors == [f"spec.verifier.gpus: {words}"]
+    doc["spec"]["verifier"] = {"gpus": 1, "model": "builtin:smollm2-135m-instruct"}
+    assert ApiServerModel(build_crd()).create(copy.deepcopy(doc)) == [] and validate_manifest(doc)

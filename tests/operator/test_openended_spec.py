@@ -139,3 +139,10 @@ def test_rzero_status_prints_the_judge_report_and_the_win_rate():
         "win rate, iteration 1: win rate 66.7% [20.0, 94.0] against iteration 0 (2 won, 1 lost, 0 tied, 0 unjudged); "
         "the first response chosen in 67% of 6 verdicts, 1 tasks decided by the order",
     ]
+
+
+def test_an_open_ended_verifier_with_gpus_of_its_own_takes_them_in_the_label_phase_only():
+    spec = RZeroRun.from_manifest(manifest(task=OPEN, verifier={"gpus": 2}, resources={"gpus": 4})).spec
+    gpus = {phase: build_tasks(spec, "s3://r/ns/emails/u", "emails", 1, phase)[0].open_ended.judge.gpus
+            for phase in ("challenger", "generate", "label", "solver")}
+    assert gpus == {"challenger": 0, "generate": 0, "label": 2, "solver": 0}  # training ranks score on their own GPU

@@ -283,3 +283,47 @@ def test_an_open_ended_model_verifier_is_sized_beside_the_label_solver_as_the_ve
              "resources.nodeSelector": {"nvidia.com/gpu.memory": "24576"}}
     refused = [m for m in findings(paper(**tight)) if m.startswith("spec.verifier.model")]
     assert refused and "label engines: the Solver's and the colocated Verifier's weights" in refused[0]
+
+
+def test_a_verifier_with_gpus_of_its_own_adds_them_to_the_label_pod_after_the_label_engines():
+    spec = validate_manifest(paper(**{"labeling.verifier": "veto", "verifier.gpus": 2})).spec
+    label = sizing.phase_layout(spec, "label")  # the example's label pods: 1 GPU, one engine
+    assert (label.gpus, label.engines, label.verifier, label.pod_gpus) == (1, 1, 2, 3)
+    local = sizing.phase_layout(spec, "label", gpus=8)  # `rzero run --gpus 8`: the Verifier's 2 come out of the 8
+    assert (local.engines, local.ranks, local.verifier, local.pod_gpus) == (6, 6, 2, 8)
+    assert sizing.phase_layout(spec, "generate").verifier == 0  # only the label phase judges
+    no_veto = validate_manifest(paper(**{"verifier.gpus": 2})).spec  # no model Verifier in the run: nothing added
+    assert sizing.phase_layout(no_veto, "label").pod_gpus == 1
+    cpu = validate_manifest(paper(**{"labeling.verifier": "veto", "verifier.gpus": 2, "device.device": "cpu"})).spec
+    assert sizing.phase_layout(cpu, "label").verifier == 0 and findings(paper(**{
+        "labeling.verifier": "veto", "verifier.gpus": 2, "device.device": "cpu"})) == []  # CPU: changes nothing
+
+
+def test_a_verifier_on_its_own_gpus_is_sized_alone_there_and_not_beside_the_label_solver():
+    """Colocated, an 8B Verifier and the 4B Solver do not fit a 16 GiB GPU; on 1 GPU of its own the 8B weights
+    (15.3 GiB) and a workspace do not either; on 2 GPUs of its own (tensor parallel) they do."""
+    tight = {"labeling.verifier": "veto", "verifier.model": "Qwen/Qwen3-8B-Base",
+             "resources.nodeSelector": {"nvidia.com/gpu.memory": "16384"}}
+
+    def verifier_messages(**changes):
+        return [m for m in findings(paper(**{**tight, **changes})) if m.startswith("spec.verifier")]
+
+    assert verifier_messages()[0].startswith("spec.verifier.model: error: label engines: the Solver's and the "
+                                             "colocated Verifier's weights and workspaces need 25.7 GiB per GPU")
+    assert verifier_messages(**{"verifier.gpus": 1}) == [
+        "spec.verifier.gpus: error: the Verifier's engine on its own 1 GPU: 16.8 GiB of weights and workspace per "
+        "GPU, more than spec.device.gpuMemoryUtilization 0.85 of 16.0 GiB: give it more GPUs or choose a smaller "
+        "Verifier"]
+    assert verifier_messages(**{"verifier.gpus": 2}) == []
+    assert verifier_messages(**{"verifier.gpus": 2, "resources.phases.label": {"gpus": 0}}) == [
+        "spec.verifier.gpus: warning: ignored: the label pod has no GPUs of its own (spec.resources.phases.label.gpus "
+        "0), so its Verifier runs beside the Solver on the CPU"]
+
+
+def test_an_endpoint_verifier_with_gpus_is_refused_naming_the_field(tmp_path, capsys):
+    refused = tmp_path / "endpoint-gpus.yaml"
+    refused.write_text(yaml.safe_dump(paper(**{"labeling.verifier": "veto", "verifier": {
+        "gpus": 1, "endpoint": {"url": "http://judge:8000/v1", "model": "j"}}})))
+    assert main(["validate", str(refused)]) != 0
+    assert ("spec.verifier.gpus: an endpoint Verifier runs on no GPU of the run; set gpus: 0 or a model Verifier"
+            in capsys.readouterr().err)

@@ -194,3 +194,13 @@ def test_every_task_survives_the_wire_round_trip_the_worker_does(phase):
 def test_impossible_steps_are_refused(iteration, phase):
     with pytest.raises(ValueError):
         build_tasks(make_spec(), ROOT, "demo", iteration, phase)
+
+
+def test_a_label_task_names_the_verifiers_own_gpus_and_only_on_gpu_pods():
+    own = make_spec(labeling={"verifier": "veto"}, verifier={"gpus": 2}, resources={"gpus": 4})
+    assert one("label", 1, own).verifier.gpus == 2
+    assert parse_task(one("label", 1, own).wire()).verifier.gpus == 2
+    assert one("label", 1, make_spec(labeling={"verifier": "veto"}, resources={"gpus": 4})).verifier.gpus == 0
+    cpu = make_spec(labeling={"verifier": "veto"}, verifier={"gpus": 2}, resources={"gpus": 4},
+                    device={"device": "cpu"})
+    assert one("label", 1, cpu).verifier.gpus == 0  # on CPU the field changes nothing

@@ -99,3 +99,21 @@ def test_a_task_must_carry_the_sized_offload_and_rollout_share_where_they_matter
     assert vllm_rollout_options(settings(), use_vllm=False) == {"use_vllm": False}  # unset is fine where unused
     assert distributed.fsdp_config(settings(), "cpu") is None
     assert vllm_rollout_options(settings(rollout_gpu_memory_utilization=0.6), True)["vllm_gpu_memory_utilization"] == 0.6
+
+
+def test_a_verifier_with_gpus_of_its_own_takes_the_pods_last_ones_never_a_label_engines():
+    pod = ["0", "1", "2", "3", "4", "5"]  # label engines on 0-3 (resources.gpus 4), the Verifier's 2 after them
+    assert distributed.verifier_devices(pod, 2) == ["4", "5"]
+    assert distributed.verifier_devices(["GPU-a", "GPU-b"], 1) == ["GPU-b"]
+    assert distributed.verifier_devices(pod, 0) is None  # colocated: in the rank, on its own GPU
+    assert distributed.verifier_devices([], 2) is None  # CPU: the field changes nothing
+    with pytest.raises(ConfigurationError, match="verifier.gpus 2 leaves no GPU for the label engines"):
+        distributed.verifier_devices(["0", "1"], 2)
+
+
+def test_a_pinned_rank_still_knows_the_pods_gpus_for_the_verifier(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3,4,5")
+    monkeypatch.delenv(distributed.POD_DEVICES_ENV, raising=False)
+    distributed.pin_visible_devices(0, 2)  # rank 0 of 2 label engines of tensorParallelSize 2
+    assert distributed.visible_devices() == ["0", "1"]
+    assert distributed.verifier_devices(distributed.pod_devices(), 2) == ["4", "5"]

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 from rzero_worker.prompts import VERIFIER_SYSTEM_PROMPT, verifier_user_prompt
-from rzero_worker.task import LabelTask, ModelInput, OracleEndpointSettings, Shard, StorageLocation, VerifierInput
+from rzero_worker.task import DeviceHints, LabelTask, ModelInput, OracleEndpointSettings, Shard, StorageLocation, VerifierInput
 from rzero_worker.verifier import EndpointVerifier, apply_veto, headline_after_veto, judge_kept, make_verifier, \
-    veto_metrics
+    shares_solver_engine, veto_metrics
 
 KEY = "sk-verifier-5ecret-0123456789"
 PAIRS = [("What is 2+2?", "4"), ("What is 3*3?", "6"), ("What is 1+5?", "6"), ("What is 8-1?", "7")]
@@ -117,3 +117,25 @@ def test_the_figures_count_labels_before_and_after_the_veto_and_the_correct_ones
     assert (after["oracle_checked"], after["oracle_correct"], after["label_accuracy"]) == (1, 1, 1.0)
     assert after["label_accuracy_ci95"][1] == 1.0 and after["oracle"] == "arithmetic"
     assert headline_after_veto({}, approved) == {}  # no oracle configured: no accuracy to report
+
+
+def test_a_verifier_with_gpus_of_its_own_never_shares_the_label_solvers_engine():
+    solver = ModelInput(source="/m")
+    assert shares_solver_engine(VerifierInput(model=solver), solver)  # colocated, the same model: one engine
+    assert not shares_solver_engine(VerifierInput(model=solver, gpus=2), solver)
+    assert not shares_solver_engine(VerifierInput(model=ModelInput(source="/other")), solver)
+
+
+def test_a_verifier_with_gpus_of_its_own_runs_an_engine_process_on_the_pods_last_gpus(monkeypatch):
+    from rzero_worker import verifier as module
+    from rzero_worker.generation import remote
+
+    started = []
+    monkeypatch.setattr(remote, "ProcessGenerator", lambda local, hints, **kw: started.append((hints, kw)) or "engine")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # rank 0, pinned to its label engine's GPU
+    monkeypatch.setenv("RZERO_POD_GPUS", "0,1,2")  # the pod: 1 label GPU and the Verifier's 2
+    hints = DeviceHints(device="cuda")
+
+    assert module.verifier_generator("/local", VerifierInput(model=ModelInput(source="/v"), gpus=2), hints, None) == "engine"
+    ((own, kwargs),) = started
+    assert kwargs["devices"] == ["1", "2"] and own.tensor_parallel_size == 2  # one engine over both

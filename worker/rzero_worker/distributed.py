@@ -138,11 +138,36 @@ def visible_devices() -> list[str]:
 
 
 def pin_visible_devices(local_rank: int, per_engine: int) -> None:
-    """Restrict this process to its engine's GPUs; must run before anything initialises CUDA."""
+    """Restrict this process to its engine's GPUs; must run before anything initialises CUDA. The pod's GPUs
+    stay named in RZERO_POD_GPUS (`pod_devices`), for an engine process of another role on GPUs of its own."""
     devices = visible_devices()
     if not devices:
         return  # CPU: nothing to pin
+    os.environ.setdefault(POD_DEVICES_ENV, ",".join(devices))
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(engine_devices(local_rank, per_engine, devices))
+
+
+POD_DEVICES_ENV = "RZERO_POD_GPUS"
+
+
+def pod_devices() -> list[str]:
+    """Every GPU of the pod, also after `pin_visible_devices` narrowed this rank's view to its engine's."""
+    value = os.environ.get(POD_DEVICES_ENV, "").strip()
+    return [item.strip() for item in value.split(",") if item.strip()] if value else visible_devices()
+
+
+def verifier_devices(pod: list[str], count: int) -> list[str] | None:
+    """The GPUs of a model Verifier with GPUs of its own (spec.verifier.gpus = `count`): the pod's last `count`,
+    after the label engines' blocks, so never a label Solver's. None when it has none (0: colocated) or the pod
+    shows no GPU (CPU: the Verifier runs in the rank, as colocated)."""
+    if not count or not pod:
+        return None
+    if len(pod) <= count:
+        from .phases.context import ConfigurationError
+
+        raise ConfigurationError(f"verifier.gpus {count} leaves no GPU for the label engines: the pod shows "
+                                 f"{len(pod)} ({', '.join(pod)}); the label pod needs its own GPUs and these")
+    return pod[-count:]
 
 
 def cpu_share() -> int:

@@ -188,6 +188,9 @@ class VerifierTrainingSettings(Schema):
     )
 
 
+ENDPOINT_GPUS = "gpus: an endpoint Verifier runs on no GPU of the run; set gpus: 0 or a model Verifier"
+
+
 class VerifierSettings(Schema):
     """spec.verifier: the third role (DESIGN.md §5), a frozen judge of (question, answer) pairs: a model run
     greedily in the label Job, or an OpenAI-compatible endpoint (LLM-as-judge). Its prompt is
@@ -217,6 +220,13 @@ class VerifierSettings(Schema):
     )
     max_tokens: int = Field(default=4096, ge=1, le=65536, description="New tokens per verdict (model Verifier).")
     batch_size: int = Field(default=32, ge=1, le=100000, description="Pairs per generation call (model Verifier).")
+    gpus: int = Field(
+        default=0, ge=0, le=64,
+        description="GPUs of the label pod that serve the model Verifier, added to the label phase's own "
+        "(resources.gpus or resources.phases.label.gpus; one engine on all of them): the Verifier never shares the "
+        "label Solver's GPUs. 0 = colocated: rank 0 judges on its own GPUs after the Solver's engine is done. "
+        "Ignored on CPU (device.device cpu); an endpoint Verifier takes none.",
+    )
 
     @model_validator(mode="after")
     def _model_or_endpoint(self) -> "VerifierSettings":
@@ -224,6 +234,8 @@ class VerifierSettings(Schema):
             raise ValueError("endpoint: set model or endpoint, not both")
         if self.mode == "trained" and self.endpoint is not None:
             raise ValueError("mode: a trained Verifier is a model; an endpoint cannot be trained")
+        if self.gpus and self.endpoint is not None:
+            raise ValueError(ENDPOINT_GPUS)
         return self
 
     @property
@@ -239,6 +251,8 @@ class VerifierInput(Schema):
     endpoint: OracleEndpointSettings | None = Field(default=None, description="The endpoint Verifier.")
     max_tokens: int = Field(default=4096, ge=1, le=65536)
     batch_size: int = Field(default=32, ge=1, le=100000)
+    gpus: int = Field(default=0, ge=0, le=64, description="The pod's last GPUs the model Verifier runs on (0: "
+                      "colocated, on the label rank's own).")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "VerifierInput":

@@ -102,17 +102,39 @@ def make_verifier(task: LabelTask, ctx, solver_generator: Callable[[], object]):
         endpoint = settings.endpoint
         return EndpointVerifier(settings, budget=shard_quota(endpoint.max_requests, task.shard),
                                 api_key=os.environ.get(endpoint.api_key_env))
-    if settings.model == task.solver:
+    if shares_solver_engine(settings, task.solver):
         return ModelVerifier(settings, solver_generator)
     return ModelVerifier(settings, lambda: _load_model(settings, task, ctx))
 
 
+def shares_solver_engine(settings: VerifierInput, solver) -> bool:
+    """A colocated model Verifier that is the label Solver's model judges with the Solver's engine; one with GPUs
+    of its own (verifier.gpus) never does."""
+    return settings.model is not None and settings.model == solver and not settings.gpus
+
+
 def _load_model(settings: VerifierInput, task: LabelTask, ctx):
-    from .generation import make_generator
     from .models import resolve_model
 
     local = resolve_model(settings.model, ctx.storage, ctx.cache_dir, field="verifier.model", s3_location=task.storage)
-    return make_generator(local, task.device, cache_dir=ctx.cache_dir, batch_size=settings.batch_size)
+    return verifier_generator(local, settings, task.device, ctx.cache_dir)
+
+
+def verifier_generator(local, settings: VerifierInput, hints, cache_dir):
+    """The model Verifier's generator: with verifier.gpus on a GPU pod, one engine in a process of its own on the
+    pod's last `gpus` GPUs (tensor parallel over them; distributed.verifier_devices); else in this process, on the
+    rank's own device (colocated)."""
+    from . import distributed
+    from .generation import make_generator
+
+    devices = distributed.verifier_devices(distributed.pod_devices(), settings.gpus) if settings.gpus else None
+    if devices is None:
+        return make_generator(local, hints, cache_dir=cache_dir, batch_size=settings.batch_size)
+    from .generation.remote import ProcessGenerator
+
+    log.info("the Verifier runs on its own GPUs %s", ",".join(devices))
+    own = hints.model_copy(update={"tensor_parallel_size": len(devices)})
+    return ProcessGenerator(local, own, devices=devices, cache_dir=cache_dir)
 
 
 def judge_kept(kept: list[dict], verifier) -> None:

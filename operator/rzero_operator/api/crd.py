@@ -99,6 +99,9 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
     "VerifierSettings": [
         {"rule": "!has(self.mode) || self.mode != 'trained' || !has(self.endpoint)",
          "message": "a trained Verifier is a model; an endpoint cannot be trained", "fieldPath": ".mode"},
+        {"rule": "!has(self.gpus) || self.gpus == 0 || !has(self.endpoint)",
+         "message": "an endpoint Verifier runs on no GPU of the run; set gpus: 0 or a model Verifier",
+         "fieldPath": ".gpus"},
     ],
     "GuardSpec": [
         {"rule": "has(self.minLabelAccuracy) || has(self.maxScoreDrop) || has(self.minVerifierAccuracy)",

@@ -189,7 +189,7 @@ def pod_spec(
         "command": worker_command(phase, sharded=sharded, layout=layout),
         "env": worker_env(spec, nodes=nodes, job=job, service=service, defaults=storage_defaults) + oracle_env(spec, phase)
         + tracking_env(spec),
-        "resources": container_resources(shape),
+        "resources": container_resources(shape.model_copy(update={"gpus": layout.pod_gpus}) if layout.gpus else shape),
         "volumeMounts": mounts,
         # The worker writes its summary JSON to /dev/termination-log; on a crash the log tail explains why.
         "terminationMessagePolicy": "FallbackToLogsOnError",

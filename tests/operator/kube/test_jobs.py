@@ -316,3 +316,13 @@ def test_each_shards_task_is_a_file_of_its_own_in_every_pod():
     annotations = objects.job["spec"]["template"]["metadata"]["annotations"]
     assert {key: json.loads(value)["shard"]["index"] for key, value in annotations.items()} == {
         f"rzero.dev/task-{i}.json": i for i in range(3)}
+
+
+def test_a_label_pod_requests_the_verifiers_own_gpus_beside_its_engines():
+    spec = make_spec(resources={"gpus": 4}, labeling={"verifier": "veto"}, verifier={"gpus": 2})
+    label = build_phase_objects(RUN, spec, start_for(spec, 1, "label"))
+    validate_all(label)
+    assert container(label.job)["resources"]["limits"]["nvidia.com/gpu"] == "6"  # 4 label engines + 2 for the Verifier
+    assert container(label.job)["command"][-2:] == ["--nproc-per-node", "4"]  # one rank per label engine
+    generate = build_phase_objects(RUN, spec, start_for(spec, 1, "generate"))
+    assert container(generate.job)["resources"]["limits"]["nvidia.com/gpu"] == "4"  # only the label pod judges

@@ -140,7 +140,9 @@ def score_judge(ctx: PhaseContext, engine):
 
     task = ctx.task
     settings = task.open_ended.judge
-    if settings.model is not None and settings.model == task.solver:
+    from ..verifier import shares_solver_engine
+
+    if shares_solver_engine(settings, task.solver):
         load = engine
     else:
         if settings.model is not None:

@@ -87,12 +87,12 @@ def model_loader(settings: VerifierInput, ctx, *, field: str = "verifier.model")
     """A function that loads the judge's model as a generator (resolved from its source or run artefact)."""
 
     def load():
-        from ..generation import make_generator
         from ..models import resolve_model
+        from ..verifier import verifier_generator
 
         task = ctx.task
         local = resolve_model(settings.model, ctx.storage, ctx.cache_dir, field=field, s3_location=task.storage)
-        return make_generator(local, task.device, cache_dir=ctx.cache_dir, batch_size=settings.batch_size)
+        return verifier_generator(local, settings, task.device, ctx.cache_dir)  # verifier.gpus: on its own GPUs
 
     return load
 

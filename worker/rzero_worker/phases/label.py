@@ -134,10 +134,10 @@ def judge(ctx: PhaseContext, kept: list[dict], engine: SolverEngine):
     task: LabelTask = ctx.task
     if task.verifier is None:
         return None
-    from ..verifier import judge_kept, make_verifier
+    from ..verifier import judge_kept, make_verifier, shares_solver_engine
 
-    if task.verifier.model is not None and task.verifier.model != task.solver:
-        engine.release()  # the Verifier is another model: the Solver's is not needed any more
+    if task.verifier.model is not None and not shares_solver_engine(task.verifier, task.solver):
+        engine.release()  # the Verifier has an engine of its own: the Solver's is not needed any more
     verifier = make_verifier(task, ctx, engine)
     judge_kept(kept, verifier)
     return verifier
