@@ -33,7 +33,7 @@ from rzero_worker.task import (
     WarmupSettings,
 )
 
-from .openended import check_open_ended
+from .spec_rules import check_cross_field_rules
 from .oversight import ApprovalSpec, ExportSpec, GuardSpec, RetentionSpec
 
 # Kubernetes name formats (RE2- and Rust-regex compatible: no look-arounds).
@@ -395,51 +395,8 @@ class RZeroRunSpec(Schema):
     )
 
     @model_validator(mode="after")
-    def _warmup_has_one_base_model(self) -> "RZeroRunSpec":
-        if self.warmup.enabled and self.solver_source is not None:
-            raise ValueError("warmup.enabled: the warm-up trains the one base model of both roles; "
-                             "it cannot be combined with solverSource")
-        return self
-
-    @model_validator(mode="after")
-    def _shards_not_above_questions(self) -> "RZeroRunSpec":
-        if self.sharding.generate > self.generation.num_questions:
-            raise ValueError("sharding.generate: must not exceed generation.numQuestions (a shard would be empty)")
-        return self
-
-    @model_validator(mode="after")
-    def _document_labels_need_a_corpus(self) -> "RZeroRunSpec":
-        if self.labeling.label == "document" and self.corpus is None:
-            raise ValueError("labeling.label: document labels are the grounded Challenger's answers; they need "
-                             "spec.corpus")
-        return self
-
-    @model_validator(mode="after")
-    def _variance_needs_a_corpus(self) -> "RZeroRunSpec":
-        if self.challenger.objective == "variance" and self.corpus is None:
-            raise ValueError("challenger.objective: the variance reward scores the Solver's pass rate against the "
-                             "Challenger's document answer; it needs spec.corpus")
-        return self
-
-    @model_validator(mode="after")
-    def _one_key_per_variable(self) -> "RZeroRunSpec":
-        oracle, verifier = self.oracle.endpoint, self.verifier.endpoint
-        if (oracle is not None and verifier is not None and oracle.api_key_env == verifier.api_key_env
-                and oracle.api_key_secret is not None and verifier.api_key_secret is not None
-                and oracle.api_key_secret != verifier.api_key_secret):
-            raise ValueError("verifier.endpoint.apiKeyEnv: the oracle endpoint reads another Secret key into the "
-                             "same variable; name another variable")
-        return self
-
-    @model_validator(mode="after")
-    def _open_ended_has_no_vote(self) -> "RZeroRunSpec":
-        check_open_ended(self)  # api/openended.py
-        return self
-
-    @model_validator(mode="after")
-    def _trained_verifier_vetoes(self) -> "RZeroRunSpec":
-        if self.verifier.mode == "trained" and self.labeling.verifier != "veto":
-            raise ValueError("verifier.mode: a trained Verifier is used by the veto; set labeling.verifier: veto")
+    def _fields_agree(self) -> "RZeroRunSpec":
+        check_cross_field_rules(self)  # api/spec_rules.py: the rules that read more than one field
         return self
 
     @property
