@@ -226,3 +226,37 @@ def test_each_candidate_prompt_shows_its_own_seeded_anchors(local_location, tmp_
     metrics = summary_metrics(open_storage(local_location), task.output)
     assert metrics["anchors_shown"] == 10 and metrics["valid"] == 5
     assert metrics["anchors"]["usable"] == 5 and metrics["anchors"]["skipped"]["malformed_json"] == 1
+
+
+class DiesOnSecondBatch(PassageEcho):
+    """PassageEcho that is killed (an exception no phase code catches) while generating its second batch."""
+
+    def generate(self, prompts, n, sampling, seed):
+        if self.prompts:
+            raise SystemExit(137)
+        return super().generate(prompts, n, sampling, seed)
+
+
+def test_a_grounded_generation_killed_midway_commits_nothing_and_its_rerun_writes_the_uninterrupted_rows(
+    local_location, tmp_path, monkeypatch
+):
+    from rzero_worker import generation, models
+
+    corpus_settings = write_corpus(tmp_path / "docs", count=9)
+    task = generate_task(local_location, "unused", num_questions=6).model_copy(update={"corpus": corpus_settings})
+    task.settings.batch_size = 2
+    uninterrupted = task.model_copy(update={"output": "iter-001/generate-whole/shard-00000-of-00001"})
+    monkeypatch.setattr(models, "resolve_model", lambda *args, **kwargs: None)
+    storage = open_storage(local_location)
+
+    monkeypatch.setattr(generation, "make_generator", lambda *args, **kwargs: DiesOnSecondBatch())
+    with pytest.raises(SystemExit):
+        run_phase(task, load_phase("generate"), cache_dir=tmp_path / "cache")
+    assert not is_committed(storage, task.output)
+
+    monkeypatch.setattr(generation, "make_generator", lambda *args, **kwargs: PassageEcho())
+    for attempt in (task, uninterrupted):
+        assert run_phase(attempt, load_phase("generate"), cache_dir=tmp_path / "cache") == 0
+    rerun, whole = (read_jsonl(storage, join_key(t.output, "questions.jsonl")) for t in (task, uninterrupted))
+    assert len(rerun) == 6 and rerun == whole  # same passages, same provenance, same ids: the kill left no trace
+    assert all(row["provenance"]["document_id"] for row in rerun)
