@@ -101,3 +101,15 @@ def test_agreement_uses_the_runs_checker():
     assert [row.get("document_agrees") for row in rows] == [True, False, None]
     assert "document_agrees" not in rows[2]
     assert (stats["document_compared"], stats["document_agree"], stats["document_agreement"]) == (2, 1, 0.5)
+
+
+def test_free_form_answers_in_the_same_normal_form_agree_whatever_the_checker_makes_of_their_markup():
+    rows = [{"passage": "p", "label": "``str.join``", "challenger_answer": "str.join", "ungradable": False},
+            {"passage": "p", "label": "KeyError.", "challenger_answer": "keyerror", "ungradable": False},
+            {"passage": "p", "label": "str.split", "challenger_answer": "str.join", "ungradable": False},
+            {"passage": "p", "label": "1/2", "challenger_answer": "0.5", "ungradable": False}]
+    with GradingPool(workers=1, timeout_s=5.0, checker="mathruler") as pool:
+        assert not pool.equivalent([("``str.join``", "str.join")])[0]  # the checker alone calls it a disagreement
+        stats = label.document_agreement(rows, pool)
+    assert [row["document_agrees"] for row in rows] == [True, True, False, True]
+    assert (stats["document_compared"], stats["document_agree"]) == (4, 3)

@@ -30,8 +30,8 @@ With `labeling.label: document` (spec.corpus) the label is the grounded Challeng
 its passage (`challenger_answer`); the vote is still computed and its score still decides the band: the band keeps
 the questions the Solver is unsure of, the label is the document's (the vote's answer stays in the row as
 `vote_label`). For every grounded question (either source) whose vote gave an answer, `document_agrees` records
-whether the vote's answer is equivalent to the Challenger's under the run's checker (the vote's equivalence), and
-the stats of a grounded shard count them: `document_compared`, `document_agree`, `document_agreement` (their share) and
+whether the vote's answer is equivalent to the Challenger's: the same free-form normal form (benchmarks/custom.py,
+as a text benchmark grades) or, failing that, the run's checker (the vote's equivalence); and the stats of a grounded shard count them: `document_compared`, `document_agree`, `document_agreement` (their share) and
 `document_undecided` (comparisons not decided in time).
 
 Writes `train.jsonl` (kept), `stats.json`, `audit.jsonl` (the first `audit_size` kept questions with all
@@ -285,12 +285,17 @@ def document_agreement(rows: list[dict], pool) -> dict:
     """Is the vote's answer equivalent to the document's (the grounded Challenger's)? Recorded as `document_agrees`
     (True, False, or None when undecided in time) on each grounded or document-labelled row whose vote gave a
     gradable answer and whose Challenger answer is not blank; counted in the returned stats."""
+    from ..benchmarks.custom import normalize_text
     from ..grading.extract import is_empty_answer
 
     compared = [row for row in rows if ("passage" in row or "vote_label" in row) and not is_empty_answer(
         row["challenger_answer"]) and row.get("vote_label", row["label"]) is not None and not row["ungradable"]]
-    verdicts = pool.equivalent([(row.get("vote_label", row["label"]), row["challenger_answer"]) for row in compared]
-                               ) if compared else []
+    pairs = [(row.get("vote_label", row["label"]), row["challenger_answer"]) for row in compared]
+    # Equal free-form normal forms agree without the checker (mathruler reads ``str.join`` and str.join as two
+    # answers); the rest are the run's checker's to decide.
+    same = [normalize_text(str(vote)) == normalize_text(str(document)) for vote, document in pairs]
+    checked = iter(pool.equivalent([pair for pair, equal in zip(pairs, same) if not equal]) if not all(same) else [])
+    verdicts = [True if equal else next(checked) for equal in same]
     for row, verdict in zip(compared, verdicts):
         row["document_agrees"] = verdict
     decided = [verdict for verdict in verdicts if verdict is not None]
