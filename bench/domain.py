@@ -15,12 +15,15 @@ untrusted text), so the reference for a label is the document's answer (the Chal
 checker), over all voted questions and over the kept ones; with `label: document` the kept labels ARE the
 document's answers, so that share is what a `label: vote` run would have trained on correctly.
 
-Measured (2 CPU cores shared with other helpers' jobs, load 4-12; `--cache` holding the warm-up of an earlier run,
-which took 758 s of wall time and 304 CPU-seconds): 2,163 s wall (Challenger 924 s / 507 CPU-s, generate 510 s /
-270 CPU-s, label 366 s, evaluations 173 s and 151 s, Solver 7 s: skipped); 1,797 documents, 9,451 passages, none
-skipped; 11 of 32 grounded questions valid; 1 kept; vote vs document 0 of 5 agree; oracle 1 checked, 0 right;
-Challenger reward spread 0.174; Solver none (skipped: 1 kept question < rolloutBatchSize 2); anchors 0 (the example
-has none); held-out 0/16 free-form, 4/16 multiple choice before and after. Not within the 10-minute aim.
+Measured with the defaults (16 questions, 1 Challenger step, 32 evaluation tokens; 2 CPU cores, load ~2, the
+warm-up trained afresh in 90 s): 288 s wall (budget ratio 0.48); 1,797 documents, 9,451 passages, none skipped;
+8 of 16 grounded questions valid; 3 kept (3 dropped with a "None" majority, 2 out of the band); vote vs document
+1 of 5 agree (1 of 3 kept); the arithmetic oracle checked 1 label, right; Challenger reward spread 0.133, Solver
+0.0 (it trained on 3 kept + 2 anchors, every rollout wrong); anchors 36 shown, 2 mixed; held-out 0/16 free-form,
+4/16 multiple choice (chance) before and after. One kept question was an anchor's, copied from the prompt ("What
+is the value of 2**10?"): a small model copies its examples. The example's own budget (32 questions, 2 Challenger
+steps, 64 evaluation tokens: `--questions 32 --challenger-steps 2 --eval-tokens 64`) took 2,163 s on cores shared
+with other jobs (load 4-12), before anchors were added.
 
 The last line is one JSON object: passages in the corpus, read by the prompts and skipped documents by reason;
 valid grounded questions; kept; vote-vs-document agreement; the exact arithmetic oracle's checks (it answers
