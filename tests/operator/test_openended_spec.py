@@ -93,10 +93,13 @@ def test_the_default_verifier_is_a_copy_of_the_solvers_base_model_and_the_verifi
 def test_the_verifier_key_reaches_the_phases_that_score_and_the_oracle_key_the_evaluation():
     spec = open_spec(oracle={"endpoint": {**ENDPOINT, "apiKeyEnv": "ORACLE_KEY",
                                           "apiKeySecret": {"name": "oracle", "key": "key"}}})
-    names = {phase: [v["valueFrom"]["secretKeyRef"]["name"] for v in oracle_env(spec, phase)]
+    names = {phase: [v["valueFrom"]["secretKeyRef"]["name"]
+                     for v in oracle_env(build_tasks(spec, "s3://r/ns/emails/u", "emails", 1, phase))]
              for phase in ("challenger", "generate", "label", "solver", "evaluate")}
     assert names == {"challenger": ["judge"], "generate": [], "label": ["judge"], "solver": ["judge"],
                      "evaluate": ["oracle"]}
+    # Iteration 0's evaluation measures the base model: no win rate, so no judge and no key.
+    assert oracle_env(build_tasks(spec, "s3://r/ns/emails/u", "emails", 0, "evaluate")) == []
 
 
 def test_history_sums_the_judge_report_and_the_win_rate_over_shards():

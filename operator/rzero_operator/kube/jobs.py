@@ -129,9 +129,9 @@ def _pod_failure_policy() -> dict[str, Any]:
 def build_job(
     run: RunRef, spec: RZeroRunSpec, phase: str, name: str, labels: dict[str, str], *, pods: int,
     indexed: bool, image: str, service: str | None, storage_defaults: StorageDefaults = StorageDefaults(),
-    documents: dict[str, str], in_config_map: bool = False,
+    documents: dict[str, str], tasks: Sequence[Any], in_config_map: bool = False,
 ) -> dict[str, Any]:
-    """The Job; its pods read `documents` from their own annotations, or from the ConfigMap `name`."""
+    """The Job; its pods read `documents` (of `tasks`) from their own annotations, or from the ConfigMap `name`."""
     job_labels = dict(labels)
     template_meta: dict[str, Any] = {"labels": dict(labels)}
     if not in_config_map:
@@ -146,7 +146,7 @@ def build_job(
         "template": {
             "metadata": template_meta,
             "spec": pod_spec(spec, phase, image=image, job=name, task=task, sharded=indexed and service is None,
-                             service=service, storage_defaults=storage_defaults),
+                             service=service, storage_defaults=storage_defaults, tasks=tasks),
         },
     }
     if indexed:
@@ -180,7 +180,7 @@ def build_phase_objects(
         run, spec, phase, name, labels, pods=pods, indexed=pods > 1, image=image,
         service=service["metadata"]["name"] if service else None,
         storage_defaults=storage_defaults if storage_defaults is not None else StorageDefaults.from_env(),
-        documents=documents, in_config_map=in_config_map,
+        documents=documents, in_config_map=in_config_map, tasks=tasks,
     )
     config_map = build_config_map(run, name, labels, documents) if in_config_map else None
     return PhaseObjects(config_map=config_map, service=service, job=job, tasks=documents)

@@ -8,8 +8,8 @@ commit rule every reader follows, so a restarted operator rebuilds what it misse
 Summaries are untrusted input: only pods the Job controller made for this Job (ownerReference to the Job's
 uid) are read, and each summary is checked (`rzero_worker.summary.validate_summary`: schema, sizes,
 finite numbers) before it can reach the status; a bad one fails the attempt with the reason. A running Job
-whose pods cannot be created (the Job controller's `FailedCreate` event: a missing ServiceAccount or
-PriorityClass, a quota) is a failed attempt too, still `active` so the plan stops it.
+whose pods cannot be created (the Job controller's `FailedCreate` event about this Job's uid: a missing
+ServiceAccount or PriorityClass, a quota) is a failed attempt too, still `active` so the plan stops it.
 """
 
 from __future__ import annotations
@@ -148,10 +148,14 @@ def failed_create(job: dict, list_events: EventLister | None) -> str | None:
     """The newest `FailedCreate` message of a Job that has no pods yet, or None."""
     if list_events is None or not awaiting_pods(job):
         return None
-    name = (job.get("metadata") or {}).get("name")
+    meta = job.get("metadata") or {}
+    name, uid = meta.get("name"), meta.get("uid")
+    # By uid as well as name: a re-created Job of the same name (a new run, an attempt made again) must not
+    # be failed by its predecessor's FailedCreate, which the Job controller's Event names by the old uid.
     events = [e for e in list_events(name) if e.get("reason") == "FailedCreate"
               and (e.get("involvedObject") or {}).get("kind") == "Job"
-              and (e.get("involvedObject") or {}).get("name") == name]
+              and (e.get("involvedObject") or {}).get("name") == name
+              and uid and (e.get("involvedObject") or {}).get("uid") == uid]
     if not events:
         return None
     events.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")

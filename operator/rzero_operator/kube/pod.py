@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from ..api.spec import PodResources, RZeroRunSpec
 from ..sizing import PhaseLayout, phase_layout
@@ -110,18 +110,32 @@ def worker_env(
     return env
 
 
-def oracle_env(spec: RZeroRunSpec, phase: str) -> list[dict[str, Any]]:
-    """The label Job's endpoint API keys (the oracle's, the vetoing Verifier's), and in an open-ended run the
-    Verifier's in the challenger, label and solver Jobs and the oracle's in the evaluate Job, by reference to their
-    Secrets (never the values); one variable per name."""
-    endpoints = [spec.oracle.endpoint] if phase == "label" and not spec.task.open_ended else []
-    if spec.labeling.verifier == "veto" and phase == "label":
-        endpoints.append(spec.verifier.endpoint)
-    if spec.task.open_ended:  # the open-ended Verifier scores in these phases; the oracle judges the win rate
-        endpoints += [spec.verifier.endpoint] if phase in ("challenger", "label", "solver") else []
-        endpoints += [spec.oracle.endpoint] if phase == "evaluate" and spec.task.held_out else []
+# Open-ended phases whose worker calls the judge its task carries (generate carries it and does not call it).
+JUDGING_PHASES = ("challenger", "label", "solver")
+
+
+def task_endpoints(task: Any) -> list[Any]:
+    """The endpoints a phase task's worker calls: a verifiable label task's oracle and vetoing Verifier, an
+    open-ended judging task's Verifier, an evaluate task's win-rate judge (from iteration 1, with heldOut:
+    iteration 0's evaluate task has none). None where the field is a model or unset."""
+    open_ended = getattr(task, "open_ended", None)
+    if open_ended is not None:
+        return [open_ended.judge.endpoint] if task.phase in JUDGING_PHASES else []
+    endpoints = []
+    if task.phase == "label":
+        endpoints.append(task.oracle.endpoint)
+        endpoints.append(task.verifier.endpoint if task.verifier is not None else None)
+    win_rate = getattr(task, "win_rate", None)
+    if win_rate is not None:
+        endpoints.append(win_rate.judge.endpoint)
+    return endpoints
+
+
+def oracle_env(tasks: Sequence[Any]) -> list[dict[str, Any]]:
+    """The API keys of the endpoints the Job's tasks call (task_endpoints): a Job whose tasks call none gets
+    none. By reference to their Secrets (never the values); one variable per name."""
     env: dict[str, dict[str, Any]] = {}
-    for endpoint in endpoints:
+    for endpoint in (endpoint for task in tasks for endpoint in task_endpoints(task)):
         if endpoint is not None and endpoint.api_key_secret is not None:
             ref = endpoint.api_key_secret
             env.setdefault(endpoint.api_key_env, {"name": endpoint.api_key_env,
@@ -175,9 +189,10 @@ def _volumes(task: dict[str, Any]) -> tuple[list[dict], list[dict]]:
 
 def pod_spec(
     spec: RZeroRunSpec, phase: str, *, image: str, job: str, task: dict[str, Any], sharded: bool,
-    service: str | None, storage_defaults: StorageDefaults = StorageDefaults(),
+    service: str | None, tasks: Sequence[Any], storage_defaults: StorageDefaults = StorageDefaults(),
 ) -> dict[str, Any]:
-    """The pod template's `spec` for one phase attempt; `task`: its task volume (`task_volume`)."""
+    """The pod template's `spec` for one phase attempt; `task`: its task volume (`task_volume`); `tasks`: the
+    attempt's task objects, whose endpoints' keys its pods get (oracle_env)."""
     shape = spec.resources.for_phase(phase)
     layout = phase_layout(spec, phase)
     nodes = layout.nodes
@@ -187,7 +202,7 @@ def pod_spec(
         "image": image,
         "imagePullPolicy": spec.resources.image_pull_policy,
         "command": worker_command(phase, sharded=sharded, layout=layout),
-        "env": worker_env(spec, nodes=nodes, job=job, service=service, defaults=storage_defaults) + oracle_env(spec, phase)
+        "env": worker_env(spec, nodes=nodes, job=job, service=service, defaults=storage_defaults) + oracle_env(tasks)
         + tracking_env(spec),
         "resources": container_resources(shape.model_copy(update={"gpus": layout.pod_gpus}) if layout.gpus else shape),
         "volumeMounts": mounts,

@@ -119,6 +119,22 @@ def test_credentials_travel_only_as_secret_references():
     assert "secretAccessKey" not in json.dumps(objects.tasks) and SECRET_VALUE not in json.dumps(objects.job)
 
 
+def test_only_the_evaluate_jobs_that_judge_a_win_rate_get_the_oracle_endpoints_key():
+    """Open-ended: iteration 0's evaluation has no win rate to judge (there is no Solver to compare yet), so
+    its Job gets no oracle key; from iteration 1 the evaluate Job gets it, as a Secret reference only."""
+    oracle = {"url": "https://judge.example/v1", "model": "judge", "apiKeyEnv": "ORACLE_KEY",
+              "apiKeySecret": {"name": "oracle-key", "key": "token"}}
+    spec = make_spec(iterations=2, task={"kind": "open-ended", "description": "short persuasive emails",
+                                         "heldOut": {"uri": "s3://tasks/held.jsonl"}}, oracle={"endpoint": oracle})
+    base = build_phase_objects(RUN, spec, start_for(spec, 0, "evaluate"))
+    assert all(e["name"] != "ORACLE_KEY" for e in container(base.job)["env"])
+    for iteration in (1, 2):
+        later = build_phase_objects(RUN, spec, start_for(spec, iteration, "evaluate"))
+        keys = [e for e in container(later.job)["env"] if e["name"] == "ORACLE_KEY"]
+        assert keys == [{"name": "ORACLE_KEY", "valueFrom": {"secretKeyRef": {"name": "oracle-key", "key": "token"}}}]
+        validate_all(later)
+
+
 def test_operator_storage_defaults_fill_in_what_the_spec_leaves_empty():
     defaults = StorageDefaults(endpoint="http://minio.rzero-system:9000", secret_name="rzero-s3")
     bare = make_spec(storage={"uri": "s3://bucket/runs"})

@@ -214,9 +214,9 @@ def test_pods_not_made_by_the_jobs_controller_are_not_believed():
     assert observed.state == "succeeded" and observed.summaries == (label_summary(1),)  # shard 0 read nowhere
 
 
-def failed_create_event(message: str, name="demo-i001-label-a1") -> dict:
+def failed_create_event(message: str, name="demo-i001-label-a1", uid=JOB_UID) -> dict:
     return {"reason": "FailedCreate", "type": "Warning", "message": message, "lastTimestamp": "2026-01-01T00:00:00Z",
-            "involvedObject": {"kind": "Job", "name": name}}
+            "involvedObject": {"kind": "Job", "name": name, "uid": uid}}
 
 
 @pytest.mark.parametrize(
@@ -233,6 +233,16 @@ def test_a_job_that_cannot_create_its_pods_is_a_failed_attempt_to_stop(message, 
     observed = observe([job()], [], events=[failed_create_event(message), failed_create_event("x", name="other")])
     assert observed.state == "failed" and observed.active
     assert message in observed.message and (observed.exit_code == 2) is configuration
+
+
+def test_a_re_created_job_of_the_same_name_is_not_judged_by_its_predecessors_failed_create_events():
+    """The Job controller's Event names the Job it was about by uid: a new Job with the old name (a run
+    deleted and created again, an attempt made again) has a new uid and its own Events only."""
+    predecessor = failed_create_event("error looking up service account x", uid="the-deleted-jobs-uid")
+    assert observe([job()], [], events=[predecessor]).state == "running"
+    nameless = failed_create_event("error looking up service account x", uid=None)
+    assert observe([job()], [], events=[nameless]).state == "running"
+    assert observe([job()], [], events=[predecessor, failed_create_event("quota")]).state == "failed"
 
 
 def test_a_job_with_pods_or_suspended_by_kueue_is_not_judged_by_old_failed_create_events():

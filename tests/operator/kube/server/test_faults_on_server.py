@@ -178,7 +178,8 @@ def test_a_status_the_server_refuses_is_reported_and_nothing_starts_until_it_is_
 
 def test_pods_that_cannot_be_created_fail_the_run_within_seconds(control_plane, real_namespace, operator_as_admin,
                                                                  tmp_path):
-    """The real Job controller cannot create pods for a missing ServiceAccount and says FailedCreate."""
+    """The real Job controller cannot create pods for a missing ServiceAccount and says FailedCreate, naming the
+    Job by uid (observe.failed_create matches the uid: a predecessor's Events never fail a re-created Job)."""
     if not control_plane.has_controller_manager:
         pytest.skip("needs kube-controller-manager (the Job controller)")
     operator = operator_as_admin()
@@ -190,8 +191,9 @@ def test_pods_that_cannot_be_created_fail_the_run_within_seconds(control_plane, 
         events = [e for e in api.request("GET", f"/api/v1/namespaces/{real_namespace}/events")["items"]
                   if e["reason"] == "FailedCreate"]
         return events[0] if events else None
-    wait_for(first_failed_create, 60, "the Job controller's FailedCreate event")
+    event = wait_for(first_failed_create, 60, "the Job controller's FailedCreate event")
     seen = time.monotonic()
+    assert event["involvedObject"]["kind"] == "Job" and event["involvedObject"].get("uid")
     status = finished(control_plane, real_namespace, "nosa", 60, operator)
     reaction = time.monotonic() - seen
     assert status["phase"] == "Failed" and 'serviceaccount "trainer" not found' in status["message"]
