@@ -92,8 +92,8 @@ class OracleEndpointSettings(Schema):
     model: str = Field(min_length=1, max_length=256, description="The model name sent with each request.")
     api_key_secret: SecretKeySelector | None = Field(
         default=None,
-        description="Kubernetes: the Secret key holding the API key; the label Job gets it as the variable "
-        "named by apiKeyEnv (a secretKeyRef: the key never appears in the spec, status, logs or events).",
+        description="Kubernetes: the Secret key holding the API key; only the Jobs whose task calls this endpoint "
+        "(label; open-ended challenger, label, solver; a win-rate evaluate) get it as the variable named by apiKeyEnv (a secretKeyRef: the key never appears in the spec, status, logs or events).",
     )
     api_key_env: str = Field(
         default="RZERO_ORACLE_API_KEY", max_length=253, pattern=ENV_NAME,
