@@ -1,7 +1,8 @@
 """The open-ended formats on SmolLM2, measured: can builtin:smollm2-135m-instruct write `<task>` blocks as the
 open-ended Challenger, and score responses in the Verifier's `criterion: score` box, on 2 CPU cores?
 
-    .venv/bin/python bench/openended.py [--tasks 8] [--samples 3] [--judge-tokens 96] [--warmup] [--cache DIR]
+    .venv/bin/python bench/openended.py [--tasks 8] [--samples 3] [--judge-tokens 96] [--warmup [--warmup-steps 16]]
+        [--cache DIR]
 
 What runs: an open-ended spec (spec.task kind open-ended, rubric clarity + helpfulness, the default Verifier: a copy
 of the base model) on the builtin model, no warm-up; iteration 1's generate phase (`--tasks` candidates from the base
@@ -15,8 +16,8 @@ prompt with chat, e.g. "I'm ready to assist with any question or adventure. What
 scoring it), so every task dropped as `no_spread` and every reward would be 0; generate 176 s, label 789 s. A 135M
 base model needs the formats taught (a warm-up, as the verifiable loop's) or a stronger Verifier (an endpoint).
 
-With `--warmup` the spec has examples/local-demo.yaml's warm-up (16 steps of 8, the top 10 layers) teaching the
-open-ended formats (warmup_openended.py; verifierExamples 0.3 by default), run first and cached in the worker cache
+With `--warmup` the spec has examples/local-demo.yaml's warm-up (`--warmup-steps` steps of 8, the top 10 layers)
+teaching the open-ended formats (warmup_openended.py; verifierExamples 0.3 by default), run first and cached in the worker cache
 (`--cache` / $RZERO_BENCH_CACHE) as the other benches' warm-ups; the generate phase's Challenger, the Solver and the
 Verifier are then the warmed-up model, and the result adds the warm-up's probe (`warmup_probe`) and seconds.
 
@@ -58,7 +59,7 @@ def spec_for(args, root: Path):
         "labeling": {"samples": args.samples, "sampling": {"maxTokens": 64}, "auditSize": args.tasks},
         "verifier": {"maxTokens": args.judge_tokens, "batchSize": 16}}}
     if args.warmup:
-        doc["spec"]["warmup"] = {"enabled": True, "steps": 16, "batchSize": 8, "learningRate": 3.0e-4,
+        doc["spec"]["warmup"] = {"enabled": True, "steps": args.warmup_steps, "batchSize": 8, "learningRate": 3.0e-4,
                                  "trainableLayers": 10, "challengerShare": 0.5, "maxLength": 384, "probeSamples": 8}
     return validate_manifest(doc).spec
 
@@ -143,6 +144,7 @@ def main() -> int:
     parser.add_argument("--judge-tokens", type=int, default=96, help="new tokens per judgement")
     parser.add_argument("--warmup", action="store_true",
                         help="warm the base model up on the open-ended formats first")
+    parser.add_argument("--warmup-steps", type=int, default=16, help="warm-up steps (of 8 examples)")
     parser.add_argument("--cache", default=os.environ.get("RZERO_BENCH_CACHE"), help="worker cache")
     args = parser.parse_args()
     started = time.monotonic()

@@ -158,7 +158,8 @@ def test_an_open_ended_warm_up_carries_the_task_and_teaches_the_verifiers_score_
     from rzero_worker.task import parse_task
 
     task = warmup()
-    assert task.open_ended_task.criteria == ("clarity", "tone") and task.open_ended_task.description == OPEN["description"]
+    assert task.open_ended_task.criteria == ("clarity", "tone")
+    assert task.open_ended_task.description == OPEN["description"]
     assert task.settings.verifier_examples == 0.3  # the default Verifier is the warmed-up model: it learns the box
     assert parse_task(task.model_dump(mode="json", by_alias=True)).open_ended_task == task.open_ended_task
     assert warmup(warmup={"verifierExamples": 0}).settings.verifier_share() == 0  # asked for: kept

@@ -57,9 +57,14 @@ def test_the_judge_examples_scores_vary_across_examples_and_criteria_and_follow_
     means = Counter(round(sum(s.values()) / len(s)) for s in scores)
     assert len(means) >= 5  # not one constant score
     assert any(len(set(s.values())) > 1 for s in scores)  # criteria are not always scored alike
+    for row in rows:  # the observation lists the task's words that the response holds
+        user, text = row["prompt"][1]["content"], completion(row)
+        listed = text.removeprefix("Task words in the response: ").split(" (")[0]
+        task, response = user.removeprefix("Task:\n").split("\n\nResponse:\n")
+        assert listed == "none" or all(w in task.lower() and w in response.lower() for w in listed.split(", "))
     on, off = [], []
     for row, s in zip(rows, scores):
-        mentioned = int(completion(row).split(" mentions ")[1].split(" ")[0])
+        mentioned = int(completion(row).split(" (")[1].split(" of ")[0])
         (on if mentioned == 3 else off if mentioned == 0 else []).append(sum(s.values()) / len(s))
     assert on and off and sum(on) / len(on) > sum(off) / len(off) + 2  # addressing the task scores higher
 

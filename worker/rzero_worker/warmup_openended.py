@@ -6,13 +6,13 @@ not what a good task, response or judgement is:
 
 - Challenger example: the open-ended Challenger prompt for the spec's description -> "<task>\n{task}\n</task>".
   The tasks are synthetic: a few instruction templates ("Write a short text ({kind}) about {subject}.") filled
-  with words of the description (its content words, e.g. "emails", "notes") and everyday subjects. They are not good tasks of
-  the domain; they show the block the format rule (prompts_openended.read_task) reads.
+  with words of the description (its content words, e.g. "emails", "notes") and everyday subjects. They are not
+  good tasks of the domain; they show the block the format rule (prompts_openended.read_task) reads.
 - Solver example: the Solver prompt with such a task -> a plain response of one to four template sentences (no box,
   no tags), on the task's subject or, for some, on another subject.
 - Verifier example: the judge prompt (prompts_openended.judge_messages) with a task and such a response -> one
-  sentence of observations and the score box grading/scores.py reads, every rubric criterion once:
-  "The response has 3 sentences and mentions 2 of the task's 3 key words. \boxed{clarity: 7; helpfulness: 6}".
+  line of observations and the score box grading/scores.py reads, every rubric criterion once:
+  "Task words in the response: leaking, tap (2 of 3); 3 sentences. \boxed{clarity: 7; helpfulness: 6}".
   The scores are a simple function of observable properties — the share of the task's key words the response
   mentions and its number of sentences — plus a seeded offset of -1..1 per criterion, so they vary across
   examples and criteria (a judge trained on one constant score would give the Challenger no signal). They teach
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from .prompts_openended import judge_messages, open_challenger_messages, open_solver_messages
 
+VERSION = 2  # bump when the examples change: the warm-up's cache key holds it (phases/warmup.py)
 SUBJECTS = ("a leaking tap", "a team lunch", "a late delivery", "a new library card", "a lost umbrella",
             "a birthday party", "a broken printer", "a weekend trip", "a garden clean-up", "a missed meeting",
             "a noisy neighbour", "a bike repair")
@@ -96,9 +97,13 @@ def score_box(scores: dict[str, int]) -> str:
 
 
 def judge_completion(task: OpenTask, response: str, scores: dict[str, int]) -> str:
-    sentences, mentioned = observed(task, response)
-    return (f"The response has {sentences} sentence{'s' * (sentences != 1)} and mentions {mentioned} of the task's "
-            f"{len(task.keywords)} key words. {score_box(scores)}")
+    """The observations, then the box: the task's key words found in the response (words the judge can copy
+    from both texts, so the observation varies with the input) and the number of sentences."""
+    sentences, _ = observed(task, response)
+    mentioned = set(_content(response))
+    found = [word for word in task.keywords if word in mentioned]
+    return (f"Task words in the response: {', '.join(found) or 'none'} ({len(found)} of {len(task.keywords)}); "
+            f"{sentences} sentence{'s' * (sentences != 1)}. {score_box(scores)}")
 
 
 def _example(prompt: list[dict], completion: str, role: str) -> dict:

@@ -174,4 +174,5 @@ def test_an_open_ended_warm_up_trains_on_the_open_ended_formats_and_probes_tasks
     contents = [e["completion"][0]["content"] for e in read_jsonl(storage, join_key(task.output, "examples.jsonl"))]
     assert all("<question>" not in text for text in contents)
     local = LocalModel(path=tiny_model_dir)
-    assert cache_key(task, local) != cache_key(warmup_task(local_location, tiny_model_dir, verifier_examples=0.5), local)
+    verifiable = warmup_task(local_location, tiny_model_dir, verifier_examples=0.5)
+    assert cache_key(task, local) != cache_key(verifiable, local)

@@ -61,7 +61,9 @@ def cache_key(task: WarmupTask, local) -> str:
                 "settings": _settings_identity(task.settings), "seed": task.seed, "device": task.device.dtype,
                 "version": WARMUP_VERSION}
     if task.open_ended_task is not None:  # only then: the verifiable warm-ups keep their cached keys
-        identity["open_ended_task"] = task.open_ended_task.wire()
+        from ..warmup_openended import VERSION
+
+        identity.update(open_ended_task=task.open_ended_task.wire(), open_ended_version=VERSION)
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
 
