@@ -1,7 +1,7 @@
 """The open-ended formats on SmolLM2, measured: can builtin:smollm2-135m-instruct write `<task>` blocks as the
 open-ended Challenger, and score responses in the Verifier's `criterion: score` box, on 2 CPU cores?
 
-    .venv/bin/python bench/openended.py [--tasks 8] [--samples 3] [--judge-tokens 96] [--warmup [--warmup-steps 16]]
+    .venv/bin/python bench/openended.py [--tasks 8] [--samples 3] [--judge-tokens 96] [--warmup [--warmup-steps 40]]
         [--cache DIR]
 
 What runs: an open-ended spec (spec.task kind open-ended, rubric clarity + helpfulness, the default Verifier: a copy
@@ -16,10 +16,18 @@ prompt with chat, e.g. "I'm ready to assist with any question or adventure. What
 scoring it), so every task dropped as `no_spread` and every reward would be 0; generate 176 s, label 789 s. A 135M
 base model needs the formats taught (a warm-up, as the verifiable loop's) or a stronger Verifier (an endpoint).
 
-With `--warmup` the spec has examples/local-demo.yaml's warm-up (`--warmup-steps` steps of 8, the top 10 layers)
-teaching the open-ended formats (warmup_openended.py; verifierExamples 0.3 by default), run first and cached in the worker cache
-(`--cache` / $RZERO_BENCH_CACHE) as the other benches' warm-ups; the generate phase's Challenger, the Solver and the
-Verifier are then the warmed-up model, and the result adds the warm-up's probe (`warmup_probe`) and seconds.
+With `--warmup` the spec has examples/local-demo.yaml's warm-up recipe (`--warmup-steps` steps of 8, the top 10
+layers, learning rate 3e-4; challengerShare 0.5, maxLength 384) teaching the open-ended formats (warmup_openended.py;
+verifierExamples 0.3 by default), run first and cached in the worker cache (`--cache` / $RZERO_BENCH_CACHE) as the
+other benches' warm-ups; the generate phase's Challenger, the Solver and the Verifier are then the warmed-up model,
+and the result adds the warm-up's probe (`warmup_probe`), its seconds and `rewards`: each task's score spread (the
+Challenger's reward before the repetition penalty) and the Solver's rewards.
+
+Measured with `--warmup` (2 shared CPU cores, load ~1.5), defaults otherwise: 40 steps (warm-up 145 s, wall 183 s):
+6 of 8 candidates valid (2 duplicates, 0 without a `<task>`), 18 of 18 judgements readable, 3 of 6 tasks kept (spread
+0.733 each), 3 dropped as score_collapse (scoreCollapse 0.5), Solver rewards 0.222 or 1.0, lengthBias 0.74 (the
+taught scores grow with the number of sentences). 16 steps (wall 156 s): 7 of 8 valid, 11 of 21 readable, every
+scored task collapsed (all 7 on one score, clarity 7 / helpfulness 7): no Challenger reward.
 
 The last line is one JSON object: the valid-task share, the judge's scored / unparsable counts, the tasks kept by
 the spread band, the length bias and score collapse (failures.py), an example judge output, and the seconds.
@@ -144,7 +152,7 @@ def main() -> int:
     parser.add_argument("--judge-tokens", type=int, default=96, help="new tokens per judgement")
     parser.add_argument("--warmup", action="store_true",
                         help="warm the base model up on the open-ended formats first")
-    parser.add_argument("--warmup-steps", type=int, default=16, help="warm-up steps (of 8 examples)")
+    parser.add_argument("--warmup-steps", type=int, default=40, help="warm-up steps (of 8 examples)")
     parser.add_argument("--cache", default=os.environ.get("RZERO_BENCH_CACHE"), help="worker cache")
     args = parser.parse_args()
     started = time.monotonic()
