@@ -27,7 +27,8 @@ Measured with `--warmup` (2 shared CPU cores, load ~1.5), defaults otherwise: 40
 6 of 8 candidates valid (2 duplicates, 0 without a `<task>`), 18 of 18 judgements readable, 3 of 6 tasks kept (spread
 0.733 each), 3 dropped as score_collapse (scoreCollapse 0.5), Solver rewards 0.222 or 1.0, lengthBias 0.74 (the
 taught scores grow with the number of sentences). 16 steps (wall 156 s): 7 of 8 valid, 11 of 21 readable, every
-scored task collapsed (all 7 on one score, clarity 7 / helpfulness 7): no Challenger reward.
+scored task collapsed (all 7 on one score, clarity 7 / helpfulness 7): no Challenger reward. Rerun without
+`--warmup` (load ~5): 0 of 8 valid, 0 of 24 readable, every reward 0 again (wall 724 s).
 
 The last line is one JSON object: the valid-task share, the judge's scored / unparsable counts, the tasks kept by
 the spread band, the length bias and score collapse (failures.py), an example judge output, and the seconds.
