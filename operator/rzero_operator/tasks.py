@@ -141,15 +141,18 @@ def verifier_input(spec: RZeroRunSpec, iteration: int = 1) -> VerifierInput | No
     return VerifierInput(model=_verifier_model(spec, iteration - 1), gpus=verifier_gpus(spec, "label"), **common)
 
 
-# warmup.verifierExamples when unset in a run whose Verifier is the warmed-up base model (labeling.verifier: veto)
+# warmup.verifierExamples when unset in a run whose Verifier is the warmed-up base model (labeling.verifier: veto,
+# or spec.task open-ended: its Verifier scores every response)
 DEFAULT_VERIFIER_EXAMPLES = 0.3
 
 
 def warmup_settings(spec: RZeroRunSpec) -> WarmupSettings:
     """spec.warmup as the warm-up task carries it: with Verifier-format examples by default when the run's
-    Verifier is a copy of the warmed-up model (a veto without verifier.model or verifier.endpoint)."""
+    Verifier is a copy of the warmed-up model (a veto or an open-ended task, without verifier.model or
+    verifier.endpoint)."""
     settings = spec.warmup.model_copy(deep=True)
-    own_verifier = spec.labeling.verifier == "veto" and spec.verifier.model is None and spec.verifier.endpoint is None
+    judged = spec.labeling.verifier == "veto" or spec.task.open_ended
+    own_verifier = judged and spec.verifier.model is None and spec.verifier.endpoint is None
     if settings.verifier_examples is None and own_verifier:
         return settings.model_copy(update={"verifier_examples": DEFAULT_VERIFIER_EXAMPLES})
     return settings

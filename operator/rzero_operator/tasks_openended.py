@@ -4,6 +4,7 @@
 |--------------------------------------|--------------|--------------------------------------------------------|
 | challenger, generate, label, solver  | `openEnded`  | spec.task and the judge: the frozen Verifier           |
 | evaluate, from iteration 1, heldOut  | `winRate`    | spec.task, iteration 0's Solver, the oracle as judge   |
+| warmup                               | `openEndedTask` | spec.task: the warm-up teaches its formats          |
 
 The Verifier is spec.verifier's endpoint or model, by default a copy of the Solver's base model as iteration 1
 reads it (solver(0)), as for the veto. The win rate's judge is the oracle: its endpoint where one is set, else its
@@ -49,6 +50,8 @@ def with_open_ended(spec: RZeroRunSpec, task, iteration: int, phase: str):
     if not spec.task.open_ended:
         return task
     settings = spec.task.model_copy(deep=True)
+    if phase == "warmup":  # the warm-up teaches the open-ended formats (rzero_worker/warmup_openended.py)
+        return task.model_copy(update={"open_ended_task": settings})
     if phase in OPEN_ENDED_PHASES:
         judge = judge_input(spec)
         if phase == "label" and judge.model is not None:  # spec.verifier.gpus: the label pod's Verifier GPUs

@@ -149,3 +149,34 @@ def test_an_open_ended_verifier_with_gpus_of_its_own_takes_them_in_the_label_pha
     gpus = {phase: build_tasks(spec, "s3://r/ns/emails/u", "emails", 1, phase)[0].open_ended.judge.gpus
             for phase in ("challenger", "generate", "label", "solver")}
     assert gpus == {"challenger": 0, "generate": 0, "label": 2, "solver": 0}  # training ranks score on their own GPU
+
+
+def test_an_open_ended_warm_up_carries_the_task_and_teaches_the_verifiers_score_box_by_default():
+    def warmup(**spec):
+        body = {"task": OPEN, "warmup": {"enabled": True, **spec.pop("warmup", {})}, **spec}
+        [task] = build_tasks(RZeroRun.from_manifest(manifest(**body)).spec, "s3://r/ns/emails/u", "emails", 0,
+                             "warmup")
+        return task
+
+    from rzero_worker.task import parse_task
+
+    task = warmup()
+    assert task.open_ended_task.criteria == ("clarity", "tone")
+    assert task.open_ended_task.description == OPEN["description"]
+    assert task.settings.verifier_examples == 0.3  # the default Verifier is the warmed-up model: it learns the box
+    assert parse_task(task.model_dump(mode="json", by_alias=True)).open_ended_task == task.open_ended_task
+    assert warmup(warmup={"verifierExamples": 0}).settings.verifier_share() == 0  # asked for: kept
+    assert warmup(verifier={"endpoint": ENDPOINT}).settings.verifier_examples is None  # not the warmed-up model
+    assert warmup(verifier={"model": "judge-dir"}).settings.verifier_examples is None
+    plain = RZeroRun.from_manifest(manifest(warmup={"enabled": True})).spec
+    [task] = build_tasks(plain, "s3://r/ns/emails/u", "emails", 0, "warmup")
+    assert task.open_ended_task is None and task.settings.verifier_examples is None  # the verifiable warm-up
+
+
+def test_a_warm_up_task_refuses_a_verifiable_task_naming_the_field():
+    from rzero_worker.task import TaskSettings, WarmupTask
+
+    common = {"run": "r", "iteration": 0, "storage": {"uri": "/tmp/r"}, "output": "iter-000/warmup", "seed": 1,
+              "model": {"source": "m"}}
+    with pytest.raises(ValueError, match="openEndedTask.kind: must be open-ended"):
+        WarmupTask(**common, open_ended_task=TaskSettings())

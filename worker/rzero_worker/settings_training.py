@@ -221,7 +221,9 @@ class ChallengerSettings(Schema):
 class WarmupSettings(Schema):
     """A short supervised fine-tuning of the base model on procedurally generated examples of the two output
     formats (warmup_data.py), before iteration 1. For base models that never write `<question>`/`\\boxed{}`
-    (the demo's 135M model); off by default and in the paper's setting."""
+    (the demo's 135M model); off by default and in the paper's setting. With spec.task open-ended the examples
+    teach the open-ended formats instead (warmup_openended.py: `<task>` blocks, plain responses, the judge's
+    per-criterion score box)."""
 
     enabled: bool = Field(default=False, description="Run the format warm-up (iteration 0, before the base evaluation).")
     steps: int = Field(default=30, ge=1, le=100000, description="Optimizer steps (each sees batchSize new examples).")
@@ -233,15 +235,18 @@ class WarmupSettings(Schema):
         "cheaper: the frozen layers need no backward pass.",
     )
     challenger_share: float = Field(
-        default=0.5, ge=0, le=1, description="Share of Challenger-format examples (of those not Verifier-format)."
+        default=0.5, ge=0, le=1, description="Share of Challenger-format examples (of those not Verifier-format; open-ended: `<task>` "
+        "blocks of synthetic tasks built from the description's words, format only)."
     )
     verifier_examples: float | None = Field(
         default=None, ge=0, le=1,
         description="Share of Verifier-format examples (the Verifier prompt with a right or near-miss proposed "
-        "answer, a short check and \\boxed{correct} or \\boxed{incorrect}, half each). Unset: 0.3 when "
-        "labeling.verifier is veto and the Verifier is the default copy of the base model, else none.",
+        "answer, a short check and \\boxed{correct} or \\boxed{incorrect}, half each; open-ended: the judge "
+        "prompt with a synthetic response and a score box for every rubric criterion, scored by observable "
+        "properties, format only). Unset: 0.3 when labeling.verifier is veto or spec.task is open-ended and the "
+        "Verifier is the default copy of the base model, else none.",
     )
-    word_share: float = Field(default=0.25, ge=0, le=1, description="Share of word problems (the rest: arithmetic).")
+    word_share: float = Field(default=0.25, ge=0, le=1, description="Share of word problems (the rest: arithmetic; unused open-ended).")
     max_length: int = Field(default=512, ge=32, le=65536, description="Tokens per example (longer are truncated).")
     probe_samples: int = Field(
         default=8, ge=0, le=1024,

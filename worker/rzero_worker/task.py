@@ -64,6 +64,16 @@ class WarmupTask(TaskBase):
     phase: Literal["warmup"] = "warmup"
     model: ModelInput
     settings: WarmupSettings = Field(default_factory=WarmupSettings)
+    open_ended_task: TaskSettings | None = Field(
+        default=None, description="spec.task open-ended: the warm-up teaches the open-ended formats for its "
+        "description and rubric (warmup_openended.py; unset: the verifiable formats).",
+    )
+
+    @model_validator(mode="after")
+    def _open_ended_task(self) -> "WarmupTask":
+        if self.open_ended_task is not None and not self.open_ended_task.open_ended:
+            raise ValueError("openEndedTask.kind: must be open-ended")
+        return self
 
 
 class ChallengerTask(TaskBase):

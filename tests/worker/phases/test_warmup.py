@@ -150,3 +150,29 @@ def test_verifier_examples_take_whole_batches_from_the_others_and_none_are_drawn
     assert "verifier" not in {e["role"] for e in without}
     everything = warmup_examples(20, 4, 3, challenger_share=0.5, verifier_share=1.0)
     assert {e["role"] for e in everything} == {"verifier"} and len(everything) == len(without)
+
+
+def test_an_open_ended_warm_up_trains_on_the_open_ended_formats_and_probes_tasks_and_score_boxes(
+    local_location, tiny_model_dir, tmp_path
+):
+    from rzero_worker.phases.warmup import cache_key
+    from rzero_worker.models import LocalModel
+    from rzero_worker.task import TaskSettings
+
+    storage = open_storage(local_location)
+    open_ended = TaskSettings(kind="open-ended", description="short emails", rubric=["clarity", "tone"])
+    task = warmup_task(local_location, tiny_model_dir, verifier_examples=0.5).model_copy(
+        update={"open_ended_task": open_ended})
+
+    assert run_phase(task, load_phase("warmup"), cache_dir=tmp_path / "cache") == 0
+
+    metrics = json.loads(storage.get_bytes(join_key(task.output, "summary.json")))["metrics"]
+    assert metrics["steps"] == 2 and metrics["final_loss"] > 0
+    assert 0 <= metrics["probe_task_readable"] <= 1 and 0 <= metrics["probe_solver_plain"] <= 1
+    assert 0 <= metrics["probe_scores_readable"] <= 1 and metrics["probe_scores_distinct"] <= 2
+    assert "probe_challenger_valid" not in metrics  # the verifiable probe is not run
+    contents = [e["completion"][0]["content"] for e in read_jsonl(storage, join_key(task.output, "examples.jsonl"))]
+    assert all("<question>" not in text for text in contents)
+    local = LocalModel(path=tiny_model_dir)
+    verifiable = warmup_task(local_location, tiny_model_dir, verifier_examples=0.5)
+    assert cache_key(task, local) != cache_key(verifiable, local)
