@@ -31,13 +31,13 @@ import json
 import logging
 import math
 import random
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .phases.context import ConfigurationError
 from .task import AnchorInput, StorageLocation
+from .text import has_surrogate
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,6 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_ROWS = 1000
 MAX_QUESTION_CHARS = 4000
 MAX_ANSWER_CHARS = 1000
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class AnchorError(ConfigurationError):
@@ -159,7 +158,7 @@ def _row(raw: bytes, number: int, question_field: str, answer_field: str) -> tup
         answer = str(answer)
     if not isinstance(answer, str) or not answer.strip():
         return "no_answer", None
-    if _SURROGATE.search(question) or _SURROGATE.search(answer):
+    if has_surrogate(question) or has_surrogate(answer):
         return "lone_surrogate", None
     question, answer = question.strip(), answer.strip()
     if len(question) > MAX_QUESTION_CHARS or len(answer) > MAX_ANSWER_CHARS:

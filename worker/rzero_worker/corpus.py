@@ -42,7 +42,6 @@ import hashlib
 import io
 import json
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +49,7 @@ from pathlib import Path
 from .phases.context import ConfigurationError
 from .storage import LocalStorage, Storage, StorageError, open_storage
 from .task import CorpusSettings, StorageLocation
+from .text import has_surrogate
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,6 @@ SKIP_REASONS = ("too_large", "binary", "not_utf8", "lone_surrogate", "empty", "m
                 "unreadable_file", "unsupported_file")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".txt": "text", ".md": "text",
                ".markdown": "text", ".rst": "text"}
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class CorpusError(ConfigurationError):
@@ -268,7 +267,7 @@ def _kind(key: str, fmt: str) -> str | None:
 
 
 def _text_problem(text: str) -> str | None:
-    if _SURROGATE.search(text):
+    if has_surrogate(text):
         return "lone_surrogate"
     if "\x00" in text:
         return "binary"

@@ -7,6 +7,16 @@ replacement character, and joins a surrogate pair held as two code points into t
 
 from __future__ import annotations
 
+import re
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_surrogate(text: str) -> bool:
+    """Does `text` hold a surrogate code point (a document's `\\ud800` escape, say)? The readers of untrusted
+    input (corpus.py, anchors.py) skip such a row and count it."""
+    return _SURROGATE.search(text) is not None
+
 
 def valid_text(text: str) -> str:
     """`text` with each lone surrogate replaced by U+FFFD and each surrogate pair joined; any other text unchanged."""
